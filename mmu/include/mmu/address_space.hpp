@@ -1,0 +1,185 @@
+// One process's address space: the VMA set (what was asked for), the page table (what backs it),
+// and the Linux memory-management calls that edit both, each returning Linux's result and errno.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmu/page_table.hpp"
+#include "mmu/physical_memory.hpp"
+#include "mmu/result.hpp"
+#include "mmu/tlb.hpp"
+#include "mmu/types.hpp"
+#include "mmu/vma.hpp"
+
+namespace mmu {
+
+struct Layout {
+    VirtAddr mmap_base = 0x7ffff7fff000;  // top-down placement starts below this address
+    VirtAddr mmap_min_addr = 0x10000;     // vm.mmap_min_addr
+    VirtAddr task_size = kTaskSize;
+    std::size_t max_map_count = 65530;    // vm.max_map_count
+};
+
+// Why an access could not be translated.
+enum class FaultReason : std::uint8_t {
+    None,
+    NoVma,        // no mapping at the address: SEGV_MAPERR
+    Protection,   // the VMA forbids this access: SEGV_ACCERR
+    GuardMarker,  // a guard region: SEGV_MAPERR
+    OutOfMemory,  // no frame left for demand paging: SIGBUS (the emulator reports it)
+    NotPresent,   // translate() only: the walk found no usable entry (a fault would resolve it)
+};
+const char* fault_reason_name(FaultReason reason);
+
+struct Fault {
+    VirtAddr addr = 0;
+    Access access = Access::Read;
+    FaultReason reason = FaultReason::None;
+    int signo = 0;    // SIGSEGV or SIGBUS
+    int si_code = 0;  // SEGV_MAPERR / SEGV_ACCERR / BUS_ADRERR
+};
+
+struct Translation {
+    PhysAddr paddr = 0;
+    bool writable = false;
+    bool executable = false;
+};
+
+// A translation or the fault that prevents it.
+struct Translated {
+    bool ok = false;
+    Translation translation;
+    Fault fault;
+};
+
+struct FaultCounters {
+    std::uint64_t faults = 0;
+    std::uint64_t demand_zero = 0;     // fresh zeroed frame
+    std::uint64_t zero_page_maps = 0;  // read fault mapped the shared zero page
+    std::uint64_t cow_copies = 0;      // write to a shared frame: copied
+    std::uint64_t write_enables = 0;   // write to an exclusively owned read-only PTE
+    std::uint64_t signals = 0;
+    std::uint64_t guard_faults = 0;
+    std::uint64_t guard_install_zaps = 0;  // guard install walks that met pages and retried
+};
+
+// /proc/self/pagemap bits for one page.
+struct PagemapEntry {
+    bool present = false;
+    bool guard = false;  // bit 58, PM_GUARD_REGION
+    bool exclusive = false;
+    Pfn pfn = 0;
+    std::uint64_t raw() const;
+};
+
+// How to fault pages in: as MADV_POPULATE_READ, as MADV_POPULATE_WRITE, or as mm_populate does
+// for MAP_POPULATE and mlock (write faults for private writable memory, read faults otherwise).
+enum class Populate : std::uint8_t { Read, Write, Lock };
+
+class AddressSpace {
+public:
+    AddressSpace(PhysicalMemory& memory, Tlb& tlb, Layout layout = {});
+    ~AddressSpace();  // process exit: every mapping, marker and table is released
+    AddressSpace(const AddressSpace&) = delete;
+    AddressSpace& operator=(const AddressSpace&) = delete;
+
+    // --- the system calls (anonymous memory) ---
+    Result<VirtAddr> mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot, std::uint32_t flags,
+                          std::string name = {});
+    Status munmap(VirtAddr addr, std::uint64_t len);
+    Status mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot);
+    Result<VirtAddr> mremap(VirtAddr old_addr, std::uint64_t old_len, std::uint64_t new_len,
+                            std::uint32_t flags, VirtAddr new_addr = 0);
+    Status madvise(VirtAddr addr, std::uint64_t len, int advice);
+    Status mlock(VirtAddr addr, std::uint64_t len, std::uint32_t flags = 0);
+    Status munlock(VirtAddr addr, std::uint64_t len);
+    Status mlockall(std::uint32_t flags);
+    Status munlockall();
+    Status mseal(VirtAddr addr, std::uint64_t len, std::uint64_t flags);
+    Result<std::vector<std::uint8_t>> mincore(VirtAddr addr, std::uint64_t len);
+    // brk: sets the program break; returns the new break (or the old one on failure, as Linux).
+    VirtAddr brk(VirtAddr requested);
+    void set_brk_base(VirtAddr base);
+    // fork: a copy of this address space; private pages become copy-on-write in both.
+    Result<std::unique_ptr<AddressSpace>> fork();
+
+    // --- the CPU side ---
+    // TLB lookup, then a page walk; sets Accessed/Dirty and fills the TLB. Never changes mappings.
+    Translated translate(VirtAddr va, Access access);
+    // The page-fault handler: resolves what Linux resolves, else returns the signal to deliver.
+    Fault handle_fault(VirtAddr va, Access access);
+    // What a user access does: translate, fault, retry.
+    Translated access(VirtAddr va, Access access);
+    // Kernel accesses to user memory (syscall arguments): fault in as needed; EFAULT on a signal.
+    // The partial forms return how many bytes were copied before the first faulting byte.
+    Status copy_from_user(void* dst, VirtAddr src, std::size_t n);
+    Status copy_to_user(VirtAddr dst, const void* src, std::size_t n);
+    std::size_t copy_from_user_partial(void* dst, VirtAddr src, std::size_t n);
+    std::size_t copy_to_user_partial(VirtAddr dst, const void* src, std::size_t n);
+
+    // --- introspection ---
+    PageWalk walk(VirtAddr va) const { return table_.walk(va); }
+    std::string maps() const;  // /proc/self/maps text
+    PagemapEntry pagemap(VirtAddr va) const;
+    const VmaSet& vmas() const { return vmas_; }
+    std::size_t vma_count() const { return vmas_.count(); }
+    std::uint64_t rss_pages() const { return rss_pages_; }
+    std::uint64_t total_vm_bytes() const;
+    std::uint64_t locked_bytes() const;
+    std::uint64_t page_table_pages() const { return table_.table_pages(); }
+    const FaultCounters& fault_counters() const { return faults_; }
+    Asid asid() const { return asid_; }
+    Pfn page_table_root() const { return table_.root(); }
+    PhysicalMemory& memory() { return memory_; }
+    Tlb& tlb() { return tlb_; }
+    const Layout& layout() const { return layout_; }
+    VirtAddr brk_current() const { return brk_; }
+    // Throws std::logic_error naming the broken invariant (used by tests and --check).
+    void check_invariants() const;
+
+private:
+    enum class MarkerPolicy : std::uint8_t { Keep, Clear };
+    class Zapper;
+
+    Status validate_range(VirtAddr addr, std::uint64_t len) const;
+    Result<VirtAddr> place(VirtAddr hint, std::uint64_t len, std::uint32_t flags) const;
+    void unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather);
+    void zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather);
+    std::uint64_t new_anon_id(const Vma& vma);
+    void prepare_anon(Vma& vma);
+    bool sealed_in(VirtAddr start, VirtAddr end) const;
+    Status populate(VirtAddr start, VirtAddr end, Populate kind, bool stop_at_error);
+    void change_protection(VirtAddr start, VirtAddr end, std::uint32_t prot, TlbGather& gather);
+    Status apply_vma_flags(VirtAddr start, VirtAddr end, std::uint32_t set, std::uint32_t clear,
+                           bool stop_at_hole);
+    Status move_ptes(VirtAddr from, VirtAddr to, std::uint64_t len, TlbGather& gather);
+    Result<VirtAddr> mremap_move(Vma& vma, VirtAddr old_addr, std::uint64_t old_len,
+                                 std::uint64_t new_len, VirtAddr new_addr, bool dont_unmap);
+    // madvise helpers
+    Status madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int advice, TlbGather& gather);
+    Status guard_install(Vma& vma, VirtAddr start, VirtAddr end, TlbGather& gather);
+    void guard_remove(VirtAddr start, VirtAddr end);
+    Status madvise_populate(VirtAddr start, VirtAddr end, int advice);
+    // fault helpers
+    Fault resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access);
+    Result<Pfn> shared_frame(Vma& vma, VirtAddr va);
+    std::size_t copy_user(VirtAddr va, std::byte* buf, std::size_t n, Access access);
+
+    PhysicalMemory& memory_;
+    Tlb& tlb_;
+    Layout layout_;
+    Asid asid_;
+    PageTable table_;
+    VmaSet vmas_;
+    std::uint64_t rss_pages_ = 0;
+    std::uint64_t next_anon_id_ = 1;
+    std::uint32_t mlockall_flags_ = 0;  // MCL_FUTURE makes new mappings locked
+    VirtAddr brk_start_ = 0;
+    VirtAddr brk_ = 0;
+    FaultCounters faults_;
+};
+
+}  // namespace mmu

@@ -1,0 +1,74 @@
+// Guest-physical RAM: one host reservation that commits nothing until touched, handed out as 4 KiB
+// frames with reference counts (shared by copy-on-write and fork).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "mmu/result.hpp"
+#include "mmu/types.hpp"
+
+namespace mmu {
+
+// An anonymous host mapping reserved with MAP_NORESERVE; unmapped on destruction.
+class HostReservation {
+public:
+    explicit HostReservation(std::uint64_t bytes);  // throws std::system_error on failure
+    ~HostReservation();
+    HostReservation(const HostReservation&) = delete;
+    HostReservation& operator=(const HostReservation&) = delete;
+
+    std::byte* data() const { return data_; }
+    std::uint64_t size() const { return size_; }
+    // Gives the pages back to the host; they read as zero afterwards.
+    void release(std::uint64_t offset, std::uint64_t bytes);
+
+private:
+    std::byte* data_;
+    std::uint64_t size_;
+};
+
+struct PhysicalMemoryStats {
+    std::uint64_t frames_total = 0;
+    std::uint64_t frames_in_use = 0;
+    std::uint64_t frames_peak = 0;
+    std::uint64_t allocations = 0;
+    std::uint64_t frees = 0;
+};
+
+class PhysicalMemory {
+public:
+    static constexpr std::uint64_t kDefaultBytes = 1ull << 30;  // 1 GiB of guest RAM
+
+    explicit PhysicalMemory(std::uint64_t bytes = kDefaultBytes);
+
+    // A zero-filled frame with reference count 1, or ENOMEM when guest RAM is exhausted.
+    Result<Pfn> allocate();
+    void get(Pfn pfn);
+    // Drops one reference; the last one frees the frame and gives its memory back to the host.
+    void put(Pfn pfn);
+    std::uint32_t refcount(Pfn pfn) const { return refcounts_[pfn]; }
+
+    // The shared, permanently allocated, read-only zero page (Linux's ZERO_PAGE).
+    Pfn zero_page() const { return zero_page_; }
+
+    std::byte* frame(Pfn pfn) { return ram_.data() + (pfn << kPageShift); }
+    const std::byte* frame(Pfn pfn) const { return ram_.data() + (pfn << kPageShift); }
+    std::byte* host_base() const { return ram_.data(); }
+    std::uint64_t size_bytes() const { return ram_.size(); }
+    std::uint64_t frame_count() const { return refcounts_.size(); }
+    bool valid(Pfn pfn) const { return pfn < refcounts_.size(); }
+
+    const PhysicalMemoryStats& stats() const { return stats_; }
+
+private:
+    HostReservation ram_;
+    std::vector<std::uint32_t> refcounts_;
+    std::vector<Pfn> free_frames_;  // freed frames, already given back to the host (zero)
+    Pfn never_used_ = 0;            // frames at or above this index were never handed out
+    Pfn zero_page_ = 0;
+    PhysicalMemoryStats stats_;
+};
+
+}  // namespace mmu

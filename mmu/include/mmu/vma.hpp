@@ -1,0 +1,108 @@
+// Virtual memory areas: what the program asked for (range, protection, flags), kept in an ordered
+// interval set with Linux's split and merge rules for anonymous memory.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mmu/types.hpp"
+
+namespace mmu {
+
+// The pages of one MAP_SHARED|MAP_ANONYMOUS mapping (a shmem object): shared by every VMA and
+// every forked address space that maps it. Index = page offset; 0 = not yet allocated.
+struct SharedMemoryObject {
+    std::uint64_t id = 0;
+    std::vector<Pfn> frames;  // frame numbers + 1, 0 when absent
+};
+
+namespace vma_flag {
+inline constexpr std::uint32_t kShared = 1u << 0;      // MAP_SHARED (shmem-backed)
+inline constexpr std::uint32_t kLocked = 1u << 1;      // VM_LOCKED (mlock)
+inline constexpr std::uint32_t kLockOnFault = 1u << 2; // VM_LOCKONFAULT (mlock2 MLOCK_ONFAULT)
+inline constexpr std::uint32_t kWipeOnFork = 1u << 3;  // MADV_WIPEONFORK
+inline constexpr std::uint32_t kDontFork = 1u << 4;    // MADV_DONTFORK
+inline constexpr std::uint32_t kSealed = 1u << 5;      // mseal
+inline constexpr std::uint32_t kGrowsDown = 1u << 6;   // MAP_GROWSDOWN (stacks)
+// "May contain guard regions": set by MADV_GUARD_INSTALL, never cleared by remove, ignored by merge.
+inline constexpr std::uint32_t kHasGuards = 1u << 7;
+inline constexpr std::uint32_t kStack = 1u << 8;       // the main stack, shown as [stack]
+inline constexpr std::uint32_t kHeap = 1u << 9;        // brk area, shown as [heap]
+inline constexpr std::uint32_t kRandomRead = 1u << 10;  // MADV_RANDOM
+inline constexpr std::uint32_t kSeqRead = 1u << 11;     // MADV_SEQUENTIAL
+inline constexpr std::uint32_t kDontDump = 1u << 12;    // MADV_DONTDUMP
+inline constexpr std::uint32_t kHugePage = 1u << 13;    // MADV_HUGEPAGE
+inline constexpr std::uint32_t kNoHugePage = 1u << 14;  // MADV_NOHUGEPAGE
+inline constexpr std::uint32_t kMergeable = 1u << 15;   // MADV_MERGEABLE (KSM)
+inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
+}  // namespace vma_flag
+
+struct Vma {
+    VirtAddr start = 0;
+    VirtAddr end = 0;  // exclusive
+    std::uint32_t prot = kProtNone;
+    std::uint32_t flags = 0;
+    // Page offset of `start` in the backing object. For private anonymous memory Linux uses the
+    // creation address >> 12, which makes VMAs moved by mremap unmergeable with new neighbours.
+    std::uint64_t pgoff = 0;
+    // Identity of the anon_vma (0 = none yet). Two private VMAs merge only when at most one of
+    // them has an anon_vma or both share it.
+    std::uint64_t anon_id = 0;
+    std::shared_ptr<SharedMemoryObject> shmem;
+    std::string name;  // for /proc/self/maps ("[heap]", "[stack]", a file path)
+
+    std::uint64_t size() const { return end - start; }
+    bool has(std::uint32_t flag) const { return (flags & flag) != 0; }
+    bool shared() const { return has(vma_flag::kShared); }
+    std::uint64_t pgoff_at(VirtAddr va) const { return pgoff + pages(va - start); }
+};
+
+// Whether `a` immediately followed by `b` may be one VMA (Linux's merge rule for anonymous
+// memory: same protection and flags, same backing object with contiguous offsets, compatible
+// anon_vma).
+bool mergeable(const Vma& a, const Vma& b);
+
+class VmaSet {
+public:
+    using Map = std::map<VirtAddr, Vma>;  // keyed by start
+
+    Vma* find(VirtAddr va);  // the VMA containing va
+    const Vma* find(VirtAddr va) const;
+    // The first VMA that ends above `va` (Linux find_vma), or nullptr.
+    Vma* find_at_or_above(VirtAddr va);
+    const Vma* find_at_or_above(VirtAddr va) const;
+    bool intersects(VirtAddr start, VirtAddr end) const;
+    // True when [start, end) is fully covered by VMAs with no hole.
+    bool covered(VirtAddr start, VirtAddr end) const;
+
+    // Makes `va` a VMA boundary (splits the VMA containing it, if any).
+    void split_at(VirtAddr va);
+    // VMAs overlapping [start, end), after splitting at both ends: each pointer covers a piece
+    // inside the range.
+    std::vector<Vma*> isolate(VirtAddr start, VirtAddr end);
+    void insert(Vma vma);
+    void erase_range(VirtAddr start, VirtAddr end);  // drops VMAs (splitting at the ends)
+    // Merges the VMAs touching [start, end) with their neighbours where Linux would.
+    void merge_around(VirtAddr start, VirtAddr end);
+
+    std::size_t count() const { return map_.size(); }
+    const Map& all() const { return map_; }
+    Map& all() { return map_; }
+
+    // The highest free gap of `len` bytes ending at or below `high`, at or above `low`, keeping
+    // Linux's stack guard gap below GROWSDOWN VMAs. std::nullopt when none fits.
+    std::optional<VirtAddr> find_gap_top_down(std::uint64_t len, VirtAddr low, VirtAddr high) const;
+    // Whether [start, start + len) is free, including the guard gap below a GROWSDOWN VMA.
+    bool range_free(VirtAddr start, std::uint64_t len) const;
+
+private:
+    Map map_;
+};
+
+inline constexpr std::uint64_t kStackGuardGap = 256 * kPageSize;  // Linux stack_guard_gap
+
+}  // namespace mmu

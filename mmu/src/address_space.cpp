@@ -1,0 +1,249 @@
+// Address-space lifetime, placement, mmap, munmap and mprotect.
+#include "mmu/address_space.hpp"
+
+#include <atomic>
+#include <cerrno>
+
+namespace mmu {
+
+namespace {
+std::atomic<Asid> next_asid{1};
+}  // namespace
+
+AddressSpace::AddressSpace(PhysicalMemory& memory, Tlb& tlb, Layout layout)
+    : memory_(memory), tlb_(tlb), layout_(layout), asid_(next_asid++), table_(memory) {}
+
+AddressSpace::~AddressSpace() {
+    TlbGather gather(tlb_, memory_, asid_);
+    zap(0, layout_.task_size + kPageSize, MarkerPolicy::Clear, gather);
+}
+
+// Linux's checks shared by munmap-like calls: page-aligned start, length within user space.
+Status AddressSpace::validate_range(VirtAddr addr, std::uint64_t len) const {
+    if (!page_aligned(addr) || addr > layout_.task_size || len > layout_.task_size - addr)
+        return Errno{EINVAL};
+    return Ok{};
+}
+
+std::uint64_t AddressSpace::new_anon_id(const Vma&) { return next_anon_id_++; }
+
+// Gives `vma` an anon_vma before its first private page (or guard marker) appears. Like Linux, a
+// neighbour's anon_vma is reused when the two could merge apart from protection, so that pieces
+// of one mapping split by mprotect merge again later.
+void AddressSpace::prepare_anon(Vma& vma) {
+    if (vma.anon_id != 0 || vma.shared()) return;
+    auto reusable = [&](const Vma* n) {
+        if (!n || n->anon_id == 0 || n->shared()) return false;
+        Vma a = *n, b = vma;
+        a.prot = b.prot;
+        const bool below = n->end == vma.start;
+        return below ? mergeable(a, b) : (vma.end == n->start && mergeable(b, a));
+    };
+    const Vma* prev = vma.start ? vmas_.find(vma.start - 1) : nullptr;
+    const Vma* next = vmas_.find(vma.end);
+    if (reusable(prev)) vma.anon_id = prev->anon_id;
+    else if (reusable(next)) vma.anon_id = next->anon_id;
+    else vma.anon_id = new_anon_id(vma);
+}
+
+bool AddressSpace::sealed_in(VirtAddr start, VirtAddr end) const {
+    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end;
+         v = vmas_.find_at_or_above(v->end))
+        if (v->has(vma_flag::kSealed)) return true;
+    return false;
+}
+
+// get_unmapped_area for anonymous memory: MAP_FIXED as given, else the hint if the range is
+// free, else the highest gap below mmap_base (top-down), else the lowest above it.
+Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint32_t flags) const {
+    const VirtAddr top = layout_.task_size;
+    if (len > top) return Errno{ENOMEM};
+    if (flags & map::kFixed) {
+        if (hint > top - len) return Errno{ENOMEM};
+        if (!page_aligned(hint)) return Errno{EINVAL};
+        return hint;
+    }
+    const VirtAddr low = std::max(layout_.mmap_min_addr, kPageSize);
+    if (flags & map::k32Bit) {
+        if (auto gap = vmas_.find_gap_top_down(len, 0x40000000, 0x80000000)) return *gap;
+        return Errno{ENOMEM};
+    }
+    hint = page_down(hint);
+    if (hint && hint >= low && hint <= top - len && vmas_.range_free(hint, len)) return hint;
+    if (auto gap = vmas_.find_gap_top_down(len, low, layout_.mmap_base)) return *gap;
+    if (auto gap = vmas_.find_gap_top_down(len, layout_.mmap_base, top)) return *gap;
+    return Errno{ENOMEM};
+}
+
+Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
+                                    std::uint32_t flags, std::string name) {
+    constexpr std::uint32_t kKnownFlags =
+        map::kType | map::kFixed | map::kAnonymous | map::k32Bit | map::kGrowsDown |
+        map::kDenyWrite | map::kExecutable | map::kLocked | map::kNoReserve | map::kPopulate |
+        map::kNonBlock | map::kStack | map::kHugeTlb | map::kSync | map::kFixedNoReplace |
+        map::kUninitialized;
+    if (len == 0) return Errno{EINVAL};
+    const std::uint32_t type = flags & map::kType;
+    if (type != map::kShared && type != map::kPrivate && type != map::kSharedValidate)
+        return Errno{EINVAL};
+    if (type == map::kSharedValidate && (flags & ~kKnownFlags)) return Errno{EOPNOTSUPP};
+    if (flags & map::kFixedNoReplace) flags |= map::kFixed;
+    if (!(flags & map::kFixed)) {
+        // round_hint_to_min: a hint below mmap_min_addr is raised to it.
+        addr = page_down(addr);
+        if (addr && addr < layout_.mmap_min_addr) addr = page_up(layout_.mmap_min_addr);
+    }
+    len = page_up(len);
+    if (len == 0) return Errno{ENOMEM};
+    if (vmas_.count() > layout_.max_map_count) return Errno{ENOMEM};
+    auto placed = place(addr, len, flags);
+    if (!placed) return placed;
+    const VirtAddr start = placed.value();
+    const VirtAddr end = start + len;
+    if ((flags & map::kFixedNoReplace) && vmas_.intersects(start, end)) return Errno{EEXIST};
+    if ((flags & map::kFixed) && sealed_in(start, end)) return Errno{EPERM};
+    if (flags & map::kHugeTlb) return Errno{ENOMEM};  // no huge pages are reserved
+
+    {
+        TlbGather gather(tlb_, memory_, asid_);
+        unmap_range(start, end, gather);  // MAP_FIXED replaces whatever was there, markers too
+    }
+    Vma vma;
+    vma.start = start;
+    vma.end = end;
+    vma.prot = prot & kProtRwx;
+    vma.name = std::move(name);
+    if (type != map::kPrivate) {
+        vma.flags |= vma_flag::kShared;
+        vma.shmem = std::make_shared<SharedMemoryObject>();
+        vma.shmem->frames.assign(pages(len), 0);
+        vma.pgoff = 0;
+    } else {
+        vma.pgoff = pages(start);
+    }
+    if (flags & map::kGrowsDown) vma.flags |= vma_flag::kGrowsDown;
+    const bool lock = (flags & map::kLocked) || (mlockall_flags_ & mlock_flags::kMclFuture);
+    if (lock) vma.flags |= vma_flag::kLocked;
+    if (lock && (mlockall_flags_ & mlock_flags::kMclOnFault) && !(flags & map::kLocked))
+        vma.flags |= vma_flag::kLockOnFault;
+    vmas_.insert(std::move(vma));
+    vmas_.merge_around(start, end);
+    // MAP_POPULATE and locked mappings are faulted in now; failures are ignored (Linux).
+    if ((flags & map::kPopulate) || (lock && !(vmas_.find(start)->has(vma_flag::kLockOnFault))))
+        (void)populate(start, end, Populate::Lock, false);
+    return start;
+}
+
+void AddressSpace::zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather) {
+    const EmptyTables tables = markers == MarkerPolicy::Clear ? EmptyTables::Free : EmptyTables::Keep;
+    const Pfn zero = memory_.zero_page();
+    (void)table_.walk_range(start, end, MissingTables::Skip, tables, [&](VirtAddr va, Pte& pte) {
+        switch (pte.kind()) {
+        case PteKind::Present:
+            gather.add_page(va);
+            [[fallthrough]];
+        case PteKind::ProtNone:
+            if (pte.pfn() != zero) --rss_pages_;
+            gather.defer_put(pte.pfn());
+            pte = Pte::none();
+            break;
+        case PteKind::Marker:
+            if (markers == MarkerPolicy::Clear) pte = Pte::none();
+            break;
+        case PteKind::Swap:
+            pte = Pte::none();
+            break;
+        case PteKind::None:
+            break;
+        }
+        return WalkAction::Continue;
+    });
+}
+
+// Removes VMAs and everything their page tables hold in [start, end) (munmap, MAP_FIXED).
+void AddressSpace::unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather) {
+    if (!vmas_.intersects(start, end)) return;
+    vmas_.erase_range(start, end);
+    zap(start, end, MarkerPolicy::Clear, gather);
+}
+
+Status AddressSpace::munmap(VirtAddr addr, std::uint64_t len) {
+    MMU_TRY(validate_range(addr, len));
+    len = page_up(len);
+    if (len == 0) return Errno{EINVAL};
+    if (sealed_in(addr, addr + len)) return Errno{EPERM};
+    TlbGather gather(tlb_, memory_, asid_);
+    unmap_range(addr, addr + len, gather);
+    return Ok{};
+}
+
+// Rewrites the PTEs of [start, end) for a new protection. Narrowing flushes; widening leaves
+// private pages read-only so that the next write takes the copy-on-write / write-enable path.
+void AddressSpace::change_protection(VirtAddr start, VirtAddr end, std::uint32_t prot,
+                                     TlbGather& gather) {
+    (void)table_.walk_range(start, end, MissingTables::Skip, EmptyTables::Keep,
+                            [&](VirtAddr va, Pte& pte) {
+        if (!pte.maps_frame()) return WalkAction::Continue;  // none, markers: nothing to change
+        const Pfn pfn = pte.pfn();
+        Pte updated;
+        if (prot == kProtNone) {
+            updated = Pte::prot_none(pfn);
+        } else {
+            const bool keep_write = pte.present() && pte.writable() && (prot & kProtWrite);
+            updated = Pte::page(pfn, keep_write, prot & kProtExec)
+                          .with(pte.raw() & (Pte::kAccessed | Pte::kDirty));
+        }
+        const bool narrowed = pte.present() && (!updated.present() ||
+                                                (pte.writable() && !updated.writable()) ||
+                                                (pte.executable() && !updated.executable()));
+        if (narrowed) gather.add_page(va);
+        pte = updated;
+        return WalkAction::Continue;
+    });
+}
+
+Status AddressSpace::mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot) {
+    constexpr std::uint32_t kProtSem = 0x8, kGrowsDown = 0x01000000, kGrowsUp = 0x02000000;
+    if (!page_aligned(addr)) return Errno{EINVAL};
+    if (len == 0) return Ok{};
+    len = page_up(len);
+    const VirtAddr end = addr + len;
+    if (end <= addr) return Errno{ENOMEM};
+    if ((prot & kGrowsDown) && (prot & kGrowsUp)) return Errno{EINVAL};
+    if (prot & kGrowsUp) return Errno{EINVAL};  // no VM_GROWSUP on x86
+    if (prot & ~(kProtRwx | kProtSem | kGrowsDown)) return Errno{EINVAL};
+    const Vma* first = vmas_.find_at_or_above(addr);
+    if (!first) return Errno{ENOMEM};
+    VirtAddr start = addr;
+    if (prot & kGrowsDown) {
+        if (!first->has(vma_flag::kGrowsDown)) return Errno{EINVAL};
+        start = first->start;  // PROT_GROWSDOWN extends the change to the start of the stack
+    } else if (first->start > addr) {
+        return Errno{ENOMEM};
+    }
+    const std::uint32_t new_prot = prot & kProtRwx;
+    TlbGather gather(tlb_, memory_, asid_);
+    // VMAs before a hole are changed; the hole then stops the call with ENOMEM (Linux).
+    for (VirtAddr at = start; at < end;) {
+        Vma* v = vmas_.find(at);
+        if (!v) {
+            vmas_.merge_around(start, at);
+            return Errno{ENOMEM};
+        }
+        const VirtAddr piece_end = std::min(end, v->end);
+        if (v->has(vma_flag::kSealed)) {  // checked per VMA: earlier VMAs stay changed
+            vmas_.merge_around(start, at);
+            return Errno{EPERM};
+        }
+        if (v->prot != new_prot) {
+            auto pieces = vmas_.isolate(at, piece_end);
+            for (Vma* p : pieces) p->prot = new_prot;
+            change_protection(at, piece_end, new_prot, gather);
+        }
+        at = piece_end;
+    }
+    vmas_.merge_around(start, end);
+    return Ok{};
+}
+
+}  // namespace mmu

@@ -1,0 +1,278 @@
+// Translation (the hardware walk), the page-fault handler, and kernel accesses to user memory.
+#include <cerrno>
+#include <cstring>
+
+#include "mmu/address_space.hpp"
+
+namespace mmu {
+
+const char* fault_reason_name(FaultReason reason) {
+    switch (reason) {
+    case FaultReason::None: return "none";
+    case FaultReason::NoVma: return "no mapping at this address";
+    case FaultReason::Protection: return "access not permitted by the mapping's protection";
+    case FaultReason::GuardMarker: return "guard region (MADV_GUARD_INSTALL marker)";
+    case FaultReason::OutOfMemory: return "out of guest memory";
+    case FaultReason::NotPresent: return "page not present";
+    }
+    return "?";
+}
+
+const char* access_name(Access access) {
+    switch (access) {
+    case Access::Read: return "read";
+    case Access::Write: return "write";
+    case Access::Execute: return "execute";
+    }
+    return "?";
+}
+
+namespace {
+
+Fault make_fault(VirtAddr va, Access access, FaultReason reason) {
+    Fault f{va, access, reason, 0, 0};
+    switch (reason) {
+    case FaultReason::NoVma:
+    case FaultReason::GuardMarker:
+        f.signo = kSigSegv;
+        f.si_code = kSegvMapErr;
+        break;
+    case FaultReason::Protection:
+        f.signo = kSigSegv;
+        f.si_code = kSegvAccErr;
+        break;
+    case FaultReason::OutOfMemory:
+        f.signo = kSigBus;
+        f.si_code = 2;  // BUS_ADRERR
+        break;
+    case FaultReason::None:
+    case FaultReason::NotPresent:
+        break;
+    }
+    return f;
+}
+
+bool pte_allows(Pte pte, Access access) {
+    if (!pte.present()) return false;
+    if (access == Access::Write) return pte.writable();
+    if (access == Access::Execute) return pte.executable();
+    return true;
+}
+
+// x86 access_error(): what the VMA's protection allows. Any of R/W/X makes a page readable,
+// since x86 page tables cannot express write-only or execute-only user pages.
+bool vma_allows(const Vma& vma, Access access) {
+    switch (access) {
+    case Access::Read: return vma.prot != kProtNone;
+    case Access::Write: return vma.prot & kProtWrite;
+    case Access::Execute: return vma.prot & kProtExec;
+    }
+    return false;
+}
+
+}  // namespace
+
+Translated AddressSpace::translate(VirtAddr va, Access access) {
+    Translated out;
+    if (const TlbEntry* hit = tlb_.lookup(asid_, va, access)) {
+        out.ok = true;
+        out.translation = {(hit->pfn << kPageShift) | (va & (kPageSize - 1)), hit->writable,
+                           hit->executable};
+        return out;
+    }
+    tlb_.count_walk();
+    Pte* pte = table_.find(va);
+    if (!pte || !pte_allows(*pte, access)) {
+        out.fault = make_fault(va, access, FaultReason::NotPresent);
+        return out;
+    }
+    // The walk sets Accessed, and Dirty on a write; a TLB entry is writable only once Dirty is
+    // set, so the first write after a read still reaches the walk (as the hardware does).
+    *pte = pte->with(Pte::kAccessed | (access == Access::Write ? Pte::kDirty : 0));
+    const bool writable = pte->writable() && pte->dirty();
+    tlb_.insert(asid_, va, pte->pfn(), writable, pte->executable());
+    out.ok = true;
+    out.translation = {(pte->pfn() << kPageShift) | (va & (kPageSize - 1)), writable,
+                       pte->executable()};
+    return out;
+}
+
+Translated AddressSpace::access(VirtAddr va, Access access) {
+    Translated t = translate(va, access);
+    if (t.ok) return t;
+    Fault f = handle_fault(va, access);
+    if (f.signo != 0) {
+        t.fault = f;
+        return t;
+    }
+    return translate(va, access);
+}
+
+// The frame backing `va` in a shared mapping, allocated on first use.
+Result<Pfn> AddressSpace::shared_frame(Vma& vma, VirtAddr va) {
+    auto& frames = vma.shmem->frames;
+    const std::uint64_t index = vma.pgoff_at(va);
+    if (index >= frames.size()) frames.resize(index + 1, 0);
+    if (frames[index] == 0) {
+        auto frame = memory_.allocate();
+        if (!frame) return frame;
+        frames[index] = frame.value() + 1;
+    }
+    return frames[index] - 1;
+}
+
+Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
+    ++faults_.faults;
+    Vma* vma = vmas_.find(va);
+    Fault result;
+    if (!vma) {
+        result = make_fault(va, access, FaultReason::NoVma);
+    } else if (!vma_allows(*vma, access)) {
+        // Checked before the PTE: a guard page in a read-only mapping written to is SEGV_ACCERR.
+        result = make_fault(va, access, FaultReason::Protection);
+    } else {
+        auto pte = table_.ensure(va);
+        result = pte ? resolve_fault(*vma, *pte.value(), va, access)
+                     : make_fault(va, access, FaultReason::OutOfMemory);
+    }
+    if (result.signo != 0) ++faults_.signals;
+    if (result.reason == FaultReason::GuardMarker) ++faults_.guard_faults;
+    return result;
+}
+
+// The VMA allows the access; make the PTE allow it too.
+Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access) {
+    const bool write = access == Access::Write;
+    const bool exec = vma.prot & kProtExec;
+    const bool may_write = vma.prot & kProtWrite;
+    switch (pte.kind()) {
+    case PteKind::Marker:
+        if (pte.is_guard()) return make_fault(va, access, FaultReason::GuardMarker);
+        pte = Pte::none();  // other markers only carry state for an empty PTE
+        [[fallthrough]];
+    case PteKind::None:
+    case PteKind::Swap: {
+        if (vma.shared()) {
+            auto frame = shared_frame(vma, va);
+            if (!frame) return make_fault(va, access, FaultReason::OutOfMemory);
+            memory_.get(frame.value());
+            ++rss_pages_;
+            pte = Pte::page(frame.value(), may_write, exec);
+            ++faults_.demand_zero;
+            return {};
+        }
+        prepare_anon(vma);
+        if (!write) {  // read fault on private memory: map the shared zero page read-only
+            pte = Pte::page(memory_.zero_page(), false, exec);
+            ++faults_.zero_page_maps;
+            return {};
+        }
+        auto frame = memory_.allocate();
+        if (!frame) return make_fault(va, access, FaultReason::OutOfMemory);
+        ++rss_pages_;
+        pte = Pte::page(frame.value(), true, exec).with(Pte::kDirty | Pte::kAccessed);
+        ++faults_.demand_zero;
+        return {};
+    }
+    case PteKind::ProtNone:  // the VMA allows access again but the PTE was not yet rewritten
+        pte = Pte::page(pte.pfn(), false, exec);
+        if (!write) return {};
+        [[fallthrough]];
+    case PteKind::Present: {
+        if (!write || pte.writable()) return {};  // spurious (e.g. a stale refusal): retry
+        const Pfn old = pte.pfn();
+        if (vma.shared() || (old != memory_.zero_page() && memory_.refcount(old) == 1)) {
+            pte = pte.with(Pte::kWritable | Pte::kDirty);
+            ++faults_.write_enables;
+            return {};
+        }
+        // Copy-on-write: the frame is shared with another process (or is the zero page).
+        auto copy = memory_.allocate();
+        if (!copy) return make_fault(va, access, FaultReason::OutOfMemory);
+        std::memcpy(memory_.frame(copy.value()), memory_.frame(old), kPageSize);
+        if (old == memory_.zero_page()) ++rss_pages_;
+        TlbGather gather(tlb_, memory_, asid_);
+        gather.add_page(va);  // the old read-only translation must go before the new one is used
+        gather.defer_put(old);
+        pte = Pte::page(copy.value(), true, exec).with(Pte::kDirty | Pte::kAccessed);
+        ++faults_.cow_copies;
+        return {};
+    }
+    }
+    return {};
+}
+
+// Fault in [start, end) as get_user_pages would. With `stop_at_error` the first page that
+// cannot be populated ends the call with EFAULT (hole: ENOMEM); without it the rest of that
+// VMA is skipped and population goes on with the next VMA (MAP_POPULATE, mlock).
+Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool stop_at_error) {
+    for (VirtAddr va = start; va < end;) {
+        Vma* vma = vmas_.find(va);
+        if (!vma) {
+            if (stop_at_error) return Errno{ENOMEM};
+            const Vma* next = vmas_.find_at_or_above(va);
+            if (!next || next->start >= end) break;
+            va = next->start;
+            continue;
+        }
+        const VirtAddr vma_end = std::min(end, vma->end);
+        Access access = Access::Read;
+        if (kind == Populate::Write ||
+            (kind == Populate::Lock && (vma->prot & kProtWrite) && !vma->shared()))
+            access = Access::Write;
+        if (kind == Populate::Write && !(vma->prot & kProtWrite)) {
+            if (stop_at_error) return Errno{EFAULT};
+            va = vma_end;
+            continue;
+        }
+        for (; va < vma_end; va += kPageSize) {
+            Pte* pte = table_.find(va);
+            if (pte && pte_allows(*pte, access) && pte->maps_frame()) continue;
+            Fault f = handle_fault(va, access);
+            if (f.signo != 0) {
+                --faults_.signals;  // a kernel-side population failure is not a signal
+                if (stop_at_error) return Errno{EFAULT};
+                va = vma_end;
+                break;
+            }
+            vma = vmas_.find(va);
+        }
+    }
+    return Ok{};
+}
+
+std::size_t AddressSpace::copy_user(VirtAddr va, std::byte* buf, std::size_t n, Access access) {
+    std::size_t done = 0;
+    while (done < n) {
+        const VirtAddr at = va + done;
+        if (at < va || at >= layout_.task_size) break;  // wrapped or beyond user space
+        Translated t = this->access(at, access);
+        if (!t.ok) break;
+        const std::size_t chunk = std::min<std::size_t>(n - done, kPageSize - (at & (kPageSize - 1)));
+        std::byte* host = memory_.host_base() + t.translation.paddr;
+        if (access == Access::Write) std::memcpy(host, buf + done, chunk);
+        else std::memcpy(buf + done, host, chunk);
+        done += chunk;
+    }
+    return done;
+}
+
+std::size_t AddressSpace::copy_from_user_partial(void* dst, VirtAddr src, std::size_t n) {
+    return copy_user(src, static_cast<std::byte*>(dst), n, Access::Read);
+}
+
+std::size_t AddressSpace::copy_to_user_partial(VirtAddr dst, const void* src, std::size_t n) {
+    return copy_user(dst, static_cast<std::byte*>(const_cast<void*>(src)), n, Access::Write);
+}
+
+Status AddressSpace::copy_from_user(void* dst, VirtAddr src, std::size_t n) {
+    if (copy_from_user_partial(dst, src, n) != n) return Errno{EFAULT};
+    return Ok{};
+}
+
+Status AddressSpace::copy_to_user(VirtAddr dst, const void* src, std::size_t n) {
+    if (copy_to_user_partial(dst, src, n) != n) return Errno{EFAULT};
+    return Ok{};
+}
+
+}  // namespace mmu

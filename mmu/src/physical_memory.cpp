@@ -1,0 +1,67 @@
+#include "mmu/physical_memory.hpp"
+
+#include <sys/mman.h>
+
+#include <cassert>
+#include <cerrno>
+#include <system_error>
+
+namespace mmu {
+
+HostReservation::HostReservation(std::uint64_t bytes) : size_(bytes) {
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                     -1, 0);
+    if (p == MAP_FAILED)
+        throw std::system_error(errno, std::generic_category(), "reserving guest RAM");
+    data_ = static_cast<std::byte*>(p);
+}
+
+HostReservation::~HostReservation() { ::munmap(data_, size_); }
+
+void HostReservation::release(std::uint64_t offset, std::uint64_t bytes) {
+    ::madvise(data_ + offset, bytes, MADV_DONTNEED);
+}
+
+PhysicalMemory::PhysicalMemory(std::uint64_t bytes)
+    : ram_(page_down(bytes)), refcounts_(pages(page_down(bytes)), 0) {
+    stats_.frames_total = refcounts_.size();
+    auto zero = allocate();
+    if (!zero) throw std::system_error(ENOMEM, std::generic_category(), "guest RAM too small");
+    zero_page_ = zero.value();
+}
+
+Result<Pfn> PhysicalMemory::allocate() {
+    Pfn pfn;
+    if (!free_frames_.empty()) {
+        pfn = free_frames_.back();
+        free_frames_.pop_back();
+    } else if (never_used_ < refcounts_.size()) {
+        pfn = never_used_++;
+    } else {
+        return Errno{ENOMEM};
+    }
+    // Invariant: a frame on the free list or never used reads as zero (given back to the host).
+    refcounts_[pfn] = 1;
+    ++stats_.allocations;
+    if (++stats_.frames_in_use > stats_.frames_peak) stats_.frames_peak = stats_.frames_in_use;
+    return pfn;
+}
+
+// The zero page is pinned: mapping it takes no reference.
+void PhysicalMemory::get(Pfn pfn) {
+    if (pfn == zero_page_) return;
+    assert(refcounts_[pfn] > 0);
+    ++refcounts_[pfn];
+}
+
+void PhysicalMemory::put(Pfn pfn) {
+    if (pfn == zero_page_) return;
+    assert(refcounts_[pfn] > 0);
+    if (--refcounts_[pfn] != 0) return;
+    ram_.release(pfn << kPageShift, kPageSize);
+    free_frames_.push_back(pfn);
+    ++stats_.frees;
+    --stats_.frames_in_use;
+}
+
+}  // namespace mmu

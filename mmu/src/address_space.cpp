@@ -70,6 +70,14 @@ Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint
     }
     hint = page_down(hint);
     if (hint && hint >= low && hint <= top - len && vmas_.range_free(hint, len)) return hint;
+    if (hint == 0 && len % kHugePageSize == 0) {
+        // Anonymous mappings whose length is a multiple of 2 MiB are placed 2 MiB-aligned (so THP
+        // can back them): search for len + 2 MiB, then take the highest aligned start in it.
+        if (auto padded = vmas_.find_gap_top_down(len + kHugePageSize, low, layout_.mmap_base)) {
+            const VirtAddr off_sub = (0 - *padded) & (kHugePageSize - 1);
+            return *padded + (off_sub ? off_sub : kHugePageSize);
+        }
+    }
     if (auto gap = vmas_.find_gap_top_down(len, low, layout_.mmap_base)) return *gap;
     if (auto gap = vmas_.find_gap_top_down(len, layout_.mmap_base, top)) return *gap;
     return Errno{ENOMEM};
@@ -84,9 +92,10 @@ Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint3
         map::kUninitialized;
     if (len == 0) return Errno{EINVAL};
     const std::uint32_t type = flags & map::kType;
-    if (type != map::kShared && type != map::kPrivate && type != map::kSharedValidate)
-        return Errno{EINVAL};
-    if (type == map::kSharedValidate && (flags & ~kKnownFlags)) return Errno{EOPNOTSUPP};
+    // Anonymous memory accepts only MAP_SHARED or MAP_PRIVATE (MAP_SHARED_VALIDATE is EINVAL,
+    // as measured on the 6.18 host).
+    if (type != map::kShared && type != map::kPrivate) return Errno{EINVAL};
+    (void)kKnownFlags;
     if (flags & map::kFixedNoReplace) flags |= map::kFixed;
     if (!(flags & map::kFixed)) {
         // round_hint_to_min: a hint below mmap_min_addr is raised to it.

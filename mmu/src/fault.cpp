@@ -1,6 +1,7 @@
 // Translation (the hardware walk), the page-fault handler, and kernel accesses to user memory.
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
 
 #include "mmu/address_space.hpp"
 
@@ -59,15 +60,15 @@ bool pte_allows(Pte pte, Access access) {
     return true;
 }
 
-// x86 access_error(): what the VMA's protection allows. Any of R/W/X makes a page readable,
-// since x86 page tables cannot express write-only or execute-only user pages.
-bool vma_allows(const Vma& vma, Access access) {
-    switch (access) {
-    case Access::Read: return vma.prot != kProtNone;
-    case Access::Write: return vma.prot & kProtWrite;
-    case Access::Execute: return vma.prot & kProtExec;
-    }
-    return false;
+// x86 access_error(): a write needs VM_WRITE; a fault on a present entry that refused the
+// access (a protection fault: NX on fetch) is an error; a read or fetch of a not-present entry
+// only needs the VMA to be accessible at all. Instruction fetches are not checked against
+// VM_EXEC here: the page is mapped NX and the retried fetch takes the protection path.
+bool access_error(const Vma& vma, Access access, bool protection_fault) {
+    if (access == Access::Read && vma.prot == kProtExec) return true;  // execute-only (pkey)
+    if (access == Access::Write) return !(vma.prot & kProtWrite);
+    if (protection_fault) return true;
+    return vma.prot == kProtNone;
 }
 
 }  // namespace
@@ -98,14 +99,14 @@ Translated AddressSpace::translate(VirtAddr va, Access access) {
 }
 
 Translated AddressSpace::access(VirtAddr va, Access access) {
-    Translated t = translate(va, access);
-    if (t.ok) return t;
-    Fault f = handle_fault(va, access);
-    if (f.signo != 0) {
-        t.fault = f;
-        return t;
+    // A fetch may fault twice: not present (mapped NX), then the protection fault.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        Translated t = translate(va, access);
+        if (t.ok) return t;
+        t.fault = handle_fault(va, access);
+        if (t.fault.signo != 0) return t;
     }
-    return translate(va, access);
+    throw std::logic_error("page fault resolved but the access still does not translate");
 }
 
 // The frame backing `va` in a shared mapping, allocated on first use.
@@ -127,9 +128,13 @@ Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
     Fault result;
     if (!vma) {
         result = make_fault(va, access, FaultReason::NoVma);
-    } else if (!vma_allows(*vma, access)) {
+    } else if (const Pte* existing = table_.find(va);
+               access_error(*vma, access, existing && existing->present())) {
         // Checked before the PTE: a guard page in a read-only mapping written to is SEGV_ACCERR.
         result = make_fault(va, access, FaultReason::Protection);
+        // Linux backs PROT_EXEC-only memory with a protection key on CPUs that have them (as
+        // the host does): a data read there is SEGV_PKUERR.
+        if (access == Access::Read && vma->prot == kProtExec) result.si_code = kSegvPkuErr;
     } else {
         auto pte = table_.ensure(va);
         result = pte ? resolve_fault(*vma, *pte.value(), va, access)
@@ -216,15 +221,16 @@ Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool 
             continue;
         }
         const VirtAddr vma_end = std::min(end, vma->end);
+        if (stop_at_error && kind != Populate::Lock) {
+            // MADV_POPULATE_*: the VMA must allow the access itself (write-only is not readable
+            // here, unlike for a user access): EINVAL, checked before any guard page.
+            const std::uint32_t needed = kind == Populate::Write ? kProtWrite : kProtRead;
+            if (!(vma->prot & needed)) return Errno{EINVAL};
+        }
         Access access = Access::Read;
         if (kind == Populate::Write ||
             (kind == Populate::Lock && (vma->prot & kProtWrite) && !vma->shared()))
             access = Access::Write;
-        if (kind == Populate::Write && !(vma->prot & kProtWrite)) {
-            if (stop_at_error) return Errno{EFAULT};
-            va = vma_end;
-            continue;
-        }
         for (; va < vma_end; va += kPageSize) {
             Pte* pte = table_.find(va);
             if (pte && pte_allows(*pte, access) && pte->maps_frame()) continue;

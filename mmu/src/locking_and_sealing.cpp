@@ -88,8 +88,8 @@ Result<std::vector<std::uint8_t>> AddressSpace::mincore(VirtAddr addr, std::uint
         std::uint8_t resident = 0;
         if (pte && pte->maps_frame()) {
             resident = 1;
-        } else if (pte && pte->kind() == PteKind::Marker) {
-            resident = 1;  // non-swap software entries count as resident (guard markers: 6.18)
+        } else if (pte && !pte->is_none()) {
+            resident = 0;  // guard markers and other software entries: not resident (6.18 host)
         } else if (vma->shared()) {
             const std::uint64_t index = vma->pgoff_at(va);  // shmem residency: the page cache
             resident = index < vma->shmem->frames.size() && vma->shmem->frames[index] != 0;

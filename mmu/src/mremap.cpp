@@ -39,15 +39,14 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
     {
         TlbGather gather(tlb_, memory_, asid_);
         MMU_TRY(move_ptes(old_addr, new_addr, old_len, gather));
-        if (dont_unmap) {
-            vma.anon_id = 0;  // the old range keeps its VMA, now empty
-        } else {
+        if (!dont_unmap) {
             vmas_.erase_range(old_addr, old_addr + old_len);
             zap(old_addr, old_addr + old_len, MarkerPolicy::Clear, gather);  // frees tables
         }
     }
     vmas_.insert(std::move(moved));
     vmas_.merge_around(new_addr, new_addr + new_len);
+    if (dont_unmap) vmas_.merge_around(old_addr, old_addr + old_len);  // the old range stays, empty
     if (locked && new_len > old_len)
         (void)populate(new_addr + old_len, new_addr + new_len, Populate::Lock, false);
     return new_addr;
@@ -63,8 +62,8 @@ Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
     if (!page_aligned(old_addr)) return Errno{EINVAL};
     old_len = page_up(old_len);
     new_len = page_up(new_len);
-    if (new_len == 0) return Errno{EINVAL};
     const VirtAddr top = layout_.task_size;
+    if (new_len == 0 || new_len > top) return Errno{EINVAL};
     if (flags & kFixed) {
         if (!page_aligned(new_addr)) return Errno{EINVAL};
         if (new_len > top || new_addr > top - new_len) return Errno{EINVAL};
@@ -74,6 +73,13 @@ Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
     if (!vma) return Errno{EFAULT};
     if (vma->has(vma_flag::kSealed)) return Errno{EPERM};
     if (old_len == 0 && !vma->shared()) return Errno{EINVAL};  // only shared memory duplicates
+    if (!(flags & kFixed) && new_len <= old_len && !(flags & kDontUnmap)) {
+        // Shrinking is an munmap of the tail, which may cross into the following VMAs.
+        if (sealed_in(old_addr + new_len, old_addr + old_len)) return Errno{EPERM};
+        TlbGather gather(tlb_, memory_, asid_);
+        unmap_range(old_addr + new_len, old_addr + old_len, gather);
+        return old_addr;
+    }
     if (old_len > vma->end - old_addr) return Errno{EFAULT};
     if ((flags & kDontUnmap) && vma->shared()) return Errno{EINVAL};
 
@@ -91,11 +97,6 @@ Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
         auto pieces = vmas_.isolate(old_addr, old_addr + (old_len ? old_len : kPageSize));
         return mremap_move(*pieces.front(), old_addr, old_len, new_len, new_addr,
                            flags & kDontUnmap);
-    }
-    if (new_len <= old_len && !(flags & kDontUnmap)) {
-        TlbGather gather(tlb_, memory_, asid_);
-        unmap_range(old_addr + new_len, old_addr + old_len, gather);
-        return old_addr;
     }
     // Grow in place when the old range ends its VMA and the space after it is free.
     const VirtAddr old_end = old_addr + old_len;

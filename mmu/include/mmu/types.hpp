@@ -13,6 +13,7 @@ using Pfn = std::uint64_t;
 inline constexpr std::uint64_t kPageShift = 12;
 inline constexpr std::uint64_t kPageSize = 1ull << kPageShift;
 inline constexpr std::uint64_t kPageMask = ~(kPageSize - 1);
+inline constexpr std::uint64_t kHugePageSize = 2ull << 20;  // a PMD mapping
 // x86-64 with 4-level paging: user space ends one page below 2^47 (Linux TASK_SIZE_MAX).
 inline constexpr VirtAddr kTaskSize = (1ull << 47) - kPageSize;
 
@@ -111,5 +112,6 @@ inline constexpr int kSigSegv = 11;
 inline constexpr int kSigBus = 7;
 inline constexpr int kSegvMapErr = 1;
 inline constexpr int kSegvAccErr = 2;
+inline constexpr int kSegvPkuErr = 4;
 
 }  // namespace mmu

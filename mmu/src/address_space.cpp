@@ -131,6 +131,9 @@ Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint3
         vma.pgoff = pages(start);
     }
     if (flags & map::kGrowsDown) vma.flags |= vma_flag::kGrowsDown;
+    if (flags & map::kNoReserve) vma.flags |= vma_flag::kNoReserve;
+    if (type == map::kPrivate && (prot & kProtWrite) && !(flags & map::kNoReserve))
+        vma.flags |= vma_flag::kAccount;
     const bool lock = (flags & map::kLocked) || (mlockall_flags_ & mlock_flags::kMclFuture);
     if (lock) vma.flags |= vma_flag::kLocked;
     if (lock && (mlockall_flags_ & mlock_flags::kMclOnFault) && !(flags & map::kLocked))
@@ -171,7 +174,7 @@ void AddressSpace::zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGa
 
 // Removes VMAs and everything their page tables hold in [start, end) (munmap, MAP_FIXED).
 void AddressSpace::unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather) {
-    if (!vmas_.intersects(start, end)) return;
+    if (start >= end || !vmas_.intersects(start, end)) return;
     vmas_.erase_range(start, end);
     zap(start, end, MarkerPolicy::Clear, gather);
 }
@@ -245,9 +248,25 @@ Status AddressSpace::mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t pr
             return Errno{EPERM};
         }
         if (v->prot != new_prot) {
+            const std::uint32_t old_prot = v->prot;
             auto pieces = vmas_.isolate(at, piece_end);
-            for (Vma* p : pieces) p->prot = new_prot;
+            for (Vma* p : pieces) {
+                p->prot = new_prot;
+                // Private memory made writable is charged from now on (VM_ACCOUNT sticks).
+                constexpr std::uint32_t kNotCharged = vma_flag::kAccount | vma_flag::kShared |
+                                                      vma_flag::kNoReserve;
+                if ((new_prot & kProtWrite) && !(p->flags & kNotCharged))
+                    p->flags |= vma_flag::kAccount;
+                // ...and uncharged when made read-only before it ever had an anon_vma.
+                if (!(new_prot & kProtWrite) && !p->shared() && p->anon_id == 0)
+                    p->flags &= ~vma_flag::kAccount;
+            }
             change_protection(at, piece_end, new_prot, gather);
+            // Locked private memory made writable is faulted in for writing now (Linux breaks
+            // COW up front so that mlock'd pages never fault later).
+            if (v->has(vma_flag::kLocked) && !v->shared() && !(old_prot & kProtWrite) &&
+                (new_prot & kProtWrite))
+                (void)populate(at, piece_end, Populate::Lock, false);
         }
         at = piece_end;
     }

@@ -166,12 +166,12 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
             ++faults_.demand_zero;
             return {};
         }
-        prepare_anon(vma);
         if (!write) {  // read fault on private memory: map the shared zero page read-only
             pte = Pte::page(memory_.zero_page(), false, exec);
             ++faults_.zero_page_maps;
             return {};
         }
+        prepare_anon(vma);  // the first private page needs the VMA's anon_vma
         auto frame = memory_.allocate();
         if (!frame) return make_fault(va, access, FaultReason::OutOfMemory);
         ++rss_pages_;
@@ -192,6 +192,7 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
             return {};
         }
         // Copy-on-write: the frame is shared with another process (or is the zero page).
+        prepare_anon(vma);
         auto copy = memory_.allocate();
         if (!copy) return make_fault(va, access, FaultReason::OutOfMemory);
         std::memcpy(memory_.frame(copy.value()), memory_.frame(old), kPageSize);

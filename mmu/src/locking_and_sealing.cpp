@@ -121,7 +121,7 @@ VirtAddr AddressSpace::brk(VirtAddr requested) {
         heap.end = new_top;
         heap.prot = kProtRead | kProtWrite;
         heap.pgoff = pages(old_top);
-        heap.flags = vma_flag::kHeap;
+        heap.flags = vma_flag::kHeap | vma_flag::kAccount;
         heap.name = "[heap]";
         if (mlockall_flags_ & mlock_flags::kMclFuture) heap.flags |= vma_flag::kLocked;
         vmas_.insert(std::move(heap));

@@ -41,11 +41,12 @@ void on_segv(int, siginfo_t* info, void*) {
 class HostTarget final : public Target {
 public:
     HostTarget() {
-        void* p = ::mmap(reinterpret_cast<void*>(kWindowBase), kWindowBytes, PROT_NONE,
+        // The scratch half must be free; the upper half may hold sealed mappings of earlier tests.
+        void* p = ::mmap(reinterpret_cast<void*>(kWindowBase), kScratchBytes, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p != reinterpret_cast<void*>(kWindowBase))
             throw std::runtime_error("host test window at 0x100000000000 is not free");
-        ::munmap(p, kWindowBytes);
+        ::munmap(p, kScratchBytes);
         pagemap_ = ::open("/proc/self/pagemap", O_RDONLY);
         struct sigaction sa {};
         sa.sa_sigaction = on_segv;
@@ -105,6 +106,19 @@ public:
             if (hi > kWindowBase && lo < kWindowBase + kScratchBytes) ++count;
         }
         return count;
+    }
+    std::string describe_vmas() override {
+        std::ifstream maps("/proc/self/maps");
+        std::string line, out;
+        while (std::getline(maps, line)) {
+            std::uint64_t lo = 0, hi = 0;
+            char perms[8] = {};
+            if (std::sscanf(line.c_str(), "%lx-%lx %7s", &lo, &hi, perms) != 3) continue;
+            if (hi > kWindowBase && lo < kWindowBase + kScratchBytes)
+                out += "  [" + std::to_string((lo - kWindowBase) / kPageSize) + ", " +
+                       std::to_string((hi - kWindowBase) / kPageSize) + ") " + perms + "\n";
+        }
+        return out;
     }
     std::vector<Probe> fork_and_read(const std::vector<std::uint64_t>& offsets) override {
         int fds[2];
@@ -200,6 +214,17 @@ public:
         for (const auto& [start, v] : as_->vmas().all())
             if (v.end > kWindowBase && v.start < kWindowBase + kScratchBytes) ++count;
         return count;
+    }
+    std::string describe_vmas() override {
+        std::string out;
+        for (const auto& [start, v] : as_->vmas().all()) {
+            if (v.end <= kWindowBase || v.start >= kWindowBase + kScratchBytes) continue;
+            out += "  [" + std::to_string((v.start - kWindowBase) / kPageSize) + ", " +
+                   std::to_string((v.end - kWindowBase) / kPageSize) + ") prot " +
+                   std::to_string(v.prot) + " flags " + std::to_string(v.flags) + " anon " +
+                   std::to_string(v.anon_id) + " pgoff " + std::to_string(v.pgoff) + "\n";
+        }
+        return out;
     }
     std::vector<Probe> fork_and_read(const std::vector<std::uint64_t>& offsets) override {
         auto child = as_->fork();

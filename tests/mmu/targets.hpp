@@ -38,7 +38,9 @@ public:
     virtual Probe write(std::uint64_t off, std::uint8_t value) = 0;
     virtual bool guard(std::uint64_t off) = 0;
     virtual bool present(std::uint64_t off) = 0;
-    virtual int vma_count() = 0;  // VMAs intersecting the scratch half of the window
+    virtual int vma_count() = 0;
+    // The VMAs in the scratch half, one "start-end perms flags" line each (offsets), for messages.
+    virtual std::string describe_vmas() = 0;  // VMAs intersecting the scratch half of the window
     // Forks, reads `offsets` in the child, and returns what the child saw.
     virtual std::vector<Probe> fork_and_read(const std::vector<std::uint64_t>& offsets) = 0;
     // Removes everything in the window (sealed mappings cannot be removed: avoid them at the end).

@@ -38,6 +38,11 @@ inline constexpr std::uint32_t kDontDump = 1u << 12;    // MADV_DONTDUMP
 inline constexpr std::uint32_t kHugePage = 1u << 13;    // MADV_HUGEPAGE
 inline constexpr std::uint32_t kNoHugePage = 1u << 14;  // MADV_NOHUGEPAGE
 inline constexpr std::uint32_t kMergeable = 1u << 15;   // MADV_MERGEABLE (KSM)
+// VM_ACCOUNT: private writable memory charged to the commit limit. Set when a private mapping is
+// created writable or made writable by mprotect; cleared only by mprotect to read-only while the
+// VMA has no anon_vma yet. It keeps charged VMAs from merging with uncharged ones.
+inline constexpr std::uint32_t kAccount = 1u << 16;
+inline constexpr std::uint32_t kNoReserve = 1u << 17;  // MAP_NORESERVE: not charged
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 

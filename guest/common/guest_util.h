@@ -63,9 +63,12 @@
 
 #define PG 4096UL
 
+/* Helpers are static; not every guest uses every one. */
+#define GUEST_STATIC static __attribute__((unused))
+
 /* ---------------------------------------------------------------- output */
 
-static void out_raw(const char *s, size_t n)
+GUEST_STATIC void out_raw(const char *s, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(1, s, n);
@@ -79,7 +82,7 @@ static void out_raw(const char *s, size_t n)
     }
 }
 
-__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
+GUEST_STATIC __attribute__((format(printf, 1, 2))) void out(const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -93,7 +96,7 @@ __attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
     out_raw(buf, (size_t)n);
 }
 
-static const char *errname(int e)
+GUEST_STATIC const char *errname(int e)
 {
     switch (e) {
     case 0: return "OK";
@@ -120,7 +123,7 @@ static const char *errname(int e)
 }
 
 /* "0" / "-1 EINVAL" style rendering of a syscall-ish int result. */
-static const char *rstr(long r, int e, char *buf, size_t n)
+GUEST_STATIC const char *rstr(long r, int e, char *buf, size_t n)
 {
     if (r == -1)
         snprintf(buf, n, "-1 %s", errname(e));
@@ -130,7 +133,7 @@ static const char *rstr(long r, int e, char *buf, size_t n)
 }
 #define RSTR(r, e) rstr((long)(r), (e), (char[48]){0}, 48)
 
-static const char *segv_code_name(int code)
+GUEST_STATIC const char *segv_code_name(int code)
 {
     switch (code) {
     case SEGV_MAPERR: return "SEGV_MAPERR";
@@ -149,7 +152,7 @@ static const char *segv_code_name(int code)
     }
 }
 
-static const char *signame(int sig)
+GUEST_STATIC const char *signame(int sig)
 {
     switch (sig) {
     case SIGSEGV: return "SIGSEGV";
@@ -168,7 +171,7 @@ static const char *signame(int sig)
 }
 
 /* Signed offset of p from base, rendered "+0x1008" / "-0x10". */
-static const char *offstr(const void *p, const void *base, char *buf, size_t n)
+GUEST_STATIC const char *offstr(const void *p, const void *base, char *buf, size_t n)
 {
     intptr_t d = (intptr_t)p - (intptr_t)base;
     if (d < 0)
@@ -181,10 +184,10 @@ static const char *offstr(const void *p, const void *base, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- checks */
 
-static int g_checks, g_unexpected;
+GUEST_STATIC int g_checks, g_unexpected;
 
 /* Print "label: got" and compare against the value the host kernel gives. */
-static void expect(const char *label, const char *got, const char *want)
+GUEST_STATIC void expect(const char *label, const char *got, const char *want)
 {
     g_checks++;
     if (strcmp(got, want) == 0) {
@@ -195,9 +198,9 @@ static void expect(const char *label, const char *got, const char *want)
     }
 }
 
-static void expectf(const char *label, const char *want, const char *fmt, ...)
+GUEST_STATIC void expectf(const char *label, const char *want, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void expectf(const char *label, const char *want, const char *fmt, ...)
+GUEST_STATIC void expectf(const char *label, const char *want, const char *fmt, ...)
 {
     char got[512];
     va_list ap;
@@ -208,12 +211,21 @@ static void expectf(const char *label, const char *want, const char *fmt, ...)
 }
 
 /* Expect a syscall-style result: want is "0", "-1 EINVAL", "8192", ... */
-static void expect_r(const char *label, long r, int e, const char *want)
+GUEST_STATIC void expect_r(const char *label, long r, int e, const char *want)
 {
     expect(label, RSTR(r, e), want);
 }
 
-static int summary(const char *prog)
+/* Run a syscall-style expression and compare "ret" / "-1 ERRNAME" (errno sampled right after). */
+#define EXPECT_SYS(label, call, want)                                                            \
+    do {                                                                                         \
+        errno = 0;                                                                               \
+        long r_ = (long)(call);                                                                  \
+        int e_ = errno;                                                                          \
+        expect_r((label), r_, e_, (want));                                                       \
+    } while (0)
+
+GUEST_STATIC int summary(const char *prog)
 {
     out("summary: %s: %d checks, %d unexpected\n", prog, g_checks, g_unexpected);
     return g_unexpected == 0 ? 0 : 1;
@@ -221,7 +233,7 @@ static int summary(const char *prog)
 
 /* ---------------------------------------------------------------- memory helpers */
 
-static void *map_anon(size_t pages, int prot)
+GUEST_STATIC void *map_anon(size_t pages, int prot)
 {
     void *p = mmap(NULL, pages * PG, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
@@ -231,7 +243,7 @@ static void *map_anon(size_t pages, int prot)
     return p;
 }
 
-static long madv(void *addr, size_t len, int advice, int *e)
+GUEST_STATIC long madv(void *addr, size_t len, int advice, int *e)
 {
     errno = 0;
     long r = madvise(addr, len, advice);
@@ -240,7 +252,7 @@ static long madv(void *addr, size_t len, int advice, int *e)
 }
 
 /* Number of lines (= VMAs) in /proc/self/maps. */
-static long vma_count(void)
+GUEST_STATIC long vma_count(void)
 {
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -256,11 +268,19 @@ static long vma_count(void)
 }
 
 /* pagemap entry of the page holding addr; bit 63 present, bit 58 guard region. */
-static uint64_t pagemap_entry(const void *addr)
+GUEST_STATIC uint64_t pagemap_entry(const void *addr)
 {
+    /* Reopen after fork: an inherited fd would still show the parent's page tables. */
     static int fd = -1;
-    if (fd < 0)
+    static pid_t fd_pid;
+    if (fd >= 0 && fd_pid != getpid()) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0) {
         fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+        fd_pid = getpid();
+    }
     uint64_t e = 0;
     /* lseek + read, not pread64: the emulator implements only lseek/read. */
     if (fd < 0 || lseek(fd, (off_t)((uintptr_t)addr / PG * 8), SEEK_SET) < 0 ||
@@ -268,10 +288,10 @@ static uint64_t pagemap_entry(const void *addr)
         return ~0ULL;
     return e;
 }
-static int pm_guard(const void *addr) { return (int)((pagemap_entry(addr) >> 58) & 1); }
-static int pm_present(const void *addr) { return (int)((pagemap_entry(addr) >> 63) & 1); }
+GUEST_STATIC int pm_guard(const void *addr) { return (int)((pagemap_entry(addr) >> 58) & 1); }
+GUEST_STATIC int pm_present(const void *addr) { return (int)((pagemap_entry(addr) >> 63) & 1); }
 /* "g=1 p=0" */
-static const char *pmstr(const void *addr, char *buf, size_t n)
+GUEST_STATIC const char *pmstr(const void *addr, char *buf, size_t n)
 {
     uint64_t e = pagemap_entry(addr);
     if (e == ~0ULL)
@@ -289,9 +309,9 @@ static const char *pmstr(const void *addr, char *buf, size_t n)
 static sigjmp_buf g_probe_jb;
 static volatile sig_atomic_t g_probe_armed;
 static volatile int g_probe_sig, g_probe_code;
-static void *volatile g_probe_addr;
+GUEST_STATIC void *volatile g_probe_addr;
 
-static void probe_handler(int sig, siginfo_t *si, void *uc)
+GUEST_STATIC void probe_handler(int sig, siginfo_t *si, void *uc)
 {
     (void)uc;
     if (!g_probe_armed) {
@@ -306,7 +326,7 @@ static void probe_handler(int sig, siginfo_t *si, void *uc)
     siglongjmp(g_probe_jb, 1);
 }
 
-static void probe_init(void)
+GUEST_STATIC void probe_init(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -318,7 +338,7 @@ static void probe_init(void)
 }
 
 /* mode: 'r' read, 'w' write (writes val) */
-static const char *probe_access(void *addr, const void *base, int mode, unsigned char val, char *buf,
+GUEST_STATIC const char *probe_access(void *addr, const void *base, int mode, unsigned char val, char *buf,
                                 size_t n)
 {
     if (sigsetjmp(g_probe_jb, 1) == 0) {
@@ -346,7 +366,7 @@ static const char *probe_access(void *addr, const void *base, int mode, unsigned
 #define PROBE_W(addr, base, v) probe_access((addr), (base), 'w', (v), (char[96]){0}, 96)
 
 /* Write a fixed expected string for a guard fault at offset off from base. */
-static const char *segv_at(const char *code, unsigned long off, char *buf, size_t n)
+GUEST_STATIC const char *segv_at(const char *code, unsigned long off, char *buf, size_t n)
 {
     snprintf(buf, n, "SIGSEGV %s addr=+0x%lx", code, off);
     return buf;
@@ -354,7 +374,7 @@ static const char *segv_at(const char *code, unsigned long off, char *buf, size_
 #define MAPERR_AT(off) segv_at("SEGV_MAPERR", (off), (char[96]){0}, 96)
 #define ACCERR_AT(off) segv_at("SEGV_ACCERR", (off), (char[96]){0}, 96)
 
-static const char *okval(unsigned v, char *buf, size_t n)
+GUEST_STATIC const char *okval(unsigned v, char *buf, size_t n)
 {
     snprintf(buf, n, "ok val=0x%02x", v);
     return buf;
@@ -363,16 +383,16 @@ static const char *okval(unsigned v, char *buf, size_t n)
 
 /* ---------------------------------------------------------------- process helpers */
 
-static pid_t raw_fork(void) { return (pid_t)syscall(SYS_fork); }
+GUEST_STATIC pid_t raw_fork(void) { return (pid_t)syscall(SYS_fork); }
 
 /* raise() in a raw-forked child would use the parent's cached tid: always use this. */
-static int self_tgkill(int sig)
+GUEST_STATIC int self_tgkill(int sig)
 {
     return (int)syscall(SYS_tgkill, (long)getpid(), (long)syscall(SYS_gettid), (long)sig);
 }
 
 /* Wait for pid and render its status: "exit 0" / "signal 11 (SIGSEGV)". */
-static const char *wait_str(pid_t pid, char *buf, size_t n)
+GUEST_STATIC const char *wait_str(pid_t pid, char *buf, size_t n)
 {
     int st = 0;
     pid_t r;

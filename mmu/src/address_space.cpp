@@ -85,6 +85,7 @@ Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint
 
 Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                     std::uint32_t flags, std::string name) {
+    const CheckOnReturn check(*this);
     constexpr std::uint32_t kKnownFlags =
         map::kType | map::kFixed | map::kAnonymous | map::k32Bit | map::kGrowsDown |
         map::kDenyWrite | map::kExecutable | map::kLocked | map::kNoReserve | map::kPopulate |
@@ -180,6 +181,7 @@ void AddressSpace::unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather) 
 }
 
 Status AddressSpace::munmap(VirtAddr addr, std::uint64_t len) {
+    const CheckOnReturn check(*this);
     MMU_TRY(validate_range(addr, len));
     len = page_up(len);
     if (len == 0) return Errno{EINVAL};
@@ -215,6 +217,7 @@ void AddressSpace::change_protection(VirtAddr start, VirtAddr end, std::uint32_t
 }
 
 Status AddressSpace::mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot) {
+    const CheckOnReturn check(*this);
     constexpr std::uint32_t kProtSem = 0x8, kGrowsDown = 0x01000000, kGrowsUp = 0x02000000;
     if (!page_aligned(addr)) return Errno{EINVAL};
     if (len == 0) return Ok{};

@@ -123,6 +123,7 @@ Result<Pfn> AddressSpace::shared_frame(Vma& vma, VirtAddr va) {
 }
 
 Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
+    const CheckOnReturn check(*this);
     ++faults_.faults;
     Vma* vma = vmas_.find(va);
     Fault result;

@@ -1,6 +1,7 @@
 // What a debugger or /proc shows: PTE rendering, /proc/self/maps, pagemap, and self-checks.
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "mmu/address_space.hpp"
@@ -103,6 +104,16 @@ std::uint64_t AddressSpace::locked_bytes() const {
     for (const auto& [start, v] : vmas_.all())
         if (v.has(vma_flag::kLocked)) total += v.size();
     return total;
+}
+
+AddressSpace::CheckOnReturn::~CheckOnReturn() {
+    if (--as_.operation_depth_ != 0 || !as_.checked_) return;
+    try {
+        as_.check_invariants();
+    } catch (const std::logic_error& broken) {
+        std::fprintf(stderr, "mmu: MMU invariant broken: %s\n", broken.what());
+        std::abort();
+    }
 }
 
 // Recomputes from scratch what the operations maintain incrementally.

@@ -10,6 +10,7 @@ constexpr std::uint32_t kLockFlags = vma_flag::kLocked | vma_flag::kLockOnFault;
 }
 
 Status AddressSpace::mlock(VirtAddr addr, std::uint64_t len, std::uint32_t flags) {
+    const CheckOnReturn check(*this);
     if (flags & ~mlock_flags::kOnFault) return Errno{EINVAL};
     // mlock rounds the range out to whole pages instead of rejecting an unaligned start.
     const VirtAddr start = page_down(addr);
@@ -28,6 +29,7 @@ Status AddressSpace::mlock(VirtAddr addr, std::uint64_t len, std::uint32_t flags
 }
 
 Status AddressSpace::munlock(VirtAddr addr, std::uint64_t len) {
+    const CheckOnReturn check(*this);
     const VirtAddr start = page_down(addr);
     len = page_up(len + (addr - start));
     const VirtAddr end = start + len;
@@ -38,6 +40,7 @@ Status AddressSpace::munlock(VirtAddr addr, std::uint64_t len) {
 }
 
 Status AddressSpace::mlockall(std::uint32_t flags) {
+    const CheckOnReturn check(*this);
     using namespace mlock_flags;
     if (!flags || (flags & ~(kMclCurrent | kMclFuture | kMclOnFault)) || flags == kMclOnFault)
         return Errno{EINVAL};
@@ -54,6 +57,7 @@ Status AddressSpace::mlockall(std::uint32_t flags) {
 }
 
 Status AddressSpace::munlockall() {
+    const CheckOnReturn check(*this);
     mlockall_flags_ = 0;
     for (auto& [start, vma] : vmas_.all()) vma.flags &= ~kLockFlags;
     vmas_.merge_around(0, layout_.task_size);
@@ -63,6 +67,7 @@ Status AddressSpace::munlockall() {
 // mseal: the whole range must be mapped; sealed VMAs refuse munmap, mremap, mprotect, MAP_FIXED
 // over them and discarding madvise on read-only anonymous memory (EPERM).
 Status AddressSpace::mseal(VirtAddr addr, std::uint64_t len_in, std::uint64_t flags) {
+    const CheckOnReturn check(*this);
     if (flags != 0) return Errno{EINVAL};
     if (!page_aligned(addr)) return Errno{EINVAL};
     const std::uint64_t len = page_up(len_in);
@@ -106,6 +111,7 @@ void AddressSpace::set_brk_base(VirtAddr base) {
 
 // brk(2): grows or shrinks the [heap] VMA; returns the new break, or the old one on failure.
 VirtAddr AddressSpace::brk(VirtAddr requested) {
+    const CheckOnReturn check(*this);
     if (requested < brk_start_) return brk_;
     const VirtAddr old_top = page_up(brk_);
     const VirtAddr new_top = page_up(requested);

@@ -76,6 +76,7 @@ int advice_from_name(const char* name) {
 }
 
 Status AddressSpace::madvise(VirtAddr addr, std::uint64_t len_in, int advice) {
+    const CheckOnReturn check(*this);
     if (!advice_known(advice)) return Errno{EINVAL};
     if (!page_aligned(addr)) return Errno{EINVAL};
     const std::uint64_t len = page_up(len_in);

@@ -55,6 +55,7 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
 Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
                                       std::uint64_t new_len, std::uint32_t flags,
                                       VirtAddr new_addr) {
+    const CheckOnReturn check(*this);
     using namespace mremap_flags;
     if (flags & ~(kMayMove | kFixed | kDontUnmap)) return Errno{EINVAL};
     if ((flags & kFixed) && !(flags & kMayMove)) return Errno{EINVAL};

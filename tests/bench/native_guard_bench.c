@@ -27,6 +27,9 @@
 
 #define GUARD_REGION_PAGES 4096u  /* as mmu_bench's kGuardRegionPages */
 #define FAULT_BATCH_PAGES 16384u  /* as mmu_bench's kFaultBatchPages */
+/* Remove on populated memory repopulates the whole region per batch for a few cheap calls: it
+ * runs this many batches instead of a minimum time (as mmu_bench's kPopulatedRemoveBatches). */
+#define POPULATED_REMOVE_BATCHES 100u
 #define PM_PRESENT (1ull << 63)
 #define PM_GUARD_REGION (1ull << 58)
 
@@ -65,22 +68,25 @@ static void populate(char *base, size_t pages) {
     for (size_t i = 0; i < pages; ++i) ((volatile char *)base)[i * page_size] = 1;
 }
 
-static int pagemap_entry(const char *va, uint64_t *entry) {
-    const off_t offset = (off_t)((uintptr_t)va / page_size * sizeof *entry);
-    return pread(pagemap_fd, entry, sizeof *entry, offset) == (ssize_t)sizeof *entry ? 0 : -1;
+/* Reads the pagemap entries of `pages` pages from `va` into `entries`, in one call. */
+static int pagemap_entries(const char *va, size_t pages, uint64_t *entries) {
+    const off_t offset = (off_t)((uintptr_t)va / page_size * sizeof *entries);
+    const size_t bytes = pages * sizeof *entries;
+    return pread(pagemap_fd, entries, bytes, offset) == (ssize_t)bytes ? 0 : -1;
 }
 
 /* Checks the first `pages` pages: guarded exactly when `guarded` (if the kernel reports guards),
  * and none present (a guard install zaps what it covers). */
 static int check_region(const char *base, size_t pages, int guarded) {
+    static uint64_t entries[GUARD_REGION_PAGES];
+    if (pages > GUARD_REGION_PAGES || pagemap_entries(base, pages, entries) != 0)
+        return fail("reading /proc/self/pagemap");
     for (size_t i = 0; i < pages; ++i) {
-        uint64_t e;
-        if (pagemap_entry(base + i * page_size, &e) != 0) return fail("reading /proc/self/pagemap");
-        if (pagemap_shows_guards && !!(e & PM_GUARD_REGION) != guarded) {
+        if (pagemap_shows_guards && !!(entries[i] & PM_GUARD_REGION) != guarded) {
             snprintf(failure, sizeof failure, guarded ? "a page is not guarded" : "a guard is left");
             return -1;
         }
-        if (e & PM_PRESENT) {
+        if (entries[i] & PM_PRESENT) {
             snprintf(failure, sizeof failure, "a populated page survived guard install");
             return -1;
         }
@@ -95,10 +101,12 @@ static int guard_case(size_t pages, enum contents contents, enum guard_op op, do
     const size_t chunks = GUARD_REGION_PAGES / pages;
     char *base = map_region(GUARD_REGION_PAGES);
     if (!base) return fail("mmap");
+    const int fixed_batches = op == OP_REMOVE && contents == POPULATED;
     uint64_t timed = 0;
     int rc = 0;
     *ops = 0;
-    while (rc == 0 && timed < min_ns) {
+    for (unsigned batch = 0;
+         rc == 0 && (fixed_batches ? batch < POPULATED_REMOVE_BATCHES : timed < min_ns); ++batch) {
         if (contents == POPULATED) populate(base, GUARD_REGION_PAGES);
         if (op == OP_REMOVE && madvise(base, region, MADV_GUARD_INSTALL) != 0) {
             rc = fail("MADV_GUARD_INSTALL of the region");
@@ -155,9 +163,9 @@ static int fault_in_case(double *ns_per_op, uint64_t *ops) {
 
 static void report(const char *name, int rc, double ns_per_op, uint64_t ops) {
     if (rc == 0)
-        printf("%-30s %12.1f %12llu\n", name, ns_per_op, (unsigned long long)ops);
+        printf("%-36s %12.1f %12llu\n", name, ns_per_op, (unsigned long long)ops);
     else
-        printf("%-30s %12s %12s  %s\n", name, "error", "-", failure);
+        printf("%-36s %12s %12s  %s\n", name, "error", "-", failure);
     fflush(stdout);
 }
 
@@ -167,7 +175,7 @@ static int probe_guards(void) {
     if (!page) return fail("mmap");
     int rc = madvise(page, page_size, MADV_GUARD_INSTALL) != 0 ? fail("MADV_GUARD_INSTALL") : 0;
     uint64_t e = 0;
-    if (rc == 0 && pagemap_entry(page, &e) == 0) pagemap_shows_guards = (e & PM_GUARD_REGION) != 0;
+    if (rc == 0 && pagemap_entries(page, 1, &e) == 0) pagemap_shows_guards = (e & PM_GUARD_REGION) != 0;
     munmap(page, page_size);
     return rc;
 }
@@ -193,7 +201,7 @@ int main(int argc, char **argv) {
     printf("# host kernel %s, page size %zu, guard regions %s, pagemap guard bit %s\n",
            host.release, page_size, guards_ok ? "supported" : failure,
            pagemap_shows_guards ? "reported" : "not reported (guard state unchecked)");
-    printf("%-30s %12s %12s\n", "operation", "ns/op", "ops");
+    printf("%-36s %12s %12s\n", "operation", "ns/op", "ops");
 
     double ns = 0;
     uint64_t ops = 0;

@@ -122,12 +122,12 @@ TEST_F(HostDifferential, PopulateOverGuardsAndProtections) {
     advise(0, 3, MADV_POPULATE_READ);
     advise(0, 3, MADV_POPULATE_WRITE);
     map(8 * P, 2, PROT_READ);
-    advise(8, 2, MADV_POPULATE_WRITE);
-    advise(8, 2, MADV_POPULATE_READ);
+    advise(8 * P, 2, MADV_POPULATE_WRITE);
+    advise(8 * P, 2, MADV_POPULATE_READ);
     map(16 * P, 2, PROT_NONE);
-    advise(16, 2, MADV_POPULATE_READ);
+    advise(16 * P, 2, MADV_POPULATE_READ);
     map(24 * P, 2, PROT_WRITE);
-    advise(24, 2, MADV_POPULATE_READ);
+    advise(24 * P, 2, MADV_POPULATE_READ);
     compare_pages(0, 3);
     compare_pages(8 * P, 2);
 }
@@ -156,7 +156,7 @@ TEST_F(HostDifferential, ForkInheritsGuardsExceptWipeOnFork) {
     write(2 * P, 2);
     advise(P, 1, kGuardInstall);
     advise(3 * P, 1, kGuardInstall);
-    advise(2, 2, MADV_WIPEONFORK);
+    advise(2 * P, 2, MADV_WIPEONFORK);
     const std::vector<std::uint64_t> offsets{0, P, 2 * P, 3 * P};
     const auto h = host->fork_and_read(offsets);
     const auto m = mmu->fork_and_read(offsets);
@@ -177,9 +177,9 @@ TEST_F(HostDifferential, VmaSplitAndMergeCounts) {
     both("mlock middle", [](Target& t) { return t.mlock(4 * P, P, 0); });
     EXPECT_EQ(mmu->vma_count(), host->vma_count());
     both("munlock", [](Target& t) { return t.munlock(4 * P, P); });
-    advise(5, 1, MADV_RANDOM);
+    advise(5 * P, 1, MADV_RANDOM);
     EXPECT_EQ(mmu->vma_count(), host->vma_count());
-    advise(5, 1, MADV_NORMAL);
+    advise(5 * P, 1, MADV_NORMAL);
     // Two separately touched mappings, then the gap between them filled: merges with one side.
     map(20 * P, 2);
     write(20 * P, 1);
@@ -233,7 +233,7 @@ TEST_F(HostDifferential, MincoreReportsResidency) {
     write(0, 1);
     (void)host->read(P);
     (void)mmu->read(P);
-    advise(2, 1, kGuardInstall);
+    advise(2 * P, 1, kGuardInstall);
     std::vector<std::uint8_t> hv, mv;
     EXPECT_EQ(host->mincore(0, 4 * P, hv), 0);
     EXPECT_EQ(mmu->mincore(0, 4 * P, mv), 0);

@@ -29,7 +29,13 @@ protected:
 
     PhysicalMemory memory{kRam};
     Tlb tlb;
-    std::unique_ptr<AddressSpace> as = std::make_unique<AddressSpace>(memory, tlb);
+    std::unique_ptr<AddressSpace> as = make_checked();
+
+    std::unique_ptr<AddressSpace> make_checked() {
+        auto space = std::make_unique<AddressSpace>(memory, tlb);
+        space->set_checked(true);
+        return space;
+    }
 
     void TearDown() override {
         if (as) as->check_invariants();

@@ -24,8 +24,9 @@ std::string to_string(const Probe& p) {
 
 namespace {
 
-// A window at 16 TiB: far below the top-down mmap area and far above the program and heap.
-constexpr std::uint64_t kWindowBase = 0x100000000000ull;
+// A window at 80 TiB: below PIE programs and the top-down mmap area, and outside the ranges
+// AddressSanitizer reserves for its shadow (up to 0x10007fff8000) and allocator (0x600000000000).
+constexpr std::uint64_t kWindowBase = 0x500000000000ull;
 
 std::int64_t result_of(long r) { return r < 0 ? -errno : r; }
 
@@ -45,7 +46,7 @@ public:
         void* p = ::mmap(reinterpret_cast<void*>(kWindowBase), kScratchBytes, PROT_NONE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
         if (p != reinterpret_cast<void*>(kWindowBase))
-            throw std::runtime_error("host test window at 0x100000000000 is not free");
+            throw std::runtime_error("host test window at 0x500000000000 is not free");
         ::munmap(p, kScratchBytes);
         pagemap_ = ::open("/proc/self/pagemap", O_RDONLY);
         struct sigaction sa {};
@@ -83,7 +84,8 @@ public:
         return result_of(::syscall(SYS_mlock2, at(off), len, flags));
     }
     std::int64_t munlock(std::uint64_t off, std::uint64_t len) override {
-        return result_of(::munlock(at(off), len));
+        // Raw system call: AddressSanitizer turns the libc mlock family into no-ops.
+        return result_of(::syscall(SYS_munlock, at(off), len));
     }
     std::int64_t mseal(std::uint64_t off, std::uint64_t len) override {
         return result_of(::syscall(462, at(off), len, 0));
@@ -236,7 +238,7 @@ public:
     }
     void reset() override {
         as_->check_invariants();
-        as_ = std::make_unique<AddressSpace>(memory_, tlb_);
+        as_ = make_checked();
     }
 
 private:
@@ -257,7 +259,13 @@ private:
 
     PhysicalMemory memory_{512ull << 20};
     Tlb tlb_;
-    std::unique_ptr<AddressSpace> as_ = std::make_unique<AddressSpace>(memory_, tlb_);
+    std::unique_ptr<AddressSpace> as_ = make_checked();
+
+    std::unique_ptr<AddressSpace> make_checked() {
+        auto space = std::make_unique<AddressSpace>(memory_, tlb_);
+        space->set_checked(true);
+        return space;
+    }
 };
 
 }  // namespace

@@ -139,8 +139,24 @@ public:
     VirtAddr brk_current() const { return brk_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).
     void check_invariants() const;
+    // Checked mode: every operation and fault ends with check_invariants(); a broken invariant
+    // aborts with its name (the emulator's --check and every test run with it on).
+    void set_checked(bool on) { checked_ = on; }
+    bool checked() const { return checked_; }
 
 private:
+    // Verifies the invariants when the enclosing operation returns, in checked mode.
+    class CheckOnReturn {
+    public:
+        explicit CheckOnReturn(const AddressSpace& as) : as_(as) { ++as_.operation_depth_; }
+        ~CheckOnReturn();
+        CheckOnReturn(const CheckOnReturn&) = delete;
+        CheckOnReturn& operator=(const CheckOnReturn&) = delete;
+
+    private:
+        const AddressSpace& as_;
+    };
+
     enum class MarkerPolicy : std::uint8_t { Keep, Clear };
     class Zapper;
 
@@ -180,6 +196,8 @@ private:
     VirtAddr brk_start_ = 0;
     VirtAddr brk_ = 0;
     FaultCounters faults_;
+    bool checked_ = false;
+    mutable int operation_depth_ = 0;  // nested operations (a fault inside mlock) check once
 };
 
 }  // namespace mmu

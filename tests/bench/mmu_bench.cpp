@@ -210,9 +210,10 @@ void guard_bench(benchmark::State& state, GuardCase c) {
     for (auto _ : state) {
         if (next == chunks) {
             state.PauseTiming();
-            const char* failure = first_batch ? nullptr : finish_guard_batch(p, base, chunks * c.pages, c);
-            const mmu::Status prepared = failure ? mmu::Status{mmu::Ok{}} : prepare_guard_batch(p, base, c);
-            if (!failure && !prepared) failure = "preparing the region failed";
+            const char* failure =
+                first_batch ? nullptr : finish_guard_batch(p, base, chunks * c.pages, c);
+            if (!failure && !prepare_guard_batch(p, base, c))
+                failure = "preparing the region failed";
             if (failure) {
                 state.SkipWithError(failure);
                 break;

@@ -83,7 +83,8 @@ static int check_region(const char *base, size_t pages, int guarded) {
         return fail("reading /proc/self/pagemap");
     for (size_t i = 0; i < pages; ++i) {
         if (pagemap_shows_guards && !!(entries[i] & PM_GUARD_REGION) != guarded) {
-            snprintf(failure, sizeof failure, guarded ? "a page is not guarded" : "a guard is left");
+            snprintf(failure, sizeof failure, "%s",
+                     guarded ? "a page is not guarded" : "a guard is left");
             return -1;
         }
         if (entries[i] & PM_PRESENT) {
@@ -175,7 +176,8 @@ static int probe_guards(void) {
     if (!page) return fail("mmap");
     int rc = madvise(page, page_size, MADV_GUARD_INSTALL) != 0 ? fail("MADV_GUARD_INSTALL") : 0;
     uint64_t e = 0;
-    if (rc == 0 && pagemap_entries(page, 1, &e) == 0) pagemap_shows_guards = (e & PM_GUARD_REGION) != 0;
+    if (rc == 0 && pagemap_entries(page, 1, &e) == 0)
+        pagemap_shows_guards = (e & PM_GUARD_REGION) != 0;
     munmap(page, page_size);
     return rc;
 }
@@ -219,7 +221,8 @@ int main(int argc, char **argv) {
                 char name[64];
                 snprintf(name, sizeof name, "%s/%zu/%s", ops_list[o].name, page_counts[n],
                          c == EMPTY ? "empty" : "populated");
-                rc = guards_ok ? guard_case(page_counts[n], (enum contents)c, ops_list[o].op, &ns, &ops)
+                rc = guards_ok ? guard_case(page_counts[n], (enum contents)c, ops_list[o].op,
+                                            &ns, &ops)
                                : -1;
                 report(name, rc, ns, ops);
                 failed |= rc != 0;

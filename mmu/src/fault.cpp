@@ -273,6 +273,57 @@ std::size_t AddressSpace::copy_to_user_partial(VirtAddr dst, const void* src, st
     return copy_user(dst, static_cast<std::byte*>(const_cast<void*>(src)), n, Access::Write);
 }
 
+Status AddressSpace::poke(VirtAddr dst, const void* src, std::size_t n) {
+    const CheckOnReturn check(*this);
+    const auto* bytes = static_cast<const std::byte*>(src);
+    for (std::size_t done = 0; done < n;) {
+        const VirtAddr at = dst + done;
+        Vma* vma = vmas_.find(at);
+        if (!vma) return Errno{EFAULT};
+        auto slot = table_.ensure(at);
+        if (!slot) return Errno{ENOMEM};
+        Pte& pte = *slot.value();
+        if (pte.is_guard()) return Errno{EFAULT};
+        const bool exec = vma->prot & kProtExec;
+        const bool may_write = vma->prot & kProtWrite;
+        Pfn pfn;
+        if (vma->shared()) {
+            auto frame = shared_frame(*vma, at);
+            if (!frame) return Errno{ENOMEM};
+            pfn = frame.value();
+            if (!pte.maps_frame()) {
+                memory_.get(pfn);
+                ++rss_pages_;
+                pte = Pte::page(pfn, may_write, exec);
+            }
+        } else if (pte.maps_frame() && pte.pfn() != memory_.zero_page() &&
+                   memory_.refcount(pte.pfn()) == 1) {
+            pfn = pte.pfn();
+        } else {
+            // A private copy, readable (and writable if the VMA is) like after a COW fault.
+            prepare_anon(*vma);
+            auto copy = memory_.allocate();
+            if (!copy) return Errno{ENOMEM};
+            TlbGather gather(tlb_, memory_, asid_);
+            if (pte.maps_frame()) {
+                std::memcpy(memory_.frame(copy.value()), memory_.frame(pte.pfn()), kPageSize);
+                if (pte.present()) gather.add_page(at);
+                if (pte.pfn() == memory_.zero_page()) ++rss_pages_;
+                gather.defer_put(pte.pfn());
+            } else {
+                ++rss_pages_;
+            }
+            pfn = copy.value();
+            pte = vma->prot == kProtNone ? Pte::prot_none(pfn)
+                                         : Pte::page(pfn, may_write, exec).with(Pte::kDirty);
+        }
+        const std::size_t chunk = std::min<std::size_t>(n - done, kPageSize - (at & (kPageSize - 1)));
+        std::memcpy(memory_.frame(pfn) + (at & (kPageSize - 1)), bytes + done, chunk);
+        done += chunk;
+    }
+    return Ok{};
+}
+
 Status AddressSpace::copy_from_user(void* dst, VirtAddr src, std::size_t n) {
     if (copy_from_user_partial(dst, src, n) != n) return Errno{EFAULT};
     return Ok{};

@@ -119,6 +119,9 @@ public:
     Status copy_to_user(VirtAddr dst, const void* src, std::size_t n);
     std::size_t copy_from_user_partial(void* dst, VirtAddr src, std::size_t n);
     std::size_t copy_to_user_partial(VirtAddr dst, const void* src, std::size_t n);
+    // A debugger's or loader's write (ptrace/FOLL_FORCE): ignores the VMA's protection, breaks
+    // COW as needed, but fails (EFAULT) on guard pages and unmapped addresses.
+    Status poke(VirtAddr dst, const void* src, std::size_t n);
 
     // --- introspection ---
     PageWalk walk(VirtAddr va) const { return table_.walk(va); }

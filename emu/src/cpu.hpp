@@ -1,0 +1,69 @@
+// The x86-64 CPU: a Unicorn 2.1 engine in virtual-TLB mode, behind one thin RAII layer. Every
+// uc_* call of the emulator goes through this class; failures become UnicornError.
+#pragma once
+
+#include <unicorn/unicorn.h>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+namespace emu {
+
+class UnicornError : public std::runtime_error {
+public:
+    UnicornError(const std::string& what, uc_err err);
+    uc_err code() const { return code_; }
+
+private:
+    uc_err code_;
+};
+
+// Throws UnicornError naming `what` when `err` is not UC_ERR_OK.
+void check(uc_err err, const char* what);
+
+using Xmm = std::array<std::uint8_t, 16>;
+
+class Cpu {
+public:
+    Cpu();  // x86-64, virtual-TLB mode
+    Cpu(const Cpu&) = delete;
+    Cpu& operator=(const Cpu&) = delete;
+
+    uc_engine* handle() const { return engine_.get(); }
+
+    std::uint64_t reg(int id) const;
+    void set_reg(int id, std::uint64_t value);
+    Xmm xmm(int index) const;
+    void set_xmm(int index, const Xmm& value);
+
+    // Guest-physical RAM: one region at physical address 0 backed by host memory.
+    void map_ram(void* host, std::uint64_t bytes);
+
+    // Hook registration; hooks live as long as the engine.
+    void on_tlb_fill(uc_cb_tlbevent_t callback, void* user);
+    void on_syscall(void (*callback)(uc_engine*, void*), void* user);
+    void on_interrupt(void (*callback)(uc_engine*, std::uint32_t, void*), void* user);
+    void on_code(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
+    void on_memory(void (*callback)(uc_engine*, uc_mem_type, std::uint64_t, int, std::int64_t, void*),
+                   void* user);
+
+    // Invalidation of Unicorn's soft TLB (all entries: Unicorn has no per-page flush) and of
+    // translated code for a physical or virtual range.
+    void flush_tlb();
+    void flush_code();
+
+    // Runs from `rip` until stopped, an exception, or `max_instructions` (0 = unlimited).
+    uc_err run(std::uint64_t rip, std::uint64_t max_instructions);
+    void stop();
+
+private:
+    struct Closer {
+        void operator()(uc_engine* uc) const { uc_close(uc); }
+    };
+    std::unique_ptr<uc_engine, Closer> engine_;
+};
+
+}  // namespace emu

@@ -1,0 +1,24 @@
+// Fault analysis with Capstone: the exact faulting byte address, and the report printed when a
+// fault kills the guest.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "mmu/address_space.hpp"
+#include "signals.hpp"
+
+namespace emu {
+
+class Process;
+
+// The TLB-fill hook only sees the page; Linux reports the faulting byte. Decodes the instruction
+// at `rip` and computes which of its memory operands touched the refused page.
+std::uint64_t exact_fault_address(Process& p, const mmu::Fault& fault, std::uint64_t rip);
+
+// One instruction, disassembled: "mov byte ptr [rax + 0x1000], 0x41  (c6 80 00 10 00 00 41)".
+std::string disassemble_at(Process& p, std::uint64_t rip);
+
+void print_fault_report(Process& p, const SigInfo& info);
+
+}  // namespace emu

@@ -1,0 +1,162 @@
+// mmuemu: the command line.
+//   mmuemu run [options] PROGRAM [ARGS...]
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "process.hpp"
+
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* kVersion = "mmuemu 0.1.0";
+
+// "512M", "1G", "65536" -> bytes; throws std::invalid_argument naming the value.
+std::uint64_t parse_size(const std::string& text) {
+    std::size_t used = 0;
+    unsigned long long n = 0;
+    try {
+        n = std::stoull(text, &used);
+    } catch (...) {
+        throw std::invalid_argument("--ram: '" + text + "' is not a size (e.g. 512M, 2G)");
+    }
+    std::string suffix = text.substr(used);
+    for (char& c : suffix) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    std::uint64_t scale = 1;
+    if (suffix == "K" || suffix == "KB" || suffix == "KIB") scale = 1ull << 10;
+    else if (suffix == "M" || suffix == "MB" || suffix == "MIB") scale = 1ull << 20;
+    else if (suffix == "G" || suffix == "GB" || suffix == "GIB") scale = 1ull << 30;
+    else if (!suffix.empty()) throw std::invalid_argument("--ram: unknown unit in '" + text + "'");
+    const std::uint64_t bytes = n * scale;
+    if (bytes < (1ull << 20) || bytes > (64ull << 30))
+        throw std::invalid_argument("--ram: '" + text + "' must be between 1M and 64G");
+    return bytes;
+}
+
+void usage(std::ostream& out, const po::options_description& opts) {
+    out << "usage: mmuemu run [options] PROGRAM [ARGS...]\n"
+           "       mmuemu --help | --version\n\n"
+           "Runs a static x86-64 Linux executable with every memory access through mmuemu's MMU.\n\n"
+        << opts;
+}
+
+// Ends the emulator the way the guest ended, so that a shell (or a parent's wait4) sees the
+// same status: an exit code, or death by the same signal (without a host core dump).
+[[noreturn]] void finish(int status, int signal_number) {
+    std::fflush(nullptr);
+    if (signal_number != 0) {
+        const struct rlimit no_core{0, 0};
+        ::setrlimit(RLIMIT_CORE, &no_core);
+        ::signal(signal_number, SIG_DFL);
+        ::raise(signal_number);
+    }
+    std::exit(status);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    po::options_description opts("run options");
+    opts.add_options()
+        ("help,h", "show this help")
+        ("version", "print the version")
+        ("check", "verify every access against the page table (MMU coherence checking)")
+        ("ram", po::value<std::string>()->default_value("1G"), "guest RAM size (e.g. 512M, 2G)")
+        ("root", po::value<std::string>()->default_value("/"), "directory the guest sees as /")
+        ("env", po::value<std::vector<std::string>>()->composing(), "set K=V in the guest environment")
+        ("clear-env", "start the guest with an empty environment")
+        ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
+        ("stats", "print MMU and TLB counters, VMA count and RSS at exit");
+    po::options_description hidden;
+    hidden.add_options()("command", po::value<std::string>())("program", po::value<std::string>())(
+        "args", po::value<std::vector<std::string>>());
+    po::options_description all;
+    all.add(opts).add(hidden);
+    po::positional_options_description positional;
+    positional.add("command", 1).add("program", 1).add("args", -1);
+
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(argc, argv)
+                      .options(all)
+                      .positional(positional)
+                      .style(po::command_line_style::default_style &
+                             ~po::command_line_style::allow_guessing)
+                      .extra_style_parser([](std::vector<std::string>&) { return std::vector<po::option>{}; })
+                      .run(),
+                  vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 2;
+    }
+    if (vm.count("help")) {
+        usage(std::cout, opts);
+        return 0;
+    }
+    if (vm.count("version")) {
+        std::cout << kVersion << "\n";
+        return 0;
+    }
+    if (!vm.count("command")) {
+        usage(std::cerr, opts);
+        return 2;
+    }
+    if (vm["command"].as<std::string>() != "run") {
+        std::fprintf(stderr, "mmuemu: unknown command '%s' (expected: run)\n",
+                     vm["command"].as<std::string>().c_str());
+        return 2;
+    }
+    if (!vm.count("program")) {
+        std::fprintf(stderr, "mmuemu: run: missing PROGRAM\n");
+        return 2;
+    }
+
+    emu::RunOptions options;
+    std::vector<std::string> envp;
+    try {
+        options.ram_bytes = parse_size(vm["ram"].as<std::string>());
+        options.check = vm.count("check");
+        options.stats = vm.count("stats");
+        options.root = vm["root"].as<std::string>();
+        options.max_instructions = vm["max-insns"].as<std::uint64_t>();
+        if (!vm.count("clear-env"))
+            for (char** e = environ; *e; ++e) envp.emplace_back(*e);
+        if (vm.count("env"))
+            for (const auto& kv : vm["env"].as<std::vector<std::string>>()) {
+                if (kv.find('=') == std::string::npos)
+                    throw std::invalid_argument("--env: '" + kv + "' is not K=V");
+                envp.push_back(kv);
+            }
+    } catch (const std::invalid_argument& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 2;
+    }
+    const std::string program = vm["program"].as<std::string>();
+    std::vector<std::string> guest_argv{program};
+    if (vm.count("args"))
+        for (const auto& a : vm["args"].as<std::vector<std::string>>()) guest_argv.push_back(a);
+
+    try {
+        emu::Process process(options, program, guest_argv, envp);
+        const int status = process.run();
+        finish(status, process.killed_by());
+    } catch (const emu::LoadError& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return e.exit_status();
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 1;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mmuemu: internal error: %s\n", e.what());
+        return 1;
+    }
+}

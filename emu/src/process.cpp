@@ -1,0 +1,342 @@
+#include "process.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "fault_report.hpp"
+#include "syscalls.hpp"
+
+#include <unistd.h>
+
+namespace emu {
+
+using namespace mmu;
+
+Process::Process(const RunOptions& options, const std::string& program,
+                 std::vector<std::string> argv, std::vector<std::string> envp)
+    : options_(options), program_(program), ram_(options.ram_bytes),
+      as_(std::make_unique<AddressSpace>(ram_, tlb_)) {
+    as_->set_checked(options.check);
+    const auto bytes = read_program(program);
+    const LoadedImage image = load_elf(*as_, bytes, program);
+    as_->set_brk_base(image.brk_start);
+    stack_ = build_stack(*as_, image, argv, envp, program);
+
+    cpu_.map_ram(ram_.host_base(), ram_.size_bytes());
+    cpu_.on_tlb_fill(&Process::tlb_fill_hook, this);
+    cpu_.on_syscall(&Process::syscall_hook, this);
+    cpu_.on_interrupt(&Process::interrupt_hook, this);
+    if (options.check) {
+        cpu_.on_code(&Process::check_code_hook, this);
+        cpu_.on_memory(&Process::check_memory_hook, this);
+    }
+    // Every invalidation the MMU commits is mirrored onto Unicorn's soft TLB before the guest
+    // runs again (Unicorn can only flush everything).
+    tlb_.set_listener([this](const FlushEvent& e) {
+        if (e.asid == as_->asid()) on_mmu_flush();
+    });
+    cpu_.set_reg(UC_X86_REG_RSP, stack_.rsp);
+    cpu_.set_reg(UC_X86_REG_RIP, image.entry);
+}
+
+Process::~Process() = default;
+
+void Process::on_mmu_flush() {
+    cpu_.flush_tlb();
+    handed_out_.clear();
+    ++stats_.unicorn_flushes;
+}
+
+bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, uc_tlb_entry* out,
+                            void* self) {
+    auto& p = *static_cast<Process*>(self);
+    ++p.stats_.tlb_fills;
+    const Access access = type == UC_MEM_WRITE ? Access::Write
+                          : type == UC_MEM_FETCH ? Access::Execute
+                                                 : Access::Read;
+    // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
+    const Translated t = p.as_->access(vaddr, access);
+    if (!t.ok) {
+        p.refused_ = t.fault;
+        return false;  // Unicorn stops with UC_ERR_EXCEPTION, RIP at the faulting instruction
+    }
+    out->paddr = page_down(t.translation.paddr);
+    int perms = UC_PROT_READ;
+    if (t.translation.writable) perms |= UC_PROT_WRITE;
+    if (t.translation.executable) perms |= UC_PROT_EXEC;
+    out->perms = static_cast<uc_prot>(perms);
+    if (p.options_.check) p.handed_out_.emplace_back(t.translation.paddr >> kPageShift, page_down(vaddr));
+    return true;
+}
+
+void Process::syscall_hook(uc_engine*, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    try {
+        p.on_syscall();
+    } catch (...) {
+        // Never unwind through Unicorn: stop and let run() see what happened.
+        p.violation_ = "internal error in a system call";
+        p.cpu_.stop();
+        throw;
+    }
+}
+
+void Process::interrupt_hook(uc_engine*, std::uint32_t intno, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    p.pending_interrupt_ = static_cast<int>(intno);
+    p.cpu_.stop();
+}
+
+void Process::adopt_forked_address_space(std::unique_ptr<AddressSpace> child) {
+    child->set_checked(options_.check);
+    as_ = std::move(child);
+    on_mmu_flush();  // a new page table: nothing Unicorn cached is valid
+}
+
+void Process::on_syscall() {
+    ++stats_.syscalls;
+    const std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);  // the syscall instruction itself
+    SyscallArgs args{cpu_.reg(UC_X86_REG_RAX),
+                     {cpu_.reg(UC_X86_REG_RDI), cpu_.reg(UC_X86_REG_RSI), cpu_.reg(UC_X86_REG_RDX),
+                      cpu_.reg(UC_X86_REG_R10), cpu_.reg(UC_X86_REG_R8), cpu_.reg(UC_X86_REG_R9)}};
+    const std::int64_t result = do_syscall(*this, args);
+    stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
+    if (result == kNoReturn) return;
+    cpu_.set_reg(UC_X86_REG_RAX, static_cast<std::uint64_t>(result));
+    // What the syscall instruction itself does: RCX = return address, R11 = RFLAGS.
+    cpu_.set_reg(UC_X86_REG_RCX, rip + 2);
+    cpu_.set_reg(UC_X86_REG_R11, cpu_.reg(UC_X86_REG_EFLAGS));
+    if (signals_.pending & ~signals_.blocked) redirect(rip + 2);
+}
+
+void Process::exit(int status) {
+    exited_ = true;
+    exit_status_ = status;
+    cpu_.stop();
+}
+
+void Process::redirect(std::uint64_t rip) {
+    redirect_ = rip;
+    cpu_.stop();
+}
+
+void Process::send_signal(int sig, int code) {
+    SigInfo info;
+    info.signo = sig;
+    info.code = code;
+    info.pid = static_cast<int>(::getpid());
+    info.from_kill = true;
+    signals_.queue(info);
+}
+
+int Process::run() {
+    std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);
+    std::uint64_t budget = options_.max_instructions;
+    while (!exited_) {
+        redirect_.reset();
+        refused_.reset();
+        pending_interrupt_.reset();
+        const uc_err err = cpu_.run(rip, budget);
+        if (!violation_.empty()) {
+            coherence_violation(violation_);
+            break;
+        }
+        if (exited_) break;
+        if (!handle_stop(err)) break;
+        rip = redirect_ ? *redirect_ : cpu_.reg(UC_X86_REG_RIP);
+        if (budget != 0 && err == UC_ERR_OK && !redirect_) {
+            std::fprintf(stderr, "mmuemu: instruction limit (--max-insns %" PRIu64 ") reached\n",
+                         options_.max_instructions);
+            exited_ = true;
+            exit_status_ = 124;
+        }
+    }
+    stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
+    if (options_.stats) print_stats();
+    return exit_status_;
+}
+
+// Why did uc_emu_start return? A redirect (signal delivery, sigreturn), a page fault the MMU
+// refused, an interrupt (int3, divide error...), an invalid instruction, or the budget.
+bool Process::handle_stop(uc_err err) {
+    const std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);
+    if (redirect_) {
+        deliver_pending();
+        return !exited_;
+    }
+    if (err == UC_ERR_EXCEPTION && refused_) {
+        deliver(fault_signal(*refused_, rip), true);
+        return !exited_;
+    }
+    if (pending_interrupt_) {
+        SigInfo info;
+        info.trapno = static_cast<std::uint64_t>(*pending_interrupt_);
+        switch (*pending_interrupt_) {
+        case 0:  // #DE
+            info.signo = 8;
+            info.code = 1;  // FPE_INTDIV
+            info.addr = rip;
+            break;
+        case 3:  // int3: RIP is already past the instruction
+            info.signo = 5;
+            info.code = 0x80;  // SI_KERNEL
+            break;
+        case 13:  // #GP (non-canonical address, privileged instruction)
+            info.signo = 11;
+            info.code = 0x80;
+            break;
+        case 6:  // #UD
+            info.signo = 4;
+            info.code = 2;  // ILL_ILLOPN
+            info.addr = rip;
+            break;
+        default:
+            info.signo = 11;
+            info.code = 0x80;
+            break;
+        }
+        deliver(info, true);
+        return !exited_;
+    }
+    if (err == UC_ERR_INSN_INVALID) {
+        SigInfo info;
+        info.signo = 4;
+        info.code = 2;  // ILL_ILLOPN
+        info.addr = rip;
+        info.trapno = 6;
+        deliver(info, true);
+        return !exited_;
+    }
+    if (err == UC_ERR_OK) {
+        deliver_pending();
+        return !exited_;
+    }
+    std::fprintf(stderr, "mmuemu: CPU stopped at rip 0x%" PRIx64 ": %s\n", rip, uc_strerror(err));
+    exited_ = true;
+    exit_status_ = 134;
+    return false;
+}
+
+SigInfo Process::fault_signal(const Fault& fault, std::uint64_t rip) {
+    SigInfo info;
+    info.signo = fault.signo;
+    info.code = fault.si_code;
+    info.addr = exact_fault_address(*this, fault, rip);
+    info.trapno = 14;  // #PF
+    // The x86 page-fault error code: P (protection violation on a present page), W, U, I.
+    const PageWalk walk = as_->walk(info.addr);
+    const bool present = walk.depth == kLevels && walk.levels[kLevels - 1].entry.present();
+    info.error_code = 4 | (present ? 1 : 0) | (fault.access == Access::Write ? 2 : 0) |
+                      (fault.access == Access::Execute ? 0x10 : 0) |
+                      (fault.si_code == kSegvPkuErr ? 0x20 : 0);
+    return info;
+}
+
+void Process::deliver_pending() {
+    while (!exited_) {
+        auto info = signals_.take_deliverable();
+        if (!info) return;
+        deliver(*info, false);
+    }
+}
+
+void Process::deliver(const SigInfo& info, bool synchronous) {
+    ++stats_.signals_delivered;
+    SigAction& action = signals_.actions[info.signo];
+    const bool blocked = signals_.blocked & sig_bit(info.signo);
+    // A fault that is blocked or ignored cannot be delivered: Linux resets it to the default
+    // action and the process dies (force_sig_fault).
+    if (synchronous && (blocked || action.handler == 1)) {
+        action = SigAction{};
+        signals_.blocked &= ~sig_bit(info.signo);
+    }
+    if (action.handler == 1) return;  // ignored
+    if (action.handler == 0) {
+        const DefaultAction d = default_action(info.signo);
+        if (d == DefaultAction::Ignore || d == DefaultAction::Continue || d == DefaultAction::Stop)
+            return;
+        kill_by_signal(info, synchronous);
+        return;
+    }
+    if (!setup_frame(info, action)) {
+        // The frame could not be written (no stack): SIGSEGV with the default action.
+        SigInfo segv;
+        segv.signo = 11;
+        segv.code = 0x80;
+        signals_.actions[11] = SigAction{};
+        kill_by_signal(segv, true);
+    }
+}
+
+void Process::kill_by_signal(const SigInfo& info, bool report) {
+    if (report) print_fault_report(*this, info);
+    exited_ = true;
+    killed_by_ = info.signo;
+    exit_status_ = 128 + info.signo;
+}
+
+void Process::coherence_violation(const std::string& what) {
+    std::fprintf(stderr, "mmuemu: MMU coherence violation: %s\n", what.c_str());
+    exited_ = true;
+    exit_status_ = 70;
+}
+
+void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    const PageWalk w = p.as_->walk(address);
+    const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+    if (!leaf.present() || !leaf.executable()) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf,
+                      "instruction fetch at 0x%" PRIx64 " executed but the page table says: %s",
+                      address, describe(leaf).c_str());
+        p.violation_ = buf;
+        p.cpu_.stop();
+    }
+}
+
+// Memory hooks see physical addresses in virtual-TLB mode: an access is coherent when some
+// translation handed to the CPU since the last flush maps that frame and is still in the page
+// table with the needed permission.
+void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int,
+                                std::int64_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    const Pfn pfn = address >> kPageShift;
+    const bool write = type == UC_MEM_WRITE;
+    for (auto it = p.handed_out_.rbegin(); it != p.handed_out_.rend(); ++it) {
+        if (it->first != pfn) continue;
+        const PageWalk w = p.as_->walk(it->second);
+        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+        if (leaf.present() && leaf.pfn() == pfn && (!write || leaf.writable())) return;
+    }
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "%s of physical 0x%" PRIx64 " through a translation the page table no longer has",
+                  write ? "write" : "read", address);
+    p.violation_ = buf;
+    p.cpu_.stop();
+}
+
+void Process::print_stats() const {
+    const TlbCounters& t = tlb_.counters();
+    const FaultCounters& f = as_->fault_counters();
+    std::fprintf(stderr,
+                 "mmuemu stats:\n"
+                 "  syscalls %" PRIu64 ", signals delivered %" PRIu64 "\n"
+                 "  page faults %" PRIu64 " (demand-zero %" PRIu64 ", zero page %" PRIu64
+                 ", COW copies %" PRIu64 ", write-enable %" PRIu64 ", guard %" PRIu64
+                 ", signals %" PRIu64 ")\n"
+                 "  TLB model: hits %" PRIu64 ", misses %" PRIu64 ", walks %" PRIu64
+                 ", page flushes %" PRIu64 ", full flushes %" PRIu64 "\n"
+                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64 "\n"
+                 "  VMAs %zu, RSS %" PRIu64 " KiB (peak frames in use %" PRIu64
+                 "), page-table pages %" PRIu64 "\n",
+                 stats_.syscalls, stats_.signals_delivered, f.faults, f.demand_zero, f.zero_page_maps,
+                 f.cow_copies, f.write_enables, f.guard_faults, f.signals, t.hits, t.misses, t.walks,
+                 t.page_flushes, t.full_flushes, stats_.tlb_fills, stats_.unicorn_flushes,
+                 as_->vma_count(), as_->rss_pages() * 4, ram_.stats().frames_peak,
+                 as_->page_table_pages());
+}
+
+}  // namespace emu

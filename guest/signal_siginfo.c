@@ -53,8 +53,10 @@ static const char *errbits(long err, char *buf, size_t n)
 }
 
 typedef void (*trigger_fn)(void *arg);
+#define INSN_BASE ((const void *)-1L) /* "relative to the faulting instruction" */
 
-/* Runs trigger(arg) and renders the signal it raised. base: for si_addr/cr2 offsets. */
+/* Runs trigger(arg) and renders the signal it raised. base: for si_addr/cr2 offsets.
+ * pf: 0 sent signal, 1 exception (trapno), 2 page fault (trapno, err, cr2). */
 static void run(const char *label, trigger_fn trigger, void *arg, const void *base, int pf,
                 const char *want)
 {
@@ -64,13 +66,20 @@ static void run(const char *label, trigger_fn trigger, void *arg, const void *ba
         trigger(arg);
         snprintf(got, sizeof got, "no signal");
     } else {
-        int n = snprintf(got, sizeof got, "%s %s errno=%d addr=%s trapno=%ld", signame(got_sig),
-                         code_name(got_sig, got_code), got_errno,
-                         base ? OFF(got_addr, base) : got_addr ? "nonzero" : "0", got_trapno);
-        if (pf)
+        const void *rel = base == INSN_BASE ? (const void *)insn_rip : base;
+        int n = snprintf(got, sizeof got, "%s %s errno=%d", signame(got_sig),
+                         code_name(got_sig, got_code), got_errno);
+        if (pf >= 1) /* for sent signals si_addr overlays si_pid/si_uid */
+            n += snprintf(got + n, sizeof got - (size_t)n, " addr=%s",
+                          rel ? OFF(got_addr, rel) : got_addr ? "nonzero" : "0");
+        /* trapno/err/cr2 are only meaningful for exceptions: for sent signals the kernel
+         * reports whatever the last exception left there. */
+        if (pf >= 1)
+            n += snprintf(got + n, sizeof got - (size_t)n, " trapno=%ld", got_trapno);
+        if (pf >= 2)
             n += snprintf(got + n, sizeof got - (size_t)n, " err=%s cr2=%s",
                           errbits(got_err, (char[32]){0}, 32),
-                          base ? OFF((void *)got_cr2, base) : "?");
+                          rel ? OFF((void *)got_cr2, rel) : "?");
         if (insn_rip)
             snprintf(got + n, sizeof got - (size_t)n, " rip=insn%+ld",
                      (long)(got_rip - insn_rip));
@@ -149,41 +158,50 @@ int main(void)
     volatile unsigned char sink = b[3 * PG];   /* p3: read-only, zero page mapped */
     (void)sink;
 
-    run("read hole", t_read, b + PG + 0x10, b, 1,
+    run("read hole", t_read, b + PG + 0x10, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x1010 trapno=14 err=0x4(--U--) cr2=+0x1010 rip=insn+0");
-    run("write hole", t_write, b + PG + 0x20, b, 1,
+    run("write hole", t_write, b + PG + 0x20, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x1020 trapno=14 err=0x6(-WU--) cr2=+0x1020 rip=insn+0");
-    run("write read-only, untouched", t_write, b + 2 * PG + 0x30, b, 1,
+    run("write read-only, untouched", t_write, b + 2 * PG + 0x30, b, 2,
         "SIGSEGV SEGV_ACCERR errno=0 addr=+0x2030 trapno=14 err=0x6(-WU--) cr2=+0x2030 rip=insn+0");
-    run("write read-only, read before", t_write, b + 3 * PG + 0x40, b, 1,
+    run("write read-only, read before", t_write, b + 3 * PG + 0x40, b, 2,
         "SIGSEGV SEGV_ACCERR errno=0 addr=+0x3040 trapno=14 err=0x7(PWU--) cr2=+0x3040 rip=insn+0");
-    run("read PROT_NONE", t_read, b + 4 * PG + 0x50, b, 1,
+    run("read PROT_NONE", t_read, b + 4 * PG + 0x50, b, 2,
         "SIGSEGV SEGV_ACCERR errno=0 addr=+0x4050 trapno=14 err=0x4(--U--) cr2=+0x4050 rip=insn+0");
-    run("read guard", t_read, b + 5 * PG + 0x60, b, 1,
+    run("read guard", t_read, b + 5 * PG + 0x60, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x5060 trapno=14 err=0x4(--U--) cr2=+0x5060 rip=insn+0");
-    run("write guard", t_write, b + 5 * PG + 0x70, b, 1,
+    run("write guard", t_write, b + 5 * PG + 0x70, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x5070 trapno=14 err=0x6(-WU--) cr2=+0x5070 rip=insn+0");
-    run("execute guard", t_exec, b + 5 * PG + 0x80, b, 1,
+    run("execute guard", t_exec, b + 5 * PG + 0x80, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x5080 trapno=14 err=0x14(--UI-) cr2=+0x5080 rip=insn+0");
-    run("execute hole", t_exec, b + PG + 0x90, b, 1,
+    run("execute hole", t_exec, b + PG + 0x90, b, 2,
         "SIGSEGV SEGV_MAPERR errno=0 addr=+0x1090 trapno=14 err=0x14(--UI-) cr2=+0x1090 rip=insn+0");
-    run("execute RW page (touched)", t_exec, b + 6 * PG + 0xa0, b, 1,
+    run("execute RW page (touched)", t_exec, b + 6 * PG + 0xa0, b, 2,
         "SIGSEGV SEGV_ACCERR errno=0 addr=+0x60a0 trapno=14 err=0x15(P-UI-) cr2=+0x60a0 rip=insn+0");
-    run("execute RW page (untouched)", t_exec, b + 7 * PG + 0xb0, b, 1,
-        "SIGSEGV SEGV_ACCERR errno=0 addr=+0x70b0 trapno=14 err=0x14(--UI-) cr2=+0x70b0 rip=insn+0");
-    run("read NULL+8", t_read, (void *)8, NULL, 1,
-        "SIGSEGV SEGV_MAPERR errno=0 addr=nonzero trapno=14 err=0x4(--U--) cr2=? rip=insn+0");
+    /* A fetch from a not-present page of a readable VMA is handled as a read fault first (the
+     * page gets mapped, non-executable); the retried fetch then faults with P set. */
+    expect("p7 before the exec attempt", PM(b + 7 * PG), "g=0 p=0");
+    run("execute RW page (untouched)", t_exec, b + 7 * PG + 0xb0, b, 2,
+        "SIGSEGV SEGV_ACCERR errno=0 addr=+0x70b0 trapno=14 err=0x15(P-UI-) cr2=+0x70b0 rip=insn+0");
+    expect("p7 after the exec attempt", PM(b + 7 * PG), "g=0 p=1");
+    run("execute PROT_NONE", t_exec, b + 4 * PG + 0xc0, b, 2,
+        "SIGSEGV SEGV_ACCERR errno=0 addr=+0x40c0 trapno=14 err=0x14(--UI-) cr2=+0x40c0 rip=insn+0");
+    run("execute read-only, untouched", t_exec, b + 2 * PG + 0xd0, b, 2,
+        "SIGSEGV SEGV_ACCERR errno=0 addr=+0x20d0 trapno=14 err=0x15(P-UI-) cr2=+0x20d0 rip=insn+0");
+    run("read NULL+8 (offsets from 8)", t_read, (void *)8, (void *)8, 2,
+        "SIGSEGV SEGV_MAPERR errno=0 addr=+0x0 trapno=14 err=0x4(--U--) cr2=+0x0 rip=insn+0");
     run("read kernel address", t_read, (void *)0xffff888000000000UL, (void *)0xffff888000000000UL,
-        1, "SIGSEGV SEGV_MAPERR errno=0 addr=+0x0 trapno=14 err=0x5(P-U--) cr2=+0x0 rip=insn+0");
-    run("read non-canonical address", t_read, (void *)0x0000800000000000UL, NULL, 1,
+        2, "SIGSEGV SEGV_MAPERR errno=0 addr=+0x0 trapno=14 err=0x5(P-U--) cr2=+0x0 rip=insn+0");
+    run("read non-canonical address", t_read, (void *)0x0000800000000000UL, NULL, 2,
         "SIGSEGV SI_KERNEL errno=0 addr=0 trapno=13 err=0x0(-----) cr2=? rip=insn+0");
-    run("ud2", t_ud2, NULL, NULL, 0, "SIGILL ILL_ILLOPN errno=0 addr=nonzero trapno=6 rip=insn+0");
-    run("divide by zero", t_div0, NULL, NULL, 0,
-        "SIGFPE FPE_INTDIV errno=0 addr=nonzero trapno=0 rip=insn+0");
-    run("int3", t_int3, NULL, NULL, 0, "SIGTRAP SI_KERNEL errno=0 addr=0 trapno=3 rip=insn+1");
-    run("kill(getpid(), SIGSEGV)", t_kill, NULL, NULL, 0, "SIGSEGV SI_USER errno=0 addr=nonzero trapno=14");
+    run("ud2", t_ud2, NULL, INSN_BASE, 1,
+        "SIGILL ILL_ILLOPN errno=0 addr=+0x0 trapno=6 rip=insn+0");
+    run("divide by zero", t_div0, NULL, INSN_BASE, 1,
+        "SIGFPE FPE_INTDIV errno=0 addr=+0x0 trapno=0 rip=insn+0");
+    run("int3", t_int3, NULL, NULL, 1, "SIGTRAP SI_KERNEL errno=0 addr=0 trapno=3 rip=insn+1");
+    run("kill(getpid(), SIGSEGV)", t_kill, NULL, NULL, 0, "SIGSEGV SI_USER errno=0");
     expect("kill: si_pid is our pid", got_pid_is_self ? "yes" : "no", "yes");
-    run("tgkill(self, SIGSEGV)", t_tgkill, NULL, NULL, 0, "SIGSEGV SI_TKILL errno=0 addr=nonzero trapno=14");
+    run("tgkill(self, SIGSEGV)", t_tgkill, NULL, NULL, 0, "SIGSEGV SI_TKILL errno=0");
     expect("tgkill: si_pid is our pid", got_pid_is_self ? "yes" : "no", "yes");
     return summary("signal_siginfo");
 }

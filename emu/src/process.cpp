@@ -7,7 +7,11 @@
 #include "fault_report.hpp"
 #include "syscalls.hpp"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <array>
+#include <atomic>
 
 namespace emu {
 
@@ -36,6 +40,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     tlb_.set_listener([this](const FlushEvent& e) {
         if (e.asid == as_->asid()) on_mmu_flush();
     });
+    install_host_signal_forwarding();
     cpu_.set_reg(UC_X86_REG_RSP, stack_.rsp);
     cpu_.set_reg(UC_X86_REG_RIP, image.entry);
 }
@@ -88,8 +93,17 @@ void Process::interrupt_hook(uc_engine*, std::uint32_t intno, void* self) {
     p.cpu_.stop();
 }
 
+void Process::keep_other_side(std::unique_ptr<AddressSpace> child) {
+    ram_.keep_share(PhysicalMemory::ForkSide::Parent);
+    other_sides_.push_back(std::move(child));
+}
+
+// The guest RAM is shared with the parent process: the parent's address space stays here,
+// unused, holding its references, exactly as the parent keeps the child's.
 void Process::adopt_forked_address_space(std::unique_ptr<AddressSpace> child) {
+    ram_.keep_share(PhysicalMemory::ForkSide::Child);
     child->set_checked(options_.check);
+    other_sides_.push_back(std::move(as_));
     as_ = std::move(child);
     on_mmu_flush();  // a new page table: nothing Unicorn cached is valid
 }
@@ -102,7 +116,13 @@ void Process::on_syscall() {
                       cpu_.reg(UC_X86_REG_R10), cpu_.reg(UC_X86_REG_R8), cpu_.reg(UC_X86_REG_R9)}};
     const std::int64_t result = do_syscall(*this, args);
     stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
+    take_host_signals();
     if (result == kNoReturn) return;
+    if (result == kRestart) {  // the handler runs first, then the syscall instruction again
+        cpu_.set_reg(UC_X86_REG_RAX, args.nr);
+        redirect(rip);
+        return;
+    }
     cpu_.set_reg(UC_X86_REG_RAX, static_cast<std::uint64_t>(result));
     // What the syscall instruction itself does: RCX = return address, R11 = RFLAGS.
     cpu_.set_reg(UC_X86_REG_RCX, rip + 2);
@@ -128,6 +148,63 @@ void Process::send_signal(int sig, int code) {
     info.pid = static_cast<int>(::getpid());
     info.from_kill = true;
     signals_.queue(info);
+}
+
+namespace {
+
+// Written by host signal handlers, read by the run loop.
+std::atomic<std::uint64_t> host_pending{0};
+std::array<siginfo_t, kNsig + 1> host_info{};
+std::atomic<uc_engine*> running_engine{nullptr};
+
+void on_host_signal(int sig, siginfo_t* info, void*) {
+    host_info[sig] = *info;
+    host_pending.fetch_or(sig_bit(sig));
+    if (uc_engine* uc = running_engine.load()) uc_emu_stop(uc);
+}
+
+}  // namespace
+
+void Process::install_host_signal_forwarding() {
+    running_engine = cpu_.handle();
+    struct sigaction sa {};
+    sa.sa_sigaction = on_host_signal;
+    sa.sa_flags = SA_SIGINFO;  // no SA_RESTART: blocking host calls return EINTR
+    sigfillset(&sa.sa_mask);
+    for (int sig = 1; sig <= kNsig; ++sig) {
+        // Faults and traps of the emulator itself stay fatal; KILL/STOP cannot be caught; 32 and
+        // 33 belong to the C library.
+        if (sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+            sig == SIGFPE || sig == SIGTRAP || sig == SIGABRT || sig == 32 || sig == 33)
+            continue;
+        ::sigaction(sig, &sa, nullptr);
+    }
+}
+
+void Process::take_host_signals() {
+    std::uint64_t bits = host_pending.exchange(0);
+    while (bits) {
+        const int sig = __builtin_ctzll(bits) + 1;
+        bits &= bits - 1;
+        const siginfo_t& hi = host_info[sig];
+        SigInfo info;
+        info.signo = sig;
+        info.code = hi.si_code;
+        info.pid = hi.si_pid;
+        info.uid = static_cast<int>(hi.si_uid);
+        info.status = sig == SIGCHLD ? hi.si_status : 0;
+        info.from_kill = true;
+        signals_.queue(info);
+    }
+}
+
+bool Process::restart_after_interrupt() {
+    take_host_signals();
+    const auto sig = signals_.next_deliverable();
+    if (!sig) return true;  // nothing for the guest (an ignored host signal): just retry
+    const SigAction& action = signals_.actions[*sig];
+    if (action.handler == 1) return true;
+    return action.handler > 1 && (action.flags & sa::kRestart);
 }
 
 int Process::run() {
@@ -162,6 +239,8 @@ int Process::run() {
 bool Process::handle_stop(uc_err err) {
     const std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);
     if (redirect_) {
+        // The hook asked to continue elsewhere: make that the interrupted RIP a signal frame saves.
+        cpu_.set_reg(UC_X86_REG_RIP, *redirect_);
         deliver_pending();
         return !exited_;
     }
@@ -209,6 +288,7 @@ bool Process::handle_stop(uc_err err) {
         return !exited_;
     }
     if (err == UC_ERR_OK) {
+        take_host_signals();
         deliver_pending();
         return !exited_;
     }

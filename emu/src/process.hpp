@@ -59,10 +59,15 @@ public:
     void exit(int status);
     // Sends a signal to the guest (kill/tgkill on itself): delivered when unblocked.
     void send_signal(int sig, int code);
+    // After a host call returned EINTR: should the interrupted call be restarted (SA_RESTART)?
+    bool restart_after_interrupt();
     // Continues at `rip` once the current hook returns (rt_sigreturn, signal delivery).
     void redirect(std::uint64_t rip);
     // In the child of a fork: run on the copied address space from now on.
     void adopt_forked_address_space(std::unique_ptr<mmu::AddressSpace> child);
+    // In the parent of a fork: the child's address space is kept (never run, never freed) so
+    // that frames shared copy-on-write keep a reference here and are copied, not written.
+    void keep_other_side(std::unique_ptr<mmu::AddressSpace> child);
     // The signal that killed the guest, or 0 if it exited.
     int killed_by() const { return killed_by_; }
 
@@ -76,6 +81,10 @@ private:
                                   std::int64_t value, void* self);
 
     void on_syscall();
+    // Host signals sent to the emulator (by other processes, by a child's exit) become guest
+    // signals: the host handlers record them and stop the CPU; this queues them for the guest.
+    void install_host_signal_forwarding();
+    void take_host_signals();
     void on_mmu_flush();
     // Handles the stop of uc_emu_start; returns false when the process is over.
     bool handle_stop(uc_err err);
@@ -92,6 +101,7 @@ private:
     mmu::PhysicalMemory ram_;
     mmu::Tlb tlb_;
     std::unique_ptr<mmu::AddressSpace> as_;
+    std::vector<std::unique_ptr<mmu::AddressSpace>> other_sides_;  // see keep_other_side
     Cpu cpu_;
     GuestFiles files_;
     SignalState signals_;

@@ -157,6 +157,7 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     frame.info.field0 = info.from_kill
                             ? (static_cast<std::uint64_t>(info.uid) << 32) | static_cast<std::uint32_t>(info.pid)
                             : info.addr;
+    if (info.signo == 17) std::memcpy(frame.info.rest, &info.status, sizeof info.status);  // si_status
     if (!as_->copy_to_user(fpstate, fx, sizeof fx) || !as_->copy_to_user(sp, &frame, sizeof frame))
         return false;
 

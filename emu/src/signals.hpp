@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <optional>
 
 namespace emu {
@@ -31,8 +32,9 @@ struct SigInfo {
     int signo = 0;
     int code = 0;
     std::uint64_t addr = 0;  // SIGSEGV/SIGBUS/SIGILL/SIGFPE/SIGTRAP: the faulting address
-    int pid = 0;             // kill/tgkill: the sender
+    int pid = 0;             // kill/tgkill/SIGCHLD: the sender or child
     int uid = 0;
+    int status = 0;          // SIGCHLD: exit code or signal
     bool from_kill = false;
     // x86 trap information for the ucontext (REG_TRAPNO, REG_ERR, REG_CR2).
     std::uint64_t trapno = 0;
@@ -58,20 +60,31 @@ struct SignalState {
     std::array<SigAction, kNsig + 1> actions{};
     std::uint64_t blocked = 0;
     std::uint64_t pending = 0;
-    std::array<SigInfo, kNsig + 1> pending_info{};
+    // Standard signals coalesce (one pending instance); real-time signals (>= 32) queue.
+    std::array<std::deque<SigInfo>, kNsig + 1> pending_info{};
     AltStack altstack;
 
     void queue(const SigInfo& info) {
+        auto& q = pending_info[info.signo];
+        if (info.signo < 32 && !q.empty()) return;
+        q.push_back(info);
         pending |= sig_bit(info.signo);
-        pending_info[info.signo] = info;
     }
     // The lowest-numbered pending, unblocked signal (synchronous faults are delivered directly).
     std::optional<SigInfo> take_deliverable() {
         const std::uint64_t ready = pending & ~blocked;
         if (!ready) return std::nullopt;
         const int sig = __builtin_ctzll(ready) + 1;
-        pending &= ~sig_bit(sig);
-        return pending_info[sig];
+        auto& q = pending_info[sig];
+        SigInfo info = q.front();
+        q.pop_front();
+        if (q.empty()) pending &= ~sig_bit(sig);
+        return info;
+    }
+    std::optional<int> next_deliverable() const {
+        const std::uint64_t ready = pending & ~blocked;
+        if (!ready) return std::nullopt;
+        return __builtin_ctzll(ready) + 1;
     }
 };
 

@@ -312,9 +312,44 @@ void warn_unknown(std::uint64_t nr) {
                      static_cast<unsigned long long>(nr));
 }
 
+// Translated code is cached by physical address; when executable memory goes away its frames
+// may be reused, so the cache is dropped (rare: unmapping or replacing code).
+bool touches_code(Process& p, std::uint64_t start, std::uint64_t len) {
+    for (const Vma* v = p.as().vmas().find_at_or_above(start); v && v->start < start + len;
+         v = p.as().vmas().find_at_or_above(v->end))
+        if (v->prot & kProtExec) return true;
+    return false;
+}
+
+std::int64_t dispatch(Process& p, const SyscallArgs& s);
+
 }  // namespace
 
+// Calls that block in the host and are restarted after a SA_RESTART handler (Linux: -ERESTARTSYS).
+bool restartable(std::uint64_t nr) {
+    switch (nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64:
+    case SYS_pwrite64: case SYS_wait4: case SYS_open: case SYS_openat: case SYS_ioctl:
+        return true;
+    default:
+        return false;
+    }
+}
+
 std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
+    bool code_may_change = false;
+    if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
+        (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
+        code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
+    std::int64_t result = dispatch(p, s);
+    if (code_may_change) p.cpu().flush_code();
+    if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) return kRestart;
+    return result;
+}
+
+namespace {
+
+std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     auto& as = p.as();
     const auto& a = s.a;
     const int fd = static_cast<int>(a[0]);
@@ -674,6 +709,8 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     }
 }
 
+}  // namespace
+
 // fork: the mmu copies the address space (COW, markers, WIPEONFORK, DONTFORK); the host process
 // is forked too so that the child runs on its own CPU, and wait4 sees real exit statuses.
 std::int64_t do_fork(Process& p) {
@@ -686,8 +723,7 @@ std::int64_t do_fork(Process& p) {
         p.adopt_forked_address_space(std::move(child_as.value()));
         return 0;
     }
-    // The parent's references to the child's frames live in the child's copy of guest RAM.
-    child_as.value().reset();
+    p.keep_other_side(std::move(child_as.value()));
     return pid;
 }
 

@@ -17,6 +17,8 @@ struct SyscallArgs {
 // Result of a system call: the value for RAX, or kNoReturn when the call set the registers
 // itself (rt_sigreturn) or ended the process.
 inline constexpr std::int64_t kNoReturn = INT64_MIN;
+// A blocking call interrupted by a signal whose handler has SA_RESTART: re-executed after it.
+inline constexpr std::int64_t kRestart = INT64_MIN + 1;
 
 std::int64_t do_syscall(Process& p, const SyscallArgs& args);
 

@@ -126,6 +126,7 @@ Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
     const CheckOnReturn check(*this);
     ++faults_.faults;
     Vma* vma = vmas_.find(va);
+    if (!vma) vma = grow_stack(va);
     Fault result;
     if (!vma) {
         result = make_fault(va, access, FaultReason::NoVma);
@@ -144,6 +145,27 @@ Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
     if (result.signo != 0) ++faults_.signals;
     if (result.reason == FaultReason::GuardMarker) ++faults_.guard_faults;
     return result;
+}
+
+// A fault just below a GROWSDOWN VMA (a stack) extends it, within RLIMIT_STACK and never closer
+// than the stack guard gap to the mapping below (Linux expand_downwards).
+Vma* AddressSpace::grow_stack(VirtAddr va) {
+    Vma* stack = vmas_.find_at_or_above(va);
+    if (!stack || !stack->has(vma_flag::kGrowsDown) || va >= stack->start) return nullptr;
+    const VirtAddr new_start = page_down(va);
+    if (stack->end - new_start > layout_.stack_limit) return nullptr;
+    auto it = vmas_.all().find(stack->start);
+    if (it != vmas_.all().begin()) {
+        const Vma& below = std::prev(it)->second;
+        if (below.end > new_start) return nullptr;
+        if (below.prot != kProtNone && below.end + kStackGuardGap > new_start) return nullptr;
+    }
+    Vma grown = *stack;
+    vmas_.all().erase(stack->start);
+    grown.pgoff -= pages(grown.start - new_start);
+    grown.start = new_start;
+    vmas_.insert(std::move(grown));
+    return vmas_.find(va);
 }
 
 // The VMA allows the access; make the PTE allow it too.

@@ -28,7 +28,6 @@ constexpr AdviceName kAdviceNames[] = {
     {madv::kPageOut, "MADV_PAGEOUT"},       {madv::kPopulateRead, "MADV_POPULATE_READ"},
     {madv::kPopulateWrite, "MADV_POPULATE_WRITE"},
     {madv::kDontNeedLocked, "MADV_DONTNEED_LOCKED"}, {madv::kCollapse, "MADV_COLLAPSE"},
-    {madv::kHwPoison, "MADV_HWPOISON"},     {madv::kSoftOffline, "MADV_SOFT_OFFLINE"},
     {madv::kGuardInstall, "MADV_GUARD_INSTALL"}, {madv::kGuardRemove, "MADV_GUARD_REMOVE"},
 };
 
@@ -83,7 +82,6 @@ Status AddressSpace::madvise(VirtAddr addr, std::uint64_t len_in, int advice) {
     if (len_in != 0 && len == 0) return Errno{EINVAL};
     const VirtAddr end = addr + len;
     if (end < addr) return Errno{EINVAL};
-    if (advice == madv::kHwPoison || advice == madv::kSoftOffline) return Errno{EPERM};
     if (end == addr) return Ok{};
     if (advice == madv::kPopulateRead || advice == madv::kPopulateWrite)
         return madvise_populate(addr, end, advice);

@@ -2,14 +2,16 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <cerrno>
 #include <system_error>
 
 namespace mmu {
 
 HostReservation::HostReservation(std::uint64_t bytes) : size_(bytes) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
     if (p == MAP_FAILED)
         throw std::system_error(errno, std::generic_category(), "reserving guest RAM");
@@ -19,12 +21,13 @@ HostReservation::HostReservation(std::uint64_t bytes) : size_(bytes) {
 HostReservation::~HostReservation() { ::munmap(data_, size_); }
 
 void HostReservation::release(std::uint64_t offset, std::uint64_t bytes) {
-    ::madvise(data_ + offset, bytes, MADV_DONTNEED);
+    ::madvise(data_ + offset, bytes, MADV_REMOVE);  // shared memory: free the backing pages
 }
 
 PhysicalMemory::PhysicalMemory(std::uint64_t bytes)
     : ram_(page_down(bytes)), refcounts_(pages(page_down(bytes)), 0) {
     stats_.frames_total = refcounts_.size();
+    limit_ = refcounts_.size();
     auto zero = allocate();
     if (!zero) throw std::system_error(ENOMEM, std::generic_category(), "guest RAM too small");
     zero_page_ = zero.value();
@@ -32,15 +35,19 @@ PhysicalMemory::PhysicalMemory(std::uint64_t bytes)
 
 Result<Pfn> PhysicalMemory::allocate() {
     Pfn pfn;
-    if (!free_frames_.empty()) {
+    if (!dirty_frames_.empty()) {
+        pfn = dirty_frames_.back();
+        dirty_frames_.pop_back();
+        std::memset(frame(pfn), 0, kPageSize);
+    } else if (!free_frames_.empty()) {
         pfn = free_frames_.back();
         free_frames_.pop_back();
-    } else if (never_used_ < refcounts_.size()) {
+    } else if (never_used_ < limit_) {
         pfn = never_used_++;
     } else {
         return Errno{ENOMEM};
     }
-    // Invariant: a frame on the free list or never used reads as zero (given back to the host).
+    // Invariant: every frame handed out reads as zero.
     refcounts_[pfn] = 1;
     ++stats_.allocations;
     if (++stats_.frames_in_use > stats_.frames_peak) stats_.frames_peak = stats_.frames_in_use;
@@ -58,10 +65,35 @@ void PhysicalMemory::put(Pfn pfn) {
     if (pfn == zero_page_) return;
     assert(refcounts_[pfn] > 0);
     if (--refcounts_[pfn] != 0) return;
-    ram_.release(pfn << kPageShift, kPageSize);
-    free_frames_.push_back(pfn);
+    dirty_frames_.push_back(pfn);
     ++stats_.frees;
     --stats_.frames_in_use;
+    if (dirty_frames_.size() >= kReleaseBatch) release_dirty();
+}
+
+void PhysicalMemory::keep_share(ForkSide side) {
+    const Pfn middle = never_used_ + (limit_ - never_used_) / 2;
+    if (side == ForkSide::Parent) limit_ = middle;
+    else never_used_ = middle;
+    const std::size_t keep = side == ForkSide::Parent ? 0 : 1;
+    for (auto* pool : {&free_frames_, &dirty_frames_}) {
+        std::vector<Pfn> mine;
+        for (std::size_t i = keep; i < pool->size(); i += 2) mine.push_back((*pool)[i]);
+        *pool = std::move(mine);
+    }
+}
+
+// Gives the dirty frames back to the host, one madvise per run of contiguous frames.
+void PhysicalMemory::release_dirty() {
+    std::sort(dirty_frames_.begin(), dirty_frames_.end());
+    for (std::size_t i = 0; i < dirty_frames_.size();) {
+        std::size_t j = i + 1;
+        while (j < dirty_frames_.size() && dirty_frames_[j] == dirty_frames_[j - 1] + 1) ++j;
+        ram_.release(dirty_frames_[i] << kPageShift, (j - i) << kPageShift);
+        i = j;
+    }
+    free_frames_.insert(free_frames_.end(), dirty_frames_.rbegin(), dirty_frames_.rend());
+    dirty_frames_.clear();
 }
 
 }  // namespace mmu

@@ -21,6 +21,7 @@ struct Layout {
     VirtAddr mmap_min_addr = 0x10000;     // vm.mmap_min_addr
     VirtAddr task_size = kTaskSize;
     std::size_t max_map_count = 65530;    // vm.max_map_count
+    std::uint64_t stack_limit = 8ull << 20;  // RLIMIT_STACK: how far a GROWSDOWN VMA may grow
 };
 
 // Why an access could not be translated.
@@ -185,6 +186,7 @@ private:
     // fault helpers
     Fault resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access);
     Result<Pfn> shared_frame(Vma& vma, VirtAddr va);
+    Vma* grow_stack(VirtAddr va);
     std::size_t copy_user(VirtAddr va, std::byte* buf, std::size_t n, Access access);
 
     PhysicalMemory& memory_;

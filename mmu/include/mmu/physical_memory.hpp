@@ -11,7 +11,9 @@
 
 namespace mmu {
 
-// An anonymous host mapping reserved with MAP_NORESERVE; unmapped on destruction.
+// A shared anonymous host mapping reserved with MAP_NORESERVE; unmapped on destruction. Shared,
+// so that after a host fork() both processes see the same guest-physical frames (the emulator
+// forks the host process to run a forked guest).
 class HostReservation {
 public:
     explicit HostReservation(std::uint64_t bytes);  // throws std::system_error on failure
@@ -62,11 +64,22 @@ public:
 
     const PhysicalMemoryStats& stats() const { return stats_; }
 
+    // After a host fork(), parent and child share the guest RAM but allocate independently:
+    // each keeps one half of the frames that were free, so they never hand out the same frame.
+    enum class ForkSide : std::uint8_t { Parent, Child };
+    void keep_share(ForkSide side);
+
 private:
     HostReservation ram_;
     std::vector<std::uint32_t> refcounts_;
-    std::vector<Pfn> free_frames_;  // freed frames, already given back to the host (zero)
-    Pfn never_used_ = 0;            // frames at or above this index were never handed out
+    // Freed frames wait here, still holding data, and are zeroed when handed out again; beyond
+    // kReleaseBatch of them they are given back to the host in one sweep (and read as zero).
+    static constexpr std::size_t kReleaseBatch = 4096;  // 16 MiB
+    void release_dirty();
+    std::vector<Pfn> dirty_frames_;
+    std::vector<Pfn> free_frames_;  // freed frames given back to the host (zero)
+    Pfn never_used_ = 0;            // frames in [never_used_, limit_) were never handed out
+    Pfn limit_ = 0;
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
 };

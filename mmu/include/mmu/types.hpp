@@ -84,6 +84,7 @@ inline constexpr int kPopulateRead = 22;
 inline constexpr int kPopulateWrite = 23;
 inline constexpr int kDontNeedLocked = 24;
 inline constexpr int kCollapse = 25;
+// MADV_HWPOISON and MADV_SOFT_OFFLINE need CONFIG_MEMORY_FAILURE: EINVAL on the 6.18 host, as here.
 inline constexpr int kHwPoison = 100;
 inline constexpr int kSoftOffline = 101;
 inline constexpr int kGuardInstall = 102;  // first published as MADV_GUARD_POISON

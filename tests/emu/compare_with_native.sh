@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Differential test: runs PROGRAM natively on the host kernel and under `mmuemu run --check`;
+# stdout and exit status must be identical, and the native status must be the declared one.
+# usage: compare_with_native.sh MMUEMU EXPECTED_STATUS PROGRAM [ARGS...]
+set -u
+mmuemu=$(realpath "$1") expected=$2 program=$(realpath "$3")
+shift 3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+(cd "$work" && exec "$program" "$@") >"$work/native.out" 2>"$work/native.err" </dev/null
+native=$?
+(cd "$work" && exec "$mmuemu" run --check "$program" "$@") >"$work/emu.out" 2>"$work/emu.err" </dev/null
+emu=$?
+
+fail=0
+if [ "$native" != "$expected" ]; then
+    echo "native run exited $native, the test declares $expected"
+    fail=1
+fi
+if [ "$emu" != "$native" ]; then
+    echo "exit status: mmuemu $emu, native $native"
+    fail=1
+fi
+if ! cmp -s "$work/native.out" "$work/emu.out"; then
+    echo "stdout differs (native vs mmuemu):"
+    diff "$work/native.out" "$work/emu.out" | head -40
+    fail=1
+fi
+if [ $fail -ne 0 ]; then
+    echo "--- mmuemu stderr ---"
+    head -60 "$work/emu.err"
+    exit 1
+fi
+echo "identical: exit $emu, $(wc -l <"$work/emu.out") lines of output"

@@ -100,6 +100,7 @@ std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t 
         if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
         if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
         if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
+        if (!is_canonical(ea)) return ea;  // a #GP, not a page fault: the caller tells them apart
         if (auto hit = clamp(ea, op.size ? op.size : 1)) return *hit;
     }
     // Implicit operands: the stack (push, call, pop, ret) and the string registers.

@@ -12,6 +12,12 @@ namespace emu {
 
 class Process;
 
+// x86-64 with 48-bit virtual addresses: bits 63..47 must all equal bit 47.
+constexpr bool is_canonical(std::uint64_t va) {
+    const std::uint64_t top = va >> 47;
+    return top == 0 || top == 0x1ffff;
+}
+
 // The TLB-fill hook only sees the page; Linux reports the faulting byte. Decodes the instruction
 // at `rip` and computes which of its memory operands touched the refused page.
 std::uint64_t exact_fault_address(Process& p, const mmu::Fault& fault, std::uint64_t rip);

@@ -304,9 +304,18 @@ SigInfo Process::fault_signal(const Fault& fault, std::uint64_t rip) {
     info.code = fault.si_code;
     info.addr = exact_fault_address(*this, fault, rip);
     info.trapno = 14;  // #PF
+    if (!is_canonical(info.addr)) {
+        // A non-canonical address is a general-protection fault: SI_KERNEL, no address.
+        info.code = 0x80;
+        info.addr = 0;
+        info.trapno = 13;
+        return info;
+    }
     // The x86 page-fault error code: P (protection violation on a present page), W, U, I.
     const PageWalk walk = as_->walk(info.addr);
-    const bool present = walk.depth == kLevels && walk.levels[kLevels - 1].entry.present();
+    // Kernel addresses are mapped (supervisor-only), so the fault is a protection violation.
+    const bool present = info.addr >= (1ull << 47) ||
+                         (walk.depth == kLevels && walk.levels[kLevels - 1].entry.present());
     info.error_code = 4 | (present ? 1 : 0) | (fault.access == Access::Write ? 2 : 0) |
                       (fault.access == Access::Execute ? 0x10 : 0) |
                       (fault.si_code == kSegvPkuErr ? 0x20 : 0);

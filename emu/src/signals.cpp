@@ -175,6 +175,11 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     cpu_.set_reg(UC_X86_REG_RAX, 0);
     cpu_.set_reg(UC_X86_REG_EFLAGS, cpu_.reg(UC_X86_REG_EFLAGS) & ~std::uint64_t{0x400 | 0x100});
     cpu_.set_reg(UC_X86_REG_RIP, handler);
+    // Handlers start with a clean FPU/SSE state (Linux initialises it): default control words,
+    // zeroed vector registers. The interrupted state is in the frame and comes back on return.
+    cpu_.set_reg(UC_X86_REG_MXCSR, 0x1f80);
+    cpu_.set_reg(UC_X86_REG_FPCW, 0x37f);
+    for (int i = 0; i < 16; ++i) cpu_.set_xmm(i, Xmm{});
     redirect_ = handler;
     return true;
 }
@@ -199,6 +204,9 @@ bool restore_sigframe(Process& p) {
         std::uint32_t mxcsr;
         std::memcpy(&mxcsr, fx + 24, 4);
         p.cpu().set_reg(UC_X86_REG_MXCSR, mxcsr);
+        std::uint16_t fcw;
+        std::memcpy(&fcw, fx, 2);
+        p.cpu().set_reg(UC_X86_REG_FPCW, fcw);
     }
     p.signals().blocked = uc.sigmask & ~kUnblockable;
     p.redirect(sc.rip);

@@ -126,6 +126,75 @@ std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::si
     return static_cast<std::int64_t>(copied);
 }
 
+// One user buffer of a read/write/readv/writev.
+struct UserBuffer {
+    std::uint64_t addr;
+    std::size_t len;
+};
+
+bool is_regular_file(int host_fd) {
+    struct stat st;
+    return ::fstat(host_fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// Reads into the buffers the way Linux does when one of them faults: a regular file returns the
+// bytes copied before the fault; a pipe, socket or terminal refuses with EFAULT and leaves its
+// data unread when the data would reach the faulting byte.
+std::int64_t read_into(Process& p, GuestFile& f, const std::vector<UserBuffer>& bufs, std::int64_t offset) {
+    std::size_t total = 0, room = 0;
+    bool faulted = false;
+    for (const UserBuffer& b : bufs) {
+        total += b.len;
+        if (faulted) continue;
+        const std::size_t ok = writable_prefix(p, b.addr, b.len);
+        room += ok;
+        faulted = ok < b.len;
+    }
+    total = std::min<std::size_t>(total, 1 << 20);
+    room = std::min(room, total);
+    if (total == 0) return 0;
+    if (room == 0) return err(EFAULT);
+    if (room < total && !is_regular_file(f.host_fd)) {
+        int available = 0;
+        if (::ioctl(f.host_fd, FIONREAD, &available) == 0 && static_cast<std::size_t>(available) > room)
+            return err(EFAULT);
+    }
+    std::vector<char> tmp(room);
+    const long got = offset < 0 ? ::read(f.host_fd, tmp.data(), room) : ::pread(f.host_fd, tmp.data(), room, offset);
+    if (got < 0) return err(errno);
+    std::size_t done = 0;
+    for (const UserBuffer& b : bufs) {
+        if (done >= static_cast<std::size_t>(got)) break;
+        const std::size_t chunk = std::min(b.len, static_cast<std::size_t>(got) - done);
+        if (!p.as().copy_to_user(b.addr, tmp.data() + done, chunk)) return err(EFAULT);
+        done += chunk;
+    }
+    return got;
+}
+
+// Writes the buffers; a faulting byte makes a pipe or terminal write fail with EFAULT (nothing
+// written), a regular file write stop short before it.
+std::int64_t write_from(Process& p, GuestFile& f, const std::vector<UserBuffer>& bufs, std::int64_t offset) {
+    std::vector<char> tmp;
+    bool faulted = false;
+    for (const UserBuffer& b : bufs) {
+        const std::size_t at = tmp.size();
+        const std::size_t len = std::min<std::size_t>(b.len, (1 << 20) - std::min<std::size_t>(at, 1 << 20));
+        tmp.resize(at + len);
+        const std::size_t got = p.as().copy_from_user_partial(tmp.data() + at, b.addr, len);
+        if (got < len) {
+            tmp.resize(at + got);
+            faulted = true;
+            break;
+        }
+    }
+    if (faulted && (tmp.empty() || !is_regular_file(f.host_fd))) return err(EFAULT);
+    if (tmp.empty()) return 0;
+    const long put = offset < 0 ? ::write(f.host_fd, tmp.data(), tmp.size())
+                                : ::pwrite(f.host_fd, tmp.data(), tmp.size(), offset);
+    return host_result(put);
+}
+
 std::int64_t do_read(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
     auto f = p.files().get(fd);
     if (!f) return err(EBADF);
@@ -133,46 +202,37 @@ std::int64_t do_read(Process& p, int fd, std::uint64_t buf, std::size_t n, std::
         std::uint64_t off = offset < 0 ? 0 : static_cast<std::uint64_t>(offset);
         return read_generated(p, *f, buf, n, offset < 0 ? nullptr : &off);
     }
-    n = std::min<std::size_t>(n, 1 << 20);
-    if (n == 0) return 0;
-    const std::size_t room = writable_prefix(p, buf, n);
-    if (room == 0) return err(EFAULT);  // nothing consumed from the host descriptor
-    std::vector<char> tmp(room);
-    const long got = offset < 0 ? ::read(f->host_fd, tmp.data(), room)
-                                : ::pread(f->host_fd, tmp.data(), room, offset);
-    if (got < 0) return err(errno);
-    if (!p.as().copy_to_user(buf, tmp.data(), static_cast<std::size_t>(got))) return err(EFAULT);
-    return got;
+    return read_into(p, *f, {{buf, n}}, offset);
 }
 
 std::int64_t do_write(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
     auto f = p.files().get(fd);
-    if (!f) return err(EBADF);
-    if (f->host_fd < 0) return err(EBADF);
-    n = std::min<std::size_t>(n, 1 << 20);
-    std::vector<char> tmp(n);
-    // Linux refuses a write whose buffer faults (pipes and terminals: EFAULT).
-    if (!p.as().copy_from_user(tmp.data(), buf, n)) return err(EFAULT);
-    const long put = offset < 0 ? ::write(f->host_fd, tmp.data(), n)
-                                : ::pwrite(f->host_fd, tmp.data(), n, offset);
-    return host_result(put);
+    if (!f || f->host_fd < 0) return err(EBADF);
+    return write_from(p, *f, {{buf, n}}, offset);
 }
 
 std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool is_write) {
     if (count < 0 || count > 1024) return err(EINVAL);
-    std::int64_t total = 0;
+    auto f = p.files().get(fd);
+    if (!f) return err(EBADF);
+    std::vector<UserBuffer> bufs;
     for (int i = 0; i < count; ++i) {
         struct iovec iov;
         if (!p.as().copy_from_user(&iov, iov_addr + i * sizeof iov, sizeof iov)) return err(EFAULT);
-        if (iov.iov_len == 0) continue;
-        const auto base = reinterpret_cast<std::uint64_t>(iov.iov_base);
-        const std::int64_t r = is_write ? do_write(p, fd, base, iov.iov_len, -1)
-                                        : do_read(p, fd, base, iov.iov_len, -1);
-        if (r < 0) return total ? total : r;
-        total += r;
-        if (static_cast<std::size_t>(r) < iov.iov_len) break;
+        if (iov.iov_len) bufs.push_back({reinterpret_cast<std::uint64_t>(iov.iov_base), iov.iov_len});
     }
-    return total;
+    if (f->host_fd < 0) {
+        if (is_write) return err(EBADF);
+        std::int64_t total = 0;
+        for (const UserBuffer& b : bufs) {
+            const std::int64_t r = read_generated(p, *f, b.addr, b.len, nullptr);
+            if (r < 0) return total ? total : r;
+            total += r;
+            if (static_cast<std::size_t>(r) < b.len) break;
+        }
+        return total;
+    }
+    return is_write ? write_from(p, *f, bufs, -1) : read_into(p, *f, bufs, -1);
 }
 
 template <class T>

@@ -82,7 +82,6 @@ Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
         return old_addr;
     }
     if (old_len > vma->end - old_addr) return Errno{EFAULT};
-    if ((flags & kDontUnmap) && vma->shared()) return Errno{EINVAL};
 
     if (flags & kFixed) {
         if (sealed_in(new_addr, new_addr + new_len)) return Errno{EPERM};

@@ -1,6 +1,8 @@
 #include "elf_loader.hpp"
 
 #include <elf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -62,23 +64,36 @@ void check_segment(const Elf64_Phdr& ph, std::size_t file_size, std::uint64_t bi
         corrupt(path, "segment outside the user address space");
 }
 
-// Maps one PT_LOAD segment: file-backed pages named after the file, then anonymous bss pages.
+[[noreturn]] void out_of_ram(const std::string& path) {
+    throw LoadError(path + ": the program needs more memory than the guest RAM (--ram)", 126);
+}
+
+// Maps one PT_LOAD segment as Linux does: a private mapping of the file's pages (named after the
+// file; a page shared with the neighbouring segment holds both), the bytes past p_filesz in the
+// last file page zeroed (which copies that page), then anonymous pages for the rest of .bss.
 void map_segment(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const Elf64_Phdr& ph,
-                 std::uint64_t bias, const std::string& path) {
+                 std::uint64_t bias, const std::string& path, const struct stat& st) {
     const std::uint64_t start = page_down(ph.p_vaddr + bias);
     const std::uint64_t file_end = page_up(ph.p_vaddr + bias + ph.p_filesz);
     const std::uint64_t mem_end = page_up(ph.p_vaddr + bias + ph.p_memsz);
     const std::uint32_t flags = map::kPrivate | map::kFixed;
     const std::uint32_t prot = prot_of(ph);
     if (file_end > start) {
-        auto mapped = as.mmap(start, file_end - start, kProtRead | kProtWrite, flags, path);
+        const std::uint64_t first = page_down(ph.p_offset);
+        const std::uint64_t last = std::min<std::uint64_t>(bytes.size(), first + (file_end - start));
+        auto cache = make_page_cache(as.memory(), bytes.data() + first, last - first, pages(first));
+        if (!cache) out_of_ram(path);
+        cache.value()->id = st.st_ino;
+        cache.value()->dev_major = major(st.st_dev);
+        cache.value()->dev_minor = minor(st.st_dev);
+        auto mapped = as.mmap_file(start, file_end - start, prot, flags, cache.value(),
+                                   pages(first), path);
         if (!mapped) throw LoadError(path + ": cannot map segment: " + std::strerror(mapped.error()), 126);
-        // Like a file mapping, the first page holds the file bytes before the segment too (a page
-        // shared with the previous segment keeps its contents); bytes past p_filesz stay zero.
-        const std::uint64_t lead = ph.p_offset & (kPageSize - 1);
-        if (!as.copy_to_user(start, bytes.data() + ph.p_offset - lead, ph.p_filesz + lead))
-            throw LoadError(path + ": program needs more memory than the guest RAM (--ram)", 126);
-        (void)as.mprotect(start, file_end - start, prot);
+        const std::uint64_t data_end = ph.p_vaddr + bias + ph.p_filesz;
+        if (ph.p_memsz > ph.p_filesz && data_end < file_end) {
+            const std::vector<std::uint8_t> zeros(file_end - data_end, 0);
+            if (!as.poke(data_end, zeros.data(), zeros.size())) out_of_ram(path);
+        }
     }
     if (mem_end > file_end) {
         auto bss = as.mmap(file_end, mem_end - file_end, prot, flags | map::kAnonymous);
@@ -116,8 +131,10 @@ LoadedImage load_elf(AddressSpace& as, const std::vector<std::uint8_t>& bytes, c
     }
     if (loads.empty()) corrupt(path, "no loadable segment");
     std::sort(loads.begin(), loads.end(), [](auto& a, auto& b) { return a.p_vaddr < b.p_vaddr; });
+    struct stat st {};
+    ::stat(path.c_str(), &st);
     for (const auto& ph : loads) {
-        map_segment(as, bytes, ph, image.load_bias, path);
+        map_segment(as, bytes, ph, image.load_bias, path, st);
         // AT_PHDR: where the program headers land, if a segment covers them.
         if (image.phdr == 0 && eh.e_phoff >= ph.p_offset && eh.e_phoff < ph.p_offset + ph.p_filesz)
             image.phdr = ph.p_vaddr + image.load_bias + (eh.e_phoff - ph.p_offset);

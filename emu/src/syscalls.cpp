@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -280,13 +281,22 @@ std::int64_t do_mmap(Process& p, const SyscallArgs& s) {
         if (!file || file->host_fd < 0) return err(EBADF);
         if ((flags & map::kType) != map::kPrivate) return err(ENODEV);  // shared file maps: not yet
     }
-    auto mapped = p.as().mmap(addr, len, prot, flags, file ? file->path : std::string());
-    if (!mapped || !file) return value_or_errno(mapped);
-    // A private file mapping: the file's bytes copied in (pages past EOF stay zero).
-    std::vector<char> data(page_up(len));
+    if (!file) return value_or_errno(p.as().mmap(addr, len, prot, flags));
+    // A private file mapping: the file's pages become a page cache the mapping copies on write.
+    std::vector<char> data(std::min<std::uint64_t>(page_up(len), 256ull << 20));
     const long got = ::pread(file->host_fd, data.data(), data.size(), static_cast<off_t>(off));
-    if (got > 0) (void)p.as().poke(mapped.value(), data.data(), static_cast<std::size_t>(got));
-    return static_cast<std::int64_t>(mapped.value());
+    auto cache = make_page_cache(p.as().memory(), data.data(), got > 0 ? static_cast<std::size_t>(got) : 0,
+                                 pages(off));
+    if (!cache) return err(ENOMEM);
+    struct stat st {};
+    ::fstat(file->host_fd, &st);
+    cache.value()->id = st.st_ino;
+    cache.value()->dev_major = major(st.st_dev);
+    cache.value()->dev_minor = minor(st.st_dev);
+    char real[4096];
+    const std::string name = ::realpath(file->path.c_str(), real) ? real : file->path;
+    return value_or_errno(p.as().mmap_file(addr, len, prot, flags & ~map::kAnonymous, cache.value(),
+                                           pages(off), name));
 }
 
 std::int64_t do_rt_sigaction(Process& p, int sig, std::uint64_t act, std::uint64_t old, std::uint64_t size) {

@@ -85,6 +85,12 @@ Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint
 
 Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                     std::uint32_t flags, std::string name) {
+    return mmap_file(addr, len, prot, flags, nullptr, 0, std::move(name));
+}
+
+Result<VirtAddr> AddressSpace::mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
+                                         std::uint32_t flags, std::shared_ptr<SharedMemoryObject> file,
+                                         std::uint64_t file_pgoff, std::string name) {
     const CheckOnReturn check(*this);
     constexpr std::uint32_t kKnownFlags =
         map::kType | map::kFixed | map::kAnonymous | map::k32Bit | map::kGrowsDown |
@@ -123,9 +129,15 @@ Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint3
     vma.end = end;
     vma.prot = prot & kProtRwx;
     vma.name = std::move(name);
-    if (type != map::kPrivate) {
+    if (file) {
+        vma.shmem = std::move(file);
+        vma.pgoff = file_pgoff;
+        if (vma.shmem->frames.size() < file_pgoff + pages(len))
+            vma.shmem->frames.resize(file_pgoff + pages(len), 0);
+    } else if (type != map::kPrivate) {
         vma.flags |= vma_flag::kShared;
         vma.shmem = std::make_shared<SharedMemoryObject>();
+        vma.shmem->memory = &memory_;
         vma.shmem->frames.assign(pages(len), 0);
         vma.pgoff = 0;
     } else {

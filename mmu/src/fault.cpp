@@ -189,9 +189,28 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
             ++faults_.demand_zero;
             return {};
         }
-        if (!write) {  // read fault on private memory: map the shared zero page read-only
+        if (!write && !vma.file_private()) {  // private anonymous read: the shared zero page
             pte = Pte::page(memory_.zero_page(), false, exec);
             ++faults_.zero_page_maps;
+            return {};
+        }
+        if (vma.file_private()) {
+            // The page cache page: mapped read-only on a read, copied on a write.
+            auto cached = shared_frame(vma, va);
+            if (!cached) return make_fault(va, access, FaultReason::OutOfMemory);
+            if (!write) {
+                memory_.get(cached.value());
+                ++rss_pages_;
+                pte = Pte::page(cached.value(), false, exec);
+                return {};
+            }
+            prepare_anon(vma);
+            auto copy = memory_.allocate();
+            if (!copy) return make_fault(va, access, FaultReason::OutOfMemory);
+            std::memcpy(memory_.frame(copy.value()), memory_.frame(cached.value()), kPageSize);
+            ++rss_pages_;
+            pte = Pte::page(copy.value(), true, exec).with(Pte::kDirty | Pte::kAccessed);
+            ++faults_.cow_copies;
             return {};
         }
         prepare_anon(vma);  // the first private page needs the VMA's anon_vma
@@ -327,6 +346,11 @@ Status AddressSpace::poke(VirtAddr dst, const void* src, std::size_t n) {
             auto copy = memory_.allocate();
             if (!copy) return Errno{ENOMEM};
             TlbGather gather(tlb_, memory_, asid_);
+            if (!pte.maps_frame() && vma->file_private()) {
+                auto cached = shared_frame(*vma, at);  // unmapped file page: start from the file
+                if (!cached) return Errno{ENOMEM};
+                std::memcpy(memory_.frame(copy.value()), memory_.frame(cached.value()), kPageSize);
+            }
             if (pte.maps_frame()) {
                 std::memcpy(memory_.frame(copy.value()), memory_.frame(pte.pfn()), kPageSize);
                 if (pte.present()) gather.add_page(at);

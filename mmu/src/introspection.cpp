@@ -70,12 +70,14 @@ std::string AddressSpace::maps() const {
     char line[256];
     for (const auto& [start, v] : vmas_.all()) {
         const bool shared = v.shared();
-        const std::uint64_t offset = shared ? v.pgoff << kPageShift : 0;
+        const bool backed = v.shmem != nullptr;  // shmem or a file: offset, device and inode
+        const std::uint64_t offset = backed ? v.pgoff << kPageShift : 0;
+        const unsigned major = backed ? v.shmem->dev_major : 0;
+        const unsigned minor = backed ? (v.shmem->dev_minor ? v.shmem->dev_minor : (shared ? 1u : 0u)) : 0;
         int n = std::snprintf(line, sizeof line, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
-                              " %s %" PRIu64 " ", v.start, v.end, (v.prot & kProtRead) ? 'r' : '-',
+                              " %02x:%02x %" PRIu64 " ", v.start, v.end, (v.prot & kProtRead) ? 'r' : '-',
                               (v.prot & kProtWrite) ? 'w' : '-', (v.prot & kProtExec) ? 'x' : '-',
-                              shared ? 's' : 'p', offset, shared ? "00:01" : "00:00",
-                              shared ? v.shmem->id : 0);
+                              shared ? 's' : 'p', offset, major, minor, backed ? v.shmem->id : 0);
         std::string name = v.name;
         if (shared && name.empty()) name = "/dev/zero (deleted)";
         if (v.has(vma_flag::kStack)) name = "[stack]";

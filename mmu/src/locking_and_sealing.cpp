@@ -95,7 +95,7 @@ Result<std::vector<std::uint8_t>> AddressSpace::mincore(VirtAddr addr, std::uint
             resident = 1;
         } else if (pte && !pte->is_none()) {
             resident = 0;  // guard markers and other software entries: not resident (6.18 host)
-        } else if (vma->shared()) {
+        } else if (vma->shmem) {
             const std::uint64_t index = vma->pgoff_at(va);  // shmem residency: the page cache
             resident = index < vma->shmem->frames.size() && vma->shmem->frames[index] != 0;
         }

@@ -124,7 +124,7 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
     case madv::kHugePage: return apply_vma_flags(start, end, kHugePage, kNoHugePage, false);
     case madv::kNoHugePage: return apply_vma_flags(start, end, kNoHugePage, kHugePage, false);
     case madv::kWipeOnFork:
-        if (vma.shared()) return Errno{EINVAL};  // only private anonymous memory
+        if (vma.shmem) return Errno{EINVAL};  // only private anonymous memory
         return apply_vma_flags(start, end, kWipeOnFork, 0, false);
     case madv::kKeepOnFork: return apply_vma_flags(start, end, 0, kWipeOnFork, false);
     case madv::kWillNeed: return Ok{};
@@ -139,7 +139,7 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
         zap(start, end, MarkerPolicy::Keep, gather);  // guard markers survive
         return Ok{};
     case madv::kFree:
-        if (locked || vma.shared()) return Errno{EINVAL};
+        if (locked || vma.shmem) return Errno{EINVAL};  // anonymous private memory only
         // Lazy free: pages stay until memory pressure; nothing is reclaimed here.
         return Ok{};
     case madv::kRemove: {

@@ -90,6 +90,11 @@ public:
     // --- the system calls (anonymous memory) ---
     Result<VirtAddr> mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot, std::uint32_t flags,
                           std::string name = {});
+    // mmap(MAP_PRIVATE) of a file whose pages are `pages` (see make_page_cache), from page
+    // offset `pgoff`; `name` is what /proc/self/maps shows.
+    Result<VirtAddr> mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
+                               std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
+                               std::uint64_t pgoff, std::string name);
     Status munmap(VirtAddr addr, std::uint64_t len);
     Status mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot);
     Result<VirtAddr> mremap(VirtAddr old_addr, std::uint64_t old_len, std::uint64_t new_len,

@@ -9,16 +9,33 @@
 #include <string>
 #include <vector>
 
+#include "mmu/result.hpp"
 #include "mmu/types.hpp"
 
 namespace mmu {
 
-// The pages of one MAP_SHARED|MAP_ANONYMOUS mapping (a shmem object): shared by every VMA and
-// every forked address space that maps it. Index = page offset; 0 = not yet allocated.
+class PhysicalMemory;
+
+// Pages shared by every VMA and forked address space that maps them: the shmem object of a
+// MAP_SHARED|MAP_ANONYMOUS mapping, or the page cache of a file mapped MAP_PRIVATE (whose pages
+// are mapped read-only and copied on write). Index = page offset in the object.
 struct SharedMemoryObject {
-    std::uint64_t id = 0;
-    std::vector<Pfn> frames;  // frame numbers + 1, 0 when absent
+    SharedMemoryObject() = default;
+    SharedMemoryObject(const SharedMemoryObject&) = delete;
+    SharedMemoryObject& operator=(const SharedMemoryObject&) = delete;
+    ~SharedMemoryObject();  // gives its frames back
+
+    PhysicalMemory* memory = nullptr;
+    std::uint64_t id = 0;     // inode number shown in /proc/self/maps
+    std::uint32_t dev_major = 0, dev_minor = 0;
+    std::vector<Pfn> frames;  // frame numbers + 1, 0 when absent (reads as zero)
 };
+
+// A page cache holding `size` bytes of a file from page `first_page` on (the emulator reads the
+// file; the library only holds pages). Pages outside stay absent and read as zero.
+Result<std::shared_ptr<SharedMemoryObject>> make_page_cache(PhysicalMemory& memory,
+                                                             const void* bytes, std::size_t size,
+                                                             std::uint64_t first_page);
 
 namespace vma_flag {
 inline constexpr std::uint32_t kShared = 1u << 0;      // MAP_SHARED (shmem-backed)
@@ -63,6 +80,8 @@ struct Vma {
     std::uint64_t size() const { return end - start; }
     bool has(std::uint32_t flag) const { return (flags & flag) != 0; }
     bool shared() const { return has(vma_flag::kShared); }
+    // A private mapping of a file: read faults map the page cache, write faults copy it.
+    bool file_private() const { return shmem && !shared(); }
     std::uint64_t pgoff_at(VirtAddr va) const { return pgoff + pages(va - start); }
 };
 

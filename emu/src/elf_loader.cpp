@@ -166,6 +166,43 @@ private:
 
 }  // namespace
 
+// The vDSO, mapped like Linux 6.18 maps it: [vvar] (4 pages), [vvar_vclock] (2), then [vdso]
+// (2), as special mappings placed top-down. Ours is a minimal valid shared object that exports
+// no function, so the C library falls back to system calls for the time functions.
+std::uint64_t map_vdso(AddressSpace& as) {
+    constexpr std::uint64_t kVvarPages = 4, kVclockPages = 2, kVdsoPages = 2;
+    constexpr std::uint64_t kTotal = (kVvarPages + kVclockPages + kVdsoPages) * kPageSize;
+    auto area = as.mmap(0, kTotal, kProtNone, map::kPrivate | map::kAnonymous);
+    if (!area) throw LoadError("cannot map the vDSO", 126);
+    const std::uint64_t base = area.value();
+    std::vector<std::uint8_t> image(kVdsoPages * kPageSize, 0);
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_DYN;
+    eh.e_machine = EM_X86_64;
+    eh.e_version = EV_CURRENT;
+    eh.e_phoff = sizeof(Elf64_Ehdr);
+    eh.e_ehsize = sizeof(Elf64_Ehdr);
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 2;
+    Elf64_Phdr load{PT_LOAD, PF_R | PF_X, 0, 0, 0, image.size(), image.size(), kPageSize};
+    Elf64_Phdr dynamic{PT_DYNAMIC, PF_R, 0x200, 0x200, 0x200, sizeof(Elf64_Dyn), sizeof(Elf64_Dyn), 8};
+    std::memcpy(image.data(), &eh, sizeof eh);
+    std::memcpy(image.data() + sizeof eh, &load, sizeof load);
+    std::memcpy(image.data() + sizeof eh + sizeof load, &dynamic, sizeof dynamic);  // [DT_NULL]
+    const std::vector<std::uint8_t> zeros(kVvarPages * kPageSize, 0);
+    const std::uint64_t vclock = base + kVvarPages * kPageSize;
+    const std::uint64_t vdso = vclock + kVclockPages * kPageSize;
+    if (!as.map_special(base, kProtRead, zeros.data(), kVvarPages * kPageSize, "[vvar]") ||
+        !as.map_special(vclock, kProtRead, zeros.data(), kVclockPages * kPageSize, "[vvar_vclock]") ||
+        !as.map_special(vdso, kProtRead | kProtExec, image.data(), image.size(), "[vdso]"))
+        throw LoadError("cannot map the vDSO", 126);
+    return vdso;
+}
+
 StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::vector<std::string>& argv,
                        const std::vector<std::string>& envp, const std::string& execfn) {
     // The stack VMA: 132 KiB below the top of user space, growing down on demand.
@@ -187,8 +224,10 @@ StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::ve
     const std::uint64_t random_addr = w.push_bytes(random_bytes, sizeof random_bytes);
     w.align(16);
 
+    const std::uint64_t vdso = map_vdso(as);
     StackImage out;
     out.auxv_words = {
+        AT_SYSINFO_EHDR, vdso,
         AT_HWCAP, 0x078bfbff, AT_PAGESZ, kPageSize, AT_CLKTCK, 100,
         AT_PHDR, image.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, image.phnum,
         AT_BASE, 0, AT_FLAGS, 0, AT_ENTRY, image.entry,

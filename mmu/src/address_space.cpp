@@ -159,6 +159,19 @@ Result<VirtAddr> AddressSpace::mmap_file(VirtAddr addr, std::uint64_t len, std::
     return start;
 }
 
+Status AddressSpace::map_special(VirtAddr addr, std::uint32_t prot, const void* contents,
+                                 std::size_t size, std::string name) {
+    auto cache = make_page_cache(memory_, contents, size, 0);
+    if (!cache) return Errno{cache.error()};
+    auto mapped = mmap_file(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0, std::move(name));
+    if (!mapped) return Errno{mapped.error()};
+    Vma* v = vmas_.find(addr);
+    v->flags |= vma_flag::kSpecial;
+    v->flags &= ~vma_flag::kAccount;
+    v->pgoff = 0;
+    return Ok{};
+}
+
 void AddressSpace::zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather) {
     const EmptyTables tables = markers == MarkerPolicy::Clear ? EmptyTables::Free : EmptyTables::Keep;
     const Pfn zero = memory_.zero_page();

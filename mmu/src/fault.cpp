@@ -264,6 +264,11 @@ Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool 
             continue;
         }
         const VirtAddr vma_end = std::min(end, vma->end);
+        if (vma->has(vma_flag::kSpecial)) {
+            if (stop_at_error && kind != Populate::Lock) return Errno{EINVAL};
+            va = vma_end;  // special pages are not faulted in this way
+            continue;
+        }
         if (stop_at_error && kind != Populate::Lock) {
             // MADV_POPULATE_*: the VMA must allow the access itself (write-only is not readable
             // here, unlike for a user access): EINVAL, checked before any guard page.

@@ -70,7 +70,7 @@ std::string AddressSpace::maps() const {
     char line[256];
     for (const auto& [start, v] : vmas_.all()) {
         const bool shared = v.shared();
-        const bool backed = v.shmem != nullptr;  // shmem or a file: offset, device and inode
+        const bool backed = v.shmem != nullptr && !v.has(vma_flag::kSpecial);  // shmem or a file
         const std::uint64_t offset = backed ? v.pgoff << kPageShift : 0;
         const unsigned major = backed ? v.shmem->dev_major : 0;
         const unsigned minor = backed ? (v.shmem->dev_minor ? v.shmem->dev_minor : (shared ? 1u : 0u)) : 0;

@@ -111,6 +111,16 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
     if (vma.has(kSealed) && discards(advice) && !vma.shared() && !(vma.prot & kProtWrite))
         return Errno{EPERM};
     const bool locked = vma.has(kLocked);
+    if (vma.has(kSpecial)) {
+        switch (advice) {
+        case madv::kGuardInstall: case madv::kGuardRemove: case madv::kDontNeed:
+        case madv::kDontNeedLocked: case madv::kFree: case madv::kCold: case madv::kPageOut:
+        case madv::kRemove: case madv::kWipeOnFork: case madv::kDontFork:
+            return Errno{EINVAL};
+        default:
+            break;
+        }
+    }
     switch (advice) {
     case madv::kNormal: return apply_vma_flags(start, end, 0, kRandomRead | kSeqRead, false);
     case madv::kRandom: return apply_vma_flags(start, end, kRandomRead, kSeqRead, false);

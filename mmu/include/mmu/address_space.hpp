@@ -95,6 +95,10 @@ public:
     Result<VirtAddr> mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
                                std::uint64_t pgoff, std::string name);
+    // A special mapping made by the kernel itself (vDSO, vvar) at `addr`: read-only contents,
+    // never merged, refusing guard regions and discarding advice.
+    Status map_special(VirtAddr addr, std::uint32_t prot, const void* contents, std::size_t size,
+                       std::string name);
     Status munmap(VirtAddr addr, std::uint64_t len);
     Status mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot);
     Result<VirtAddr> mremap(VirtAddr old_addr, std::uint64_t old_len, std::uint64_t new_len,

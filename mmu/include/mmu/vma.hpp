@@ -60,6 +60,9 @@ inline constexpr std::uint32_t kMergeable = 1u << 15;   // MADV_MERGEABLE (KSM)
 // VMA has no anon_vma yet. It keeps charged VMAs from merging with uncharged ones.
 inline constexpr std::uint32_t kAccount = 1u << 16;
 inline constexpr std::uint32_t kNoReserve = 1u << 17;  // MAP_NORESERVE: not charged
+// A special mapping (VM_PFNMAP/VM_MIXEDMAP: the vDSO and vvar pages): no guard regions, no
+// discarding, no population (EINVAL).
+inline constexpr std::uint32_t kSpecial = 1u << 18;
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <cstdio>
@@ -48,6 +49,39 @@ void usage(std::ostream& out, const po::options_description& opts) {
         << opts;
 }
 
+// Everything after PROGRAM belongs to the guest: splits argv into mmuemu's part and the guest's
+// command line (PROGRAM and its arguments) before Boost parses mmuemu's part.
+struct SplitCommandLine {
+    std::vector<std::string> own;
+    std::vector<std::string> guest;
+};
+
+SplitCommandLine split_command_line(int argc, char** argv) {
+    static const std::vector<std::string> with_value = {"--ram", "--root", "--env", "--max-insns"};
+    SplitCommandLine out;
+    bool seen_command = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (seen_command && arg == "--") {
+            for (++i; i < argc; ++i) out.guest.emplace_back(argv[i]);
+            break;
+        }
+        if (!arg.empty() && arg[0] == '-') {
+            out.own.push_back(arg);
+            const bool needs_value = std::find(with_value.begin(), with_value.end(), arg) != with_value.end();
+            if (needs_value && i + 1 < argc) out.own.emplace_back(argv[++i]);
+            continue;
+        }
+        if (!seen_command) {
+            out.own.push_back(arg);
+            seen_command = true;
+            continue;
+        }
+        for (; i < argc; ++i) out.guest.emplace_back(argv[i]);
+    }
+    return out;
+}
+
 // Ends the emulator the way the guest ended, so that a shell (or a parent's wait4) sees the
 // same status: an exit code, or death by the same signal (without a host core dump).
 [[noreturn]] void finish(int status, int signal_number) {
@@ -76,21 +110,20 @@ int main(int argc, char** argv) {
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
         ("stats", "print MMU and TLB counters, VMA count and RSS at exit");
     po::options_description hidden;
-    hidden.add_options()("command", po::value<std::string>())("program", po::value<std::string>())(
-        "args", po::value<std::vector<std::string>>());
+    hidden.add_options()("command", po::value<std::string>());
     po::options_description all;
     all.add(opts).add(hidden);
     po::positional_options_description positional;
-    positional.add("command", 1).add("program", 1).add("args", -1);
+    positional.add("command", 1);
 
+    const SplitCommandLine split = split_command_line(argc, argv);
     po::variables_map vm;
     try {
-        po::store(po::command_line_parser(argc, argv)
+        po::store(po::command_line_parser(split.own)
                       .options(all)
                       .positional(positional)
                       .style(po::command_line_style::default_style &
                              ~po::command_line_style::allow_guessing)
-                      .extra_style_parser([](std::vector<std::string>&) { return std::vector<po::option>{}; })
                       .run(),
                   vm);
         po::notify(vm);
@@ -115,7 +148,7 @@ int main(int argc, char** argv) {
                      vm["command"].as<std::string>().c_str());
         return 2;
     }
-    if (!vm.count("program")) {
+    if (split.guest.empty()) {
         std::fprintf(stderr, "mmuemu: run: missing PROGRAM\n");
         return 2;
     }
@@ -140,10 +173,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "mmuemu: %s\n", e.what());
         return 2;
     }
-    const std::string program = vm["program"].as<std::string>();
-    std::vector<std::string> guest_argv{program};
-    if (vm.count("args"))
-        for (const auto& a : vm["args"].as<std::vector<std::string>>()) guest_argv.push_back(a);
+    const std::string program = split.guest.front();
+    const std::vector<std::string>& guest_argv = split.guest;
 
     try {
         emu::Process process(options, program, guest_argv, envp);

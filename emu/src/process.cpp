@@ -244,6 +244,16 @@ bool Process::handle_stop(uc_err err) {
         deliver_pending();
         return !exited_;
     }
+    if (err == UC_ERR_EXCEPTION && refused_ && refused_->reason == FaultReason::OutOfMemory) {
+        // Linux would OOM-kill the process: say why, and die by SIGKILL.
+        std::fprintf(stderr, "mmuemu: the guest needs more memory than the guest RAM (--ram %" PRIu64
+                     " MiB): no free frame at address 0x%" PRIx64 "\n",
+                     options_.ram_bytes >> 20, refused_->addr);
+        exited_ = true;
+        killed_by_ = 9;
+        exit_status_ = 128 + 9;
+        return false;
+    }
     if (err == UC_ERR_EXCEPTION && refused_) {
         deliver(fault_signal(*refused_, rip), true);
         return !exited_;

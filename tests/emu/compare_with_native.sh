@@ -2,15 +2,18 @@
 # Differential test: runs PROGRAM natively on the host kernel and under `mmuemu run --check`;
 # stdout and exit status must be identical, and the native status must be the declared one.
 # usage: compare_with_native.sh MMUEMU EXPECTED_STATUS PROGRAM [ARGS...]
+# COMPARE_STDIN=FILE feeds FILE to both runs (default: /dev/null); COMPARE_CWD=DIR runs both in DIR.
 set -u
 mmuemu=$(realpath "$1") expected=$2 program=$(realpath "$3")
 shift 3
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-(cd "$work" && exec "$program" "$@") >"$work/native.out" 2>"$work/native.err" </dev/null
+input=${COMPARE_STDIN:-/dev/null}
+dir=${COMPARE_CWD:-$work}
+(cd "$dir" && exec "$program" "$@") >"$work/native.out" 2>"$work/native.err" <"$input"
 native=$?
-(cd "$work" && exec "$mmuemu" run --check "$program" "$@") >"$work/emu.out" 2>"$work/emu.err" </dev/null
+(cd "$dir" && exec "$mmuemu" run --check "$program" "$@") >"$work/emu.out" 2>"$work/emu.err" <"$input"
 emu=$?
 
 fail=0

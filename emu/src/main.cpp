@@ -110,7 +110,8 @@ int main(int argc, char** argv) {
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
         ("stats", "print MMU and TLB counters, VMA count and RSS at exit");
     po::options_description hidden;
-    hidden.add_options()("command", po::value<std::string>());
+    hidden.add_options()("command", po::value<std::string>())(
+        "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it");
     po::options_description all;
     all.add(opts).add(hidden);
     po::positional_options_description positional;
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
         options.ram_bytes = parse_size(vm["ram"].as<std::string>());
         options.check = vm.count("check");
         options.stats = vm.count("stats");
+        options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
         options.root = vm["root"].as<std::string>();
         options.max_instructions = vm["max-insns"].as<std::uint64_t>();
         if (!vm.count("clear-env"))

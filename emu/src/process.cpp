@@ -48,8 +48,10 @@ Process::Process(const RunOptions& options, const std::string& program,
 Process::~Process() = default;
 
 void Process::on_mmu_flush() {
+    if (options_.skip_tlb_flush) return;
     cpu_.flush_tlb();
     handed_out_.clear();
+    checked_code_page_ = checked_data_frame_ = ~0ull;
     ++stats_.unicorn_flushes;
 }
 
@@ -57,6 +59,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
                             void* self) {
     auto& p = *static_cast<Process*>(self);
     ++p.stats_.tlb_fills;
+    p.checked_code_page_ = p.checked_data_frame_ = ~0ull;  // the page table may change now
     const Access access = type == UC_MEM_WRITE ? Access::Write
                           : type == UC_MEM_FETCH ? Access::Execute
                                                  : Access::Read;
@@ -71,7 +74,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     if (t.translation.writable) perms |= UC_PROT_WRITE;
     if (t.translation.executable) perms |= UC_PROT_EXEC;
     out->perms = static_cast<uc_prot>(perms);
-    if (p.options_.check) p.handed_out_.emplace_back(t.translation.paddr >> kPageShift, page_down(vaddr));
+    if (p.options_.check) p.handed_out_[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
     return true;
 }
 
@@ -110,6 +113,7 @@ void Process::adopt_forked_address_space(std::unique_ptr<AddressSpace> child) {
 
 void Process::on_syscall() {
     ++stats_.syscalls;
+    checked_code_page_ = checked_data_frame_ = ~0ull;  // the page table may change now
     const std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);  // the syscall instruction itself
     SyscallArgs args{cpu_.reg(UC_X86_REG_RAX),
                      {cpu_.reg(UC_X86_REG_RDI), cpu_.reg(UC_X86_REG_RSI), cpu_.reg(UC_X86_REG_RDX),
@@ -383,6 +387,7 @@ void Process::coherence_violation(const std::string& what) {
 
 void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
+    if (page_down(address) == p.checked_code_page_) return;
     const PageWalk w = p.as_->walk(address);
     const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
     if (!leaf.present() || !leaf.executable()) {
@@ -392,7 +397,9 @@ void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, 
                       address, describe(leaf).c_str());
         p.violation_ = buf;
         p.cpu_.stop();
+        return;
     }
+    p.checked_code_page_ = page_down(address);
 }
 
 // Memory hooks see physical addresses in virtual-TLB mode: an access is coherent when some
@@ -403,11 +410,17 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
     auto& p = *static_cast<Process*>(self);
     const Pfn pfn = address >> kPageShift;
     const bool write = type == UC_MEM_WRITE;
-    for (auto it = p.handed_out_.rbegin(); it != p.handed_out_.rend(); ++it) {
-        if (it->first != pfn) continue;
-        const PageWalk w = p.as_->walk(it->second);
-        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
-        if (leaf.present() && leaf.pfn() == pfn && (!write || leaf.writable())) return;
+    if (pfn == p.checked_data_frame_ && (!write || p.checked_data_write_)) return;
+    if (auto it = p.handed_out_.find(pfn); it != p.handed_out_.end()) {
+        for (auto vpage = it->second.rbegin(); vpage != it->second.rend(); ++vpage) {
+            const PageWalk w = p.as_->walk(*vpage);
+            const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+            if (leaf.present() && leaf.pfn() == pfn && (!write || leaf.writable())) {
+                p.checked_data_frame_ = pfn;
+                p.checked_data_write_ = leaf.writable();
+                return;
+            }
+        }
     }
     char buf[160];
     std::snprintf(buf, sizeof buf,

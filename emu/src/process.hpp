@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "cpu.hpp"
@@ -22,6 +23,8 @@ struct RunOptions {
     std::string root = "/";         // the guest's view of the file system
     std::uint64_t max_instructions = 0;
     bool stats = false;
+    // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
+    bool skip_tlb_flush = false;
 };
 
 // Statistics printed by --stats.
@@ -117,7 +120,11 @@ private:
     std::optional<int> pending_interrupt_;
     // Checked mode: what the CPU was handed since Unicorn's TLB was last flushed
     // (frame -> virtual pages), to verify accesses that hooks report by physical address.
-    std::vector<std::pair<mmu::Pfn, mmu::VirtAddr>> handed_out_;
+    std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out_;
+    // The last page each check verified; valid until the next flush or page-table change.
+    std::uint64_t checked_code_page_ = ~0ull;
+    std::uint64_t checked_data_frame_ = ~0ull;
+    bool checked_data_write_ = false;
     std::string violation_;
 };
 

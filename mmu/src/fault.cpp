@@ -123,7 +123,14 @@ Result<Pfn> AddressSpace::shared_frame(Vma& vma, VirtAddr va) {
 }
 
 Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
-    const CheckOnReturn check(*this);
+    // A fault edits one PTE: checked mode verifies that entry, not the whole table.
+    struct CheckEntry {
+        const AddressSpace& as;
+        VirtAddr va;
+        ~CheckEntry() {
+            if (as.checked_ && as.operation_depth_ == 0) as.check_entry(va);
+        }
+    } check{*this, va};
     ++faults_.faults;
     Vma* vma = vmas_.find(va);
     if (!vma) vma = grow_stack(va);

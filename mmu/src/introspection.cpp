@@ -118,6 +118,25 @@ AddressSpace::CheckOnReturn::~CheckOnReturn() {
     }
 }
 
+void AddressSpace::check_entry(VirtAddr va) const {
+    const PageWalk w = table_.walk(va);
+    if (w.depth != kLevels) return;
+    const Pte pte = w.levels[kLevels - 1].entry;
+    const char* broken = nullptr;
+    const Vma* v = vmas_.find(va);
+    if (!pte.is_none() && !v) broken = "page-table entry outside every VMA";
+    else if (pte.maps_frame() && pte.pfn() != memory_.zero_page() && memory_.refcount(pte.pfn()) == 0)
+        broken = "mapped frame with reference count 0";
+    else if (pte.present() && pte.writable() && pte.pfn() == memory_.zero_page())
+        broken = "zero page mapped writable";
+    else if (pte.present() && pte.writable() && v && !(v->prot & kProtWrite))
+        broken = "writable PTE in a VMA without PROT_WRITE";
+    if (broken) {
+        std::fprintf(stderr, "mmu: MMU invariant broken at 0x%" PRIx64 ": %s\n", va, broken);
+        std::abort();
+    }
+}
+
 // Recomputes from scratch what the operations maintain incrementally.
 void AddressSpace::check_invariants() const {
     auto& self = const_cast<AddressSpace&>(*this);

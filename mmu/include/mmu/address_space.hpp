@@ -152,6 +152,8 @@ public:
     VirtAddr brk_current() const { return brk_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).
     void check_invariants() const;
+    // The same checks for the one entry that translates `va` (aborts in checked mode).
+    void check_entry(VirtAddr va) const;
     // Checked mode: every operation and fault ends with check_invariants(); a broken invariant
     // aborts with its name (the emulator's --check and every test run with it on).
     void set_checked(bool on) { checked_ = on; }

@@ -31,6 +31,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     cpu_.on_tlb_fill(&Process::tlb_fill_hook, this);
     cpu_.on_syscall(&Process::syscall_hook, this);
     cpu_.on_interrupt(&Process::interrupt_hook, this);
+    if (options.max_instructions) cpu_.on_code(&Process::count_hook, this);
     if (options.check) {
         cpu_.on_code(&Process::check_code_hook, this);
         cpu_.on_memory(&Process::check_memory_hook, this);
@@ -213,25 +214,25 @@ bool Process::restart_after_interrupt() {
 
 int Process::run() {
     std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);
-    std::uint64_t budget = options_.max_instructions;
     while (!exited_) {
         redirect_.reset();
         refused_.reset();
         pending_interrupt_.reset();
-        const uc_err err = cpu_.run(rip, budget);
+        const uc_err err = cpu_.run(rip, 0);
         if (!violation_.empty()) {
             coherence_violation(violation_);
             break;
         }
         if (exited_) break;
+        if (options_.max_instructions && instructions_ >= options_.max_instructions) {
+            std::fprintf(stderr, "mmuemu: stopped after %" PRIu64 " instructions (--max-insns)\n",
+                         instructions_);
+            exited_ = true;
+            exit_status_ = 124;  // like timeout(1)
+            break;
+        }
         if (!handle_stop(err)) break;
         rip = redirect_ ? *redirect_ : cpu_.reg(UC_X86_REG_RIP);
-        if (budget != 0 && err == UC_ERR_OK && !redirect_) {
-            std::fprintf(stderr, "mmuemu: instruction limit (--max-insns %" PRIu64 ") reached\n",
-                         options_.max_instructions);
-            exited_ = true;
-            exit_status_ = 124;
-        }
     }
     stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
     if (options_.stats) print_stats();
@@ -383,6 +384,11 @@ void Process::coherence_violation(const std::string& what) {
     std::fprintf(stderr, "mmuemu: MMU coherence violation: %s\n", what.c_str());
     exited_ = true;
     exit_status_ = 70;
+}
+
+void Process::count_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    if (++p.instructions_ >= p.options_.max_instructions) p.cpu_.stop();
 }
 
 void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {

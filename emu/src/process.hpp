@@ -79,6 +79,7 @@ private:
                               void* self);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
+    static void count_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
                                   std::int64_t value, void* self);
@@ -112,6 +113,7 @@ private:
     RunStats stats_;
 
     bool exited_ = false;
+    std::uint64_t instructions_ = 0;  // counted only with --max-insns
     int killed_by_ = 0;
     int exit_status_ = 0;
     std::optional<std::uint64_t> redirect_;

@@ -43,6 +43,7 @@ expect bad-env           2   "mmuemu: --env: 'NOEQUALS' is not K=V" -- run --env
 expect unknown-command   2   "mmuemu: unknown command 'walk'" -- walk "$guest"
 expect missing-program   2   "mmuemu: run: missing PROGRAM" -- run
 expect ram-too-small     137 "the guest needs more memory than the guest RAM \(--ram 2 MiB\)" -- run --ram 2M "$hungry" 8
+expect max-insns         124 "mmuemu: stopped after 1000 instructions \(--max-insns\)" -- run --max-insns 1000 "$hungry"
 "$mmuemu" --help >"$work/out" 2>&1 && grep -q "usage: mmuemu run" "$work/out" && passes=$((passes + 1)) ||
     { echo "FAIL help"; failures=$((failures + 1)); }
 "$mmuemu" --version | grep -q "^mmuemu [0-9]" && passes=$((passes + 1)) ||

@@ -57,7 +57,8 @@ struct SplitCommandLine {
 };
 
 SplitCommandLine split_command_line(int argc, char** argv) {
-    static const std::vector<std::string> with_value = {"--ram", "--root", "--env", "--max-insns"};
+    static const std::vector<std::string> with_value = {"--ram", "--root", "--env", "--max-insns",
+                                                        "--gdb", "--gdb-listen"};
     SplitCommandLine out;
     bool seen_command = false;
     for (int i = 1; i < argc; ++i) {
@@ -108,7 +109,10 @@ int main(int argc, char** argv) {
         ("env", po::value<std::vector<std::string>>()->composing(), "set K=V in the guest environment")
         ("clear-env", "start the guest with an empty environment")
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
-        ("stats", "print MMU and TLB counters, VMA count and RSS at exit");
+        ("stats", "print MMU and TLB counters, VMA count and RSS at exit")
+        ("gdb", po::value<int>(), "wait for gdb on 127.0.0.1:PORT before the first instruction")
+        ("gdb-listen", po::value<std::string>(), "like --gdb, on ADDR:PORT")
+        ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())(
         "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it");
@@ -161,6 +165,23 @@ int main(int argc, char** argv) {
         options.check = vm.count("check");
         options.stats = vm.count("stats");
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
+        if (vm.count("gdb") || vm.count("gdb-listen")) {
+            emu::GdbOptions gdb;
+            if (vm.count("gdb-listen")) {
+                const std::string spec = vm["gdb-listen"].as<std::string>();
+                const auto colon = spec.rfind(':');
+                if (colon == std::string::npos)
+                    throw std::invalid_argument("--gdb-listen: '" + spec + "' is not ADDR:PORT");
+                gdb.listen_address = spec.substr(0, colon);
+                gdb.port = std::stoi(spec.substr(colon + 1));
+            } else {
+                gdb.port = vm["gdb"].as<int>();
+            }
+            if (gdb.port < 0 || gdb.port > 65535)
+                throw std::invalid_argument("--gdb: port " + std::to_string(gdb.port) + " is out of range");
+            gdb.wait_for_reconnect = vm.count("gdb-wait");
+            options.gdb = gdb;
+        }
         options.root = vm["root"].as<std::string>();
         options.max_instructions = vm["max-insns"].as<std::uint64_t>();
         if (!vm.count("clear-env"))

@@ -42,6 +42,11 @@ Process::Process(const RunOptions& options, const std::string& program,
         if (e.asid == as_->asid()) on_mmu_flush();
     });
     install_host_signal_forwarding();
+    if (options.gdb) {
+        gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
+        cpu_.on_code(&Process::debug_code_hook, this);
+        cpu_.on_memory(&Process::debug_memory_hook, this);
+    }
     cpu_.set_reg(UC_X86_REG_RSP, stack_.rsp);
     cpu_.set_reg(UC_X86_REG_RIP, image.entry);
 }
@@ -212,13 +217,101 @@ bool Process::restart_after_interrupt() {
     return action.handler > 1 && (action.flags & sa::kRestart);
 }
 
+void Process::debugger_stop(int signo, const SigInfo* info, const std::string& extra) {
+    resume_ = gdb_->stopped(signo, info, extra);
+    if (resume_ == Resume::Kill) {
+        exited_ = true;
+        killed_by_ = 9;
+        exit_status_ = 128 + 9;
+    } else if (resume_ == Resume::Detach) {
+        gdb_.reset();
+        resume_ = Resume::Continue;
+    }
+}
+
+void Process::debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    if (!p.gdb_) return;
+    // Single step: let the first instruction run, stop before the second (Unicorn's own
+    // instruction count is not reliable once blocks are cached).
+    if (p.stepping_) {
+        if (p.step_started_) {
+            p.step_done_ = true;
+            p.cpu_.stop();
+            return;
+        }
+        p.step_started_ = true;
+    }
+    if (p.gdb_->step_over == address) {
+        p.gdb_->step_over.reset();
+        return;
+    }
+    p.gdb_->step_over.reset();
+    if (p.gdb_->breakpoint_at(address)) {
+        p.debug_stop_ = "";
+        p.cpu_.stop();
+    }
+}
+
+// Watchpoints: the hook sees physical addresses; the watched virtual ranges were translated to
+// frames when the guest was resumed.
+void Process::debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
+                                std::int64_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    if (!p.gdb_ || p.watched_.empty()) return;
+    const Pfn pfn = address >> kPageShift;
+    const std::uint64_t lo = address & (kPageSize - 1), hi = lo + static_cast<std::uint64_t>(size);
+    for (const WatchedFrame& w : p.watched_) {
+        if (w.pfn != pfn || hi <= w.begin || lo >= w.end) continue;
+        const bool write = type == UC_MEM_WRITE;
+        if ((w.kind == '2' && !write) || (w.kind == '3' && write)) continue;
+        const char* name = w.kind == '2' ? "watch" : w.kind == '3' ? "rwatch" : "awatch";
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%s:%" PRIx64 ";", name, w.vaddr + (std::max(lo, w.begin) - w.begin));
+        p.debug_stop_ = buf;
+        p.cpu_.stop();
+        return;
+    }
+}
+
+void Process::prepare_watchpoints() {
+    watched_.clear();
+    if (!gdb_) return;
+    for (const GdbStub::Watch& w : gdb_->watchpoints()) {
+        for (std::uint64_t va = w.addr; va < w.addr + w.len;) {
+            const std::uint64_t end = std::min(w.addr + w.len, page_down(va) + kPageSize);
+            const PageWalk walk = as_->walk(va);
+            if (walk.depth == kLevels && walk.levels[kLevels - 1].entry.present())
+                watched_.push_back({walk.levels[kLevels - 1].entry.pfn(), va & (kPageSize - 1),
+                                    (end - 1) % kPageSize + 1, w.kind, va});
+            va = end;
+        }
+    }
+}
+
 int Process::run() {
     std::uint64_t rip = cpu_.reg(UC_X86_REG_RIP);
+    if (gdb_) {
+        gdb_->wait_for_client();
+        resume_ = gdb_->stopped(5, nullptr, "", false);  // stopped before the first instruction
+        if (resume_ == Resume::Kill) exited_ = true, killed_by_ = 9, exit_status_ = 137;
+        if (resume_ == Resume::Detach) gdb_.reset(), resume_ = Resume::Continue;
+    }
     while (!exited_) {
         redirect_.reset();
         refused_.reset();
         pending_interrupt_.reset();
+        debug_stop_.reset();
+        const bool stepping = gdb_ && resume_ == Resume::Step;
+        if (gdb_) {
+            if (gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
+            prepare_watchpoints();
+        }
+        const std::uint64_t signals_before = stats_.signals_delivered;
+        stepping_ = stepping;
+        step_started_ = step_done_ = false;
         const uc_err err = cpu_.run(rip, 0);
+        stepping_ = false;
         if (!violation_.empty()) {
             coherence_violation(violation_);
             break;
@@ -231,9 +324,22 @@ int Process::run() {
             exit_status_ = 124;  // like timeout(1)
             break;
         }
+        if (step_done_ && !refused_ && !redirect_ && !pending_interrupt_) debug_stop_ = "";
+        if (gdb_ && debug_stop_ && !refused_) {  // a breakpoint, watchpoint or finished step
+            debugger_stop(5, nullptr, *debug_stop_);
+            rip = cpu_.reg(UC_X86_REG_RIP);
+            continue;
+        }
         if (!handle_stop(err)) break;
         rip = redirect_ ? *redirect_ : cpu_.reg(UC_X86_REG_RIP);
+        // A completed single step (a step that raised a signal was reported as that signal).
+        if (stepping && gdb_ && !exited_ && stats_.signals_delivered == signals_before) {
+            cpu_.set_reg(UC_X86_REG_RIP, rip);
+            debugger_stop(5, nullptr, "");
+            rip = cpu_.reg(UC_X86_REG_RIP);
+        }
     }
+    if (gdb_) gdb_->exited(exit_status_, killed_by_);
     stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
     if (options_.stats) print_stats();
     return exit_status_;
@@ -345,8 +451,20 @@ void Process::deliver_pending() {
     }
 }
 
-void Process::deliver(const SigInfo& info, bool synchronous) {
+void Process::deliver(const SigInfo& original, bool synchronous) {
     ++stats_.signals_delivered;
+    SigInfo info = original;
+    if (gdb_) {
+        // As under ptrace: the debugger sees the signal before any handler runs, and decides
+        // whether it is delivered (continue), replaced, or suppressed (signal 0).
+        debugger_stop(info.signo, &info, "");
+        if (exited_) return;
+        if (gdb_) {
+            const int sig = gdb_->signal_to_deliver();
+            if (sig == 0) return;
+            info.signo = sig;
+        }
+    }
     SigAction& action = signals_.actions[info.signo];
     const bool blocked = signals_.blocked & sig_bit(info.signo);
     // A fault that is blocked or ignored cannot be delivered: Linux resets it to the default

@@ -11,6 +11,7 @@
 
 #include "cpu.hpp"
 #include "elf_loader.hpp"
+#include "gdb_stub.hpp"
 #include "guest_files.hpp"
 #include "mmu/address_space.hpp"
 #include "signals.hpp"
@@ -23,6 +24,7 @@ struct RunOptions {
     std::string root = "/";         // the guest's view of the file system
     std::uint64_t max_instructions = 0;
     bool stats = false;
+    std::optional<GdbOptions> gdb;  // --gdb: wait for a debugger before the first instruction
     // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
     bool skip_tlb_flush = false;
 };
@@ -79,6 +81,12 @@ private:
                               void* self);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
+    static void debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
+    static void debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
+                                  std::int64_t value, void* self);
+    // Reports a debugger stop and applies what the client answers (kill, detach, step...).
+    void debugger_stop(int signo, const SigInfo* info, const std::string& extra);
+    void prepare_watchpoints();
     static void count_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
@@ -128,6 +136,18 @@ private:
     std::uint64_t checked_data_frame_ = ~0ull;
     bool checked_data_write_ = false;
     std::string violation_;
+
+    std::unique_ptr<GdbStub> gdb_;
+    Resume resume_ = Resume::Continue;
+    bool stepping_ = false, step_started_ = false, step_done_ = false;
+    std::optional<std::string> debug_stop_;  // set by the hooks: a breakpoint or watchpoint hit
+    struct WatchedFrame {
+        mmu::Pfn pfn;
+        std::uint64_t begin, end;  // offsets in the frame
+        char kind;
+        std::uint64_t vaddr;
+    };
+    std::vector<WatchedFrame> watched_;
 };
 
 }  // namespace emu

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Raw-socket robustness test of the GDB stub: malformed packets, bad checksums, oversized and
+unknown packets, a second client while one is attached, and a client that disconnects (the guest
+is killed, or with --gdb-wait the stub waits for another client). The stub must survive and
+answer; nothing may crash or hang.  usage: rsp_robustness_test.py MMUEMU GUEST"""
+import socket
+import subprocess
+import sys
+import time
+
+MMUEMU, GUEST = sys.argv[1], sys.argv[2]
+passed = failed = 0
+
+
+def check(name, ok, detail=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def packet(body: bytes) -> bytes:
+    return b"$" + body + b"#" + b"%02x" % (sum(body) & 0xFF)
+
+
+def start(extra=()):
+    port = free_port()
+    proc = subprocess.Popen([MMUEMU, "run", "--gdb", str(port), *extra, GUEST],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            return proc, socket.create_connection(("127.0.0.1", port), timeout=5), port
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("stub did not listen")
+
+
+def recv_some(sock, want=1, timeout=5.0):
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while len(data) < want:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except socket.timeout:
+        pass
+    return data
+
+
+def request(sock, body: bytes) -> bytes:
+    """Sends a packet and returns the reply body (acks stripped)."""
+    sock.sendall(packet(body))
+    data = b""
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        data += recv_some(sock, 1, 1.0)
+        start = data.find(b"$")
+        end = data.find(b"#", start)
+        if start >= 0 and end >= 0 and len(data) >= end + 3:
+            return data[start + 1:end]
+    return None
+
+
+proc, sock, port = start()
+sock.sendall(b"$?#00")  # wrong checksum
+check("bad checksum is answered with '-'", recv_some(sock).startswith(b"-"))
+check("a valid packet still works after it", (request(sock, b"?") or b"").startswith(b"T05"))
+sock.sendall(b"$" + b"A" * 20000 + b"#00")
+check("oversized packet is refused with '-'", b"-" in recv_some(sock, 1, 2.0))
+check("unknown packet gets the empty reply", request(sock, b"qNoSuchThing") == b"")
+check("malformed memory read is an error", request(sock, b"mzz,10") == b"E01")
+check("malformed breakpoint is an error", request(sock, b"Z0,nothex") == b"E01")
+check("registers are readable", len(request(sock, b"g") or b"") > 100)
+check("memory at address 0 is an error, not a crash", request(sock, b"m0,8") == b"E14")
+second = socket.create_connection(("127.0.0.1", port), timeout=5)
+reply = recv_some(second, 1, 3.0)
+check("a second client is refused and closed", reply.startswith(b"$E01"), repr(reply))
+second.close()
+check("the first client is still served", (request(sock, b"?") or b"").startswith(b"T05"))
+sock.close()  # disconnect without detaching: the guest is killed
+try:
+    proc.wait(timeout=10)
+    check("a client that disconnects ends the guest (SIGKILL)", proc.returncode == -9, str(proc.returncode))
+except subprocess.TimeoutExpired:
+    proc.kill()
+    check("a client that disconnects ends the guest", False, "(hung)")
+
+proc, sock, port = start(["--gdb-wait"])
+check("--gdb-wait: first client served", (request(sock, b"?") or b"").startswith(b"T05"))
+sock.close()
+time.sleep(0.3)
+check("--gdb-wait: the guest waits for another client", proc.poll() is None)
+sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+check("--gdb-wait: a new client is served", (request(sock, b"?") or b"").startswith(b"T05"))
+request(sock, b"D")  # detach: the guest runs to its end
+sock.close()
+try:
+    proc.wait(timeout=30)
+    check("after detach the guest runs to its own exit", proc.returncode == 0, str(proc.returncode))
+except subprocess.TimeoutExpired:
+    proc.kill()
+    check("after detach the guest runs to its own exit", False, "(hung)")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

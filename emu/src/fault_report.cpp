@@ -110,6 +110,30 @@ std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t 
     return page;
 }
 
+std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
+    static Disassembler dis;  // one handle for the whole run: decoding is per instruction
+    std::uint8_t code[16];
+    const std::size_t n = read_code(p, rip, code);
+    const cs_insn* insn = dis.decode(code, n, rip);
+    std::vector<MemoryOperand> out;
+    if (!insn || !insn->detail) return out;
+    const cs_x86& x86 = insn->detail->x86;
+    if (insn->id == X86_INS_LEA || insn->id == X86_INS_NOP) return out;  // address only
+    for (int i = 0; i < x86.op_count; ++i) {
+        const cs_x86_op& op = x86.operands[i];
+        if (op.type != X86_OP_MEM) continue;
+        std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
+        if (op.mem.base == X86_REG_RIP) ea += rip + insn->size;
+        else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
+        if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
+        if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
+        if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
+        if (op.access & CS_AC_READ) out.push_back({ea, op.size, Access::Read});
+        if (op.access & CS_AC_WRITE) out.push_back({ea, op.size, Access::Write});
+    }
+    return out;
+}
+
 std::string disassemble_at(Process& p, std::uint64_t rip) {
     std::uint8_t code[16];
     const std::size_t n = read_code(p, rip, code);

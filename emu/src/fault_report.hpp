@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "mmu/address_space.hpp"
 #include "signals.hpp"
@@ -26,5 +27,13 @@ std::uint64_t exact_fault_address(Process& p, const mmu::Fault& fault, std::uint
 std::string disassemble_at(Process& p, std::uint64_t rip);
 
 void print_fault_report(Process& p, const SigInfo& info);
+
+// The explicit memory operands of the instruction at `rip` (effective address, size, access).
+struct MemoryOperand {
+    std::uint64_t addr;
+    unsigned size;
+    mmu::Access access;
+};
+std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip);
 
 }  // namespace emu

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "process.hpp"
+#include "trace_io.hpp"
+#include "trace_replay.hpp"
 
 namespace po = boost::program_options;
 
@@ -44,6 +46,9 @@ std::uint64_t parse_size(const std::string& text) {
 
 void usage(std::ostream& out, const po::options_description& opts) {
     out << "usage: mmuemu run [options] PROGRAM [ARGS...]\n"
+           "       mmuemu replay TRACE          replay a trace against the MMU and check every outcome\n"
+           "       mmuemu trace diff A B        the first semantic difference between two traces\n"
+           "       mmuemu trace stats TRACE     event, fault and flush counts, peak RSS and VMA count\n"
            "       mmuemu --help | --version\n\n"
            "Runs a static x86-64 Linux executable with every memory access through mmuemu's MMU.\n\n"
         << opts;
@@ -58,7 +63,7 @@ struct SplitCommandLine {
 
 SplitCommandLine split_command_line(int argc, char** argv) {
     static const std::vector<std::string> with_value = {"--ram", "--root", "--env", "--max-insns",
-                                                        "--gdb", "--gdb-listen"};
+                                                        "--gdb", "--gdb-listen", "--trace"};
     SplitCommandLine out;
     bool seen_command = false;
     for (int i = 1; i < argc; ++i) {
@@ -112,7 +117,9 @@ int main(int argc, char** argv) {
         ("stats", "print MMU and TLB counters, VMA count and RSS at exit")
         ("gdb", po::value<int>(), "wait for gdb on 127.0.0.1:PORT before the first instruction")
         ("gdb-listen", po::value<std::string>(), "like --gdb, on ADDR:PORT")
-        ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest");
+        ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest")
+        ("trace", po::value<std::string>(), "record an MMU trace to FILE (FILE.zst: compressed)")
+        ("trace-accesses", "with --trace: record every memory access too (slow)");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())(
         "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it");
@@ -148,7 +155,16 @@ int main(int argc, char** argv) {
         usage(std::cerr, opts);
         return 2;
     }
-    if (vm["command"].as<std::string>() != "run") {
+    const std::string command = vm["command"].as<std::string>();
+    if (command == "replay" || command == "trace") {
+        const auto& g = split.guest;  // the words after the command
+        if (command == "replay" && g.size() == 1) return emu::replay_trace(g[0]);
+        if (command == "trace" && g.size() == 3 && g[0] == "diff") return emu::diff_traces(g[1], g[2]);
+        if (command == "trace" && g.size() == 2 && g[0] == "stats") return emu::trace_stats(g[1]);
+        std::fprintf(stderr, "mmuemu: usage: mmuemu replay TRACE | mmuemu trace diff A B | mmuemu trace stats TRACE\n");
+        return 2;
+    }
+    if (command != "run") {
         std::fprintf(stderr, "mmuemu: unknown command '%s' (expected: run)\n",
                      vm["command"].as<std::string>().c_str());
         return 2;
@@ -165,6 +181,10 @@ int main(int argc, char** argv) {
         options.check = vm.count("check");
         options.stats = vm.count("stats");
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
+        if (vm.count("trace")) options.trace_path = vm["trace"].as<std::string>();
+        options.trace_accesses = vm.count("trace-accesses");
+        if (options.trace_accesses && options.trace_path.empty())
+            throw std::invalid_argument("--trace-accesses needs --trace FILE");
         if (vm.count("gdb") || vm.count("gdb-listen")) {
             emu::GdbOptions gdb;
             if (vm.count("gdb-listen")) {
@@ -203,6 +223,9 @@ int main(int argc, char** argv) {
         emu::Process process(options, program, guest_argv, envp);
         const int status = process.run();
         finish(status, process.killed_by());
+    } catch (const emu::TraceError& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 2;
     } catch (const emu::LoadError& e) {
         std::fprintf(stderr, "mmuemu: %s\n", e.what());
         return e.exit_status();

@@ -7,6 +7,8 @@
 #include "fault_report.hpp"
 #include "syscalls.hpp"
 
+#include <sys/syscall.h>
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -22,6 +24,10 @@ Process::Process(const RunOptions& options, const std::string& program,
     : options_(options), program_(program), ram_(options.ram_bytes),
       as_(std::make_unique<AddressSpace>(ram_, tlb_)) {
     as_->set_checked(options.check);
+    if (!options.trace_path.empty()) {
+        recorder_ = std::make_unique<TraceRecorder>(options.trace_path);
+        recorder_->attach(*as_);
+    }
     const auto bytes = read_program(program);
     const LoadedImage image = load_elf(*as_, bytes, program);
     as_->set_brk_base(image.brk_start);
@@ -39,8 +45,10 @@ Process::Process(const RunOptions& options, const std::string& program,
     // Every invalidation the MMU commits is mirrored onto Unicorn's soft TLB before the guest
     // runs again (Unicorn can only flush everything).
     tlb_.set_listener([this](const FlushEvent& e) {
+        if (recorder_) recorder_->flush(e);
         if (e.asid == as_->asid()) on_mmu_flush();
     });
+    if (recorder_ && options.trace_accesses) cpu_.on_code(&Process::trace_access_hook, this);
     install_host_signal_forwarding();
     if (options.gdb) {
         gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
@@ -71,6 +79,9 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
                                                  : Access::Read;
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     const Translated t = p.as_->access(vaddr, access);
+    if (p.recorder_)
+        p.recorder_->fill(*p.as_, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
+                          t.translation.writable, t.translation.executable);
     if (!t.ok) {
         p.refused_ = t.fault;
         return false;  // Unicorn stops with UC_ERR_EXCEPTION, RIP at the faulting instruction
@@ -111,6 +122,7 @@ void Process::keep_other_side(std::unique_ptr<AddressSpace> child) {
 // unused, holding its references, exactly as the parent keeps the child's.
 void Process::adopt_forked_address_space(std::unique_ptr<AddressSpace> child) {
     ram_.keep_share(PhysicalMemory::ForkSide::Child);
+    if (recorder_) recorder_->abandon();  // the parent records; this child does not
     child->set_checked(options_.check);
     other_sides_.push_back(std::move(as_));
     as_ = std::move(child);
@@ -125,6 +137,10 @@ void Process::on_syscall() {
                      {cpu_.reg(UC_X86_REG_RDI), cpu_.reg(UC_X86_REG_RSI), cpu_.reg(UC_X86_REG_RDX),
                       cpu_.reg(UC_X86_REG_R10), cpu_.reg(UC_X86_REG_R8), cpu_.reg(UC_X86_REG_R9)}};
     const std::int64_t result = do_syscall(*this, args);
+    if (recorder_) {
+        if (args.nr == SYS_rt_sigreturn) recorder_->sigreturn(*as_);
+        else if (result != kNoReturn) recorder_->syscall(*as_, args.nr, result);
+    }
     stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
     take_host_signals();
     if (result == kNoReturn) return;
@@ -340,6 +356,7 @@ int Process::run() {
         }
     }
     if (gdb_) gdb_->exited(exit_status_, killed_by_);
+    if (recorder_) recorder_->exit(*as_, exit_status_, killed_by_);
     stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, as_->rss_pages());
     if (options_.stats) print_stats();
     return exit_status_;
@@ -465,6 +482,7 @@ void Process::deliver(const SigInfo& original, bool synchronous) {
             info.signo = sig;
         }
     }
+    if (recorder_) recorder_->signal(*as_, info);
     SigAction& action = signals_.actions[info.signo];
     const bool blocked = signals_.blocked & sig_bit(info.signo);
     // A fault that is blocked or ignored cannot be delivered: Linux resets it to the default
@@ -502,6 +520,20 @@ void Process::coherence_violation(const std::string& what) {
     std::fprintf(stderr, "mmuemu: MMU coherence violation: %s\n", what.c_str());
     exited_ = true;
     exit_status_ = 70;
+}
+
+// --trace-accesses: every explicit memory operand of every instruction, with the translation the
+// page table gives at that moment ("unmapped": the access is about to fault, see the next events).
+void Process::trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    if (!p.recorder_ || !p.recorder_->active()) return;
+    for (const MemoryOperand& op : memory_operands(p, address)) {
+        const PageWalk w = p.as_->walk(op.addr);
+        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+        const bool ok = leaf.present() && (op.access != Access::Write || leaf.writable());
+        p.recorder_->access(*p.as_, op.addr, op.size, op.access, ok,
+                            (leaf.pfn() << kPageShift) | (op.addr & (kPageSize - 1)), 0);
+    }
 }
 
 void Process::count_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {

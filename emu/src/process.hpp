@@ -15,6 +15,7 @@
 #include "guest_files.hpp"
 #include "mmu/address_space.hpp"
 #include "signals.hpp"
+#include "trace_recorder.hpp"
 
 namespace emu {
 
@@ -24,7 +25,9 @@ struct RunOptions {
     std::string root = "/";         // the guest's view of the file system
     std::uint64_t max_instructions = 0;
     bool stats = false;
-    std::optional<GdbOptions> gdb;  // --gdb: wait for a debugger before the first instruction
+    std::optional<GdbOptions> gdb;
+    std::string trace_path;       // --trace FILE (.zst: compressed)
+    bool trace_accesses = false;  // --trace-accesses: every memory access too  // --gdb: wait for a debugger before the first instruction
     // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
     bool skip_tlb_flush = false;
 };
@@ -87,6 +90,7 @@ private:
     // Reports a debugger stop and applies what the client answers (kill, detach, step...).
     void debugger_stop(int signo, const SigInfo* info, const std::string& extra);
     void prepare_watchpoints();
+    static void trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void count_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
@@ -137,6 +141,7 @@ private:
     bool checked_data_write_ = false;
     std::string violation_;
 
+    std::unique_ptr<TraceRecorder> recorder_;
     std::unique_ptr<GdbStub> gdb_;
     Resume resume_ = Resume::Continue;
     bool stepping_ = false, step_started_ = false, step_done_ = false;

@@ -83,12 +83,8 @@ Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint
     return Errno{ENOMEM};
 }
 
-Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
-                                    std::uint32_t flags, std::string name) {
-    return mmap_file(addr, len, prot, flags, nullptr, 0, std::move(name));
-}
 
-Result<VirtAddr> AddressSpace::mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
+Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                          std::uint32_t flags, std::shared_ptr<SharedMemoryObject> file,
                                          std::uint64_t file_pgoff, std::string name) {
     const CheckOnReturn check(*this);
@@ -159,11 +155,11 @@ Result<VirtAddr> AddressSpace::mmap_file(VirtAddr addr, std::uint64_t len, std::
     return start;
 }
 
-Status AddressSpace::map_special(VirtAddr addr, std::uint32_t prot, const void* contents,
+Status AddressSpace::map_special_impl(VirtAddr addr, std::uint32_t prot, const void* contents,
                                  std::size_t size, std::string name) {
     auto cache = make_page_cache(memory_, contents, size, 0);
     if (!cache) return Errno{cache.error()};
-    auto mapped = mmap_file(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0, std::move(name));
+    auto mapped = mmap_file_impl(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0, std::move(name));
     if (!mapped) return Errno{mapped.error()};
     Vma* v = vmas_.find(addr);
     v->flags |= vma_flag::kSpecial;
@@ -205,7 +201,7 @@ void AddressSpace::unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather) 
     zap(start, end, MarkerPolicy::Clear, gather);
 }
 
-Status AddressSpace::munmap(VirtAddr addr, std::uint64_t len) {
+Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
     const CheckOnReturn check(*this);
     MMU_TRY(validate_range(addr, len));
     len = page_up(len);
@@ -241,7 +237,7 @@ void AddressSpace::change_protection(VirtAddr start, VirtAddr end, std::uint32_t
     });
 }
 
-Status AddressSpace::mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot) {
+Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot) {
     const CheckOnReturn check(*this);
     constexpr std::uint32_t kProtSem = 0x8, kGrowsDown = 0x01000000, kGrowsUp = 0x02000000;
     if (!page_aligned(addr)) return Errno{EINVAL};

@@ -122,7 +122,7 @@ Result<Pfn> AddressSpace::shared_frame(Vma& vma, VirtAddr va) {
     return frames[index] - 1;
 }
 
-Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
+Fault AddressSpace::handle_fault_impl(VirtAddr va, Access access) {
     // A fault edits one PTE: checked mode verifies that entry, not the whole table.
     struct CheckEntry {
         const AddressSpace& as;
@@ -326,7 +326,7 @@ std::size_t AddressSpace::copy_to_user_partial(VirtAddr dst, const void* src, st
     return copy_user(dst, static_cast<std::byte*>(const_cast<void*>(src)), n, Access::Write);
 }
 
-Status AddressSpace::poke(VirtAddr dst, const void* src, std::size_t n) {
+Status AddressSpace::poke_impl(VirtAddr dst, const void* src, std::size_t n) {
     const CheckOnReturn check(*this);
     const auto* bytes = static_cast<const std::byte*>(src);
     for (std::size_t done = 0; done < n;) {

@@ -7,7 +7,7 @@
 
 namespace mmu {
 
-Result<std::unique_ptr<AddressSpace>> AddressSpace::fork() {
+Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
     const CheckOnReturn check(*this);
     auto child = std::make_unique<AddressSpace>(memory_, tlb_, layout_);
     child->brk_start_ = brk_start_;

@@ -9,7 +9,7 @@ namespace {
 constexpr std::uint32_t kLockFlags = vma_flag::kLocked | vma_flag::kLockOnFault;
 }
 
-Status AddressSpace::mlock(VirtAddr addr, std::uint64_t len, std::uint32_t flags) {
+Status AddressSpace::mlock_impl(VirtAddr addr, std::uint64_t len, std::uint32_t flags) {
     const CheckOnReturn check(*this);
     if (flags & ~mlock_flags::kOnFault) return Errno{EINVAL};
     // mlock rounds the range out to whole pages instead of rejecting an unaligned start.
@@ -28,7 +28,7 @@ Status AddressSpace::mlock(VirtAddr addr, std::uint64_t len, std::uint32_t flags
     return Ok{};
 }
 
-Status AddressSpace::munlock(VirtAddr addr, std::uint64_t len) {
+Status AddressSpace::munlock_impl(VirtAddr addr, std::uint64_t len) {
     const CheckOnReturn check(*this);
     const VirtAddr start = page_down(addr);
     len = page_up(len + (addr - start));
@@ -39,7 +39,7 @@ Status AddressSpace::munlock(VirtAddr addr, std::uint64_t len) {
     return apply_vma_flags(start, end, 0, kLockFlags, true);
 }
 
-Status AddressSpace::mlockall(std::uint32_t flags) {
+Status AddressSpace::mlockall_impl(std::uint32_t flags) {
     const CheckOnReturn check(*this);
     using namespace mlock_flags;
     if (!flags || (flags & ~(kMclCurrent | kMclFuture | kMclOnFault)) || flags == kMclOnFault)
@@ -56,7 +56,7 @@ Status AddressSpace::mlockall(std::uint32_t flags) {
     return Ok{};
 }
 
-Status AddressSpace::munlockall() {
+Status AddressSpace::munlockall_impl() {
     const CheckOnReturn check(*this);
     mlockall_flags_ = 0;
     for (auto& [start, vma] : vmas_.all()) vma.flags &= ~kLockFlags;
@@ -66,7 +66,7 @@ Status AddressSpace::munlockall() {
 
 // mseal: the whole range must be mapped; sealed VMAs refuse munmap, mremap, mprotect, MAP_FIXED
 // over them and discarding madvise on read-only anonymous memory (EPERM).
-Status AddressSpace::mseal(VirtAddr addr, std::uint64_t len_in, std::uint64_t flags) {
+Status AddressSpace::mseal_impl(VirtAddr addr, std::uint64_t len_in, std::uint64_t flags) {
     const CheckOnReturn check(*this);
     if (flags != 0) return Errno{EINVAL};
     if (!page_aligned(addr)) return Errno{EINVAL};
@@ -104,13 +104,13 @@ Result<std::vector<std::uint8_t>> AddressSpace::mincore(VirtAddr addr, std::uint
     return vec;
 }
 
-void AddressSpace::set_brk_base(VirtAddr base) {
+void AddressSpace::set_brk_base_impl(VirtAddr base) {
     brk_start_ = base;
     brk_ = base;
 }
 
 // brk(2): grows or shrinks the [heap] VMA; returns the new break, or the old one on failure.
-VirtAddr AddressSpace::brk(VirtAddr requested) {
+VirtAddr AddressSpace::brk_impl(VirtAddr requested) {
     const CheckOnReturn check(*this);
     if (requested < brk_start_) return brk_;
     const VirtAddr old_top = page_up(brk_);

@@ -74,7 +74,7 @@ int advice_from_name(const char* name) {
     return -1;
 }
 
-Status AddressSpace::madvise(VirtAddr addr, std::uint64_t len_in, int advice) {
+Status AddressSpace::madvise_impl(VirtAddr addr, std::uint64_t len_in, int advice) {
     const CheckOnReturn check(*this);
     if (!advice_known(advice)) return Errno{EINVAL};
     if (!page_aligned(addr)) return Errno{EINVAL};

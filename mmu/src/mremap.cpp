@@ -52,7 +52,7 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
     return new_addr;
 }
 
-Result<VirtAddr> AddressSpace::mremap(VirtAddr old_addr, std::uint64_t old_len,
+Result<VirtAddr> AddressSpace::mremap_impl(VirtAddr old_addr, std::uint64_t old_len,
                                       std::uint64_t new_len, std::uint32_t flags,
                                       VirtAddr new_addr) {
     const CheckOnReturn check(*this);

@@ -1,7 +1,13 @@
 // raw_unicorn_runner - the baseline for compare_emulators.sh: runs a static, non-PIE x86-64 ELF
 // (the no-libc guests) on plain Unicorn 2.1, without mmuemu's MMU and without the virtual TLB.
 //
-//   raw_unicorn_runner [--ram SIZE] PROGRAM [ARGS...]      SIZE in bytes, or with K/M/G (512M)
+//   raw_unicorn_runner [--ram SIZE] [--virtual-tlb] PROGRAM [ARGS...]
+//
+//   --ram SIZE       size of the guest region, in bytes or with K/M/G (default 512M)
+//   --virtual-tlb    use Unicorn's UC_TLB_VIRTUAL mode with no TLB callback (still an identity
+//                    mapping) instead of the default UC_TLB_CPU mode. For comparison only: on
+//                    Unicorn 2.1.4 the default mode's TLB fills are markedly slower, which is
+//                    why a memory-bound guest can run faster under mmuemu than here.
 //
 // Guest memory is one uc_mem_map'd RWX region, guest address = Unicorn address (identity mapping),
 // starting at the page below the lowest PT_LOAD segment: the segments, then a bump allocator for
@@ -162,7 +168,8 @@ std::vector<unsigned char> read_file(const std::string &path)
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-int run(const std::string &path, const std::vector<std::string> &args, std::uint64_t ram)
+int run(const std::string &path, const std::vector<std::string> &args, std::uint64_t ram,
+        bool virtual_tlb)
 {
     const std::vector<unsigned char> file = read_file(path);
     Elf64_Ehdr eh{};
@@ -203,6 +210,8 @@ int run(const std::string &path, const std::vector<std::string> &args, std::uint
     uc_engine *raw = nullptr;
     check(uc_open(UC_ARCH_X86, UC_MODE_64, &raw), "uc_open");
     UcEngine uc(raw);
+    if (virtual_tlb)
+        check(uc_ctl_tlb_mode(uc.get(), UC_TLB_VIRTUAL), "uc_ctl_tlb_mode");
     check(uc_mem_map(uc.get(), base, ram, UC_PROT_ALL), "uc_mem_map");
     for (const Elf64_Phdr &ph : loads)
         if (ph.p_filesz != 0)
@@ -260,20 +269,23 @@ int run(const std::string &path, const std::vector<std::string> &args, std::uint
 int main(int argc, char **argv)
 {
     std::uint64_t ram = 512ull << 20;
+    bool virtual_tlb = false;
     int i = 1;
     try {
         for (; i < argc && argv[i][0] == '-'; i++) {
             const std::string opt = argv[i];
             if (opt == "--ram" && i + 1 < argc)
                 ram = page_up(parse_size(argv[++i]));
+            else if (opt == "--virtual-tlb")
+                virtual_tlb = true;
             else
                 throw std::runtime_error("unknown option " + opt);
         }
         if (i >= argc) {
-            std::fprintf(stderr, "usage: %s [--ram SIZE] PROGRAM [ARGS...]\n", argv[0]);
+            std::fprintf(stderr, "usage: %s [--ram SIZE] [--virtual-tlb] PROGRAM [ARGS...]\n", argv[0]);
             return 2;
         }
-        return run(argv[i], std::vector<std::string>(argv + i, argv + argc), ram);
+        return run(argv[i], std::vector<std::string>(argv + i, argv + argc), ram, virtual_tlb);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "raw_unicorn_runner: %s\n", e.what());
         return 2;

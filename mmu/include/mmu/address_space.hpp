@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "mmu/observer.hpp"
 #include "mmu/page_table.hpp"
 #include "mmu/physical_memory.hpp"
 #include "mmu/result.hpp"
@@ -154,12 +155,40 @@ public:
     void check_invariants() const;
     // The same checks for the one entry that translates `va` (aborts in checked mode).
     void check_entry(VirtAddr va) const;
+    // Every operation called from outside (and every fault not taken inside one) is reported to
+    // the observer after it completes, with its arguments and result (trace recording).
+    void set_observer(Observer* observer) { observer_ = observer; }
     // Checked mode: every operation and fault ends with check_invariants(); a broken invariant
     // aborts with its name (the emulator's --check and every test run with it on).
     void set_checked(bool on) { checked_ = on; }
     bool checked() const { return checked_; }
 
 private:
+    Result<VirtAddr> mmap_file_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
+                                    std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
+                                    std::uint64_t pgoff, std::string name);
+    Status map_special_impl(VirtAddr addr, std::uint32_t prot, const void* contents,
+                            std::size_t size, std::string name);
+    Status munmap_impl(VirtAddr addr, std::uint64_t len);
+    Status mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot);
+    Result<VirtAddr> mremap_impl(VirtAddr old_addr, std::uint64_t old_len, std::uint64_t new_len,
+                                 std::uint32_t flags, VirtAddr new_addr);
+    Status madvise_impl(VirtAddr addr, std::uint64_t len, int advice);
+    Status mlock_impl(VirtAddr addr, std::uint64_t len, std::uint32_t flags);
+    Status munlock_impl(VirtAddr addr, std::uint64_t len);
+    Status mlockall_impl(std::uint32_t flags);
+    Status munlockall_impl();
+    Status mseal_impl(VirtAddr addr, std::uint64_t len, std::uint64_t flags);
+    VirtAddr brk_impl(VirtAddr requested);
+    void set_brk_base_impl(VirtAddr base);
+    Result<std::unique_ptr<AddressSpace>> fork_impl();
+    Status poke_impl(VirtAddr dst, const void* src, std::size_t n);
+    Fault handle_fault_impl(VirtAddr va, Access access);
+    // Reports a completed outermost operation to the observer.
+    void record(const OperationRecord& record) const {
+        if (observer_ && operation_depth_ == 0) observer_->on_operation(*this, record);
+    }
+
     // Verifies the invariants when the enclosing operation returns, in checked mode.
     class CheckOnReturn {
     public:
@@ -214,6 +243,7 @@ private:
     FaultCounters faults_;
     bool checked_ = false;
     mutable int operation_depth_ = 0;  // nested operations (a fault inside mlock) check once
+    Observer* observer_ = nullptr;
 };
 
 }  // namespace mmu

@@ -1,0 +1,68 @@
+// Trace files: line-oriented text (see emu/TRACE_FORMAT.md), plain or zstd-compressed
+// (".zst"); readers accept both, detected by content. Both directions stream in constant memory.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace emu {
+
+// A malformed or unreadable trace: "FILE:LINE: what was expected".
+class TraceError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class TraceWriter {
+public:
+    explicit TraceWriter(const std::string& path);  // ".zst" suffix: compressed
+    ~TraceWriter();
+    TraceWriter(const TraceWriter&) = delete;
+    TraceWriter& operator=(const TraceWriter&) = delete;
+
+    void line(const std::string& text);  // appends '\n'
+    void close();
+    // In a forked child: stop writing without flushing what the parent will write.
+    void abandon();
+
+private:
+    void flush_buffer(bool end);
+    std::FILE* file_ = nullptr;
+    bool compressed_ = false;
+    void* zstd_ = nullptr;  // ZSTD_CCtx
+    std::string buffer_;
+    std::vector<char> out_;
+};
+
+class TraceReader {
+public:
+    explicit TraceReader(const std::string& path);  // throws TraceError
+    ~TraceReader();
+    TraceReader(const TraceReader&) = delete;
+    TraceReader& operator=(const TraceReader&) = delete;
+
+    // The next line (without '\n'); false at the end. Throws TraceError on corrupt input.
+    bool next(std::string& line);
+    std::uint64_t line_number() const { return line_number_; }
+    const std::string& path() const { return path_; }
+
+private:
+    bool fill();
+    std::string path_;
+    std::FILE* file_ = nullptr;
+    bool compressed_ = false;
+    void* zstd_ = nullptr;  // ZSTD_DCtx
+    std::vector<char> in_;
+    std::size_t in_pos_ = 0, in_size_ = 0;
+    std::string pending_;
+    std::size_t pending_pos_ = 0;
+    bool eof_ = false;
+    bool frame_open_ = false;
+    std::uint64_t line_number_ = 0;
+};
+
+}  // namespace emu

@@ -1,0 +1,153 @@
+#include "trace_recorder.hpp"
+
+#include <sys/syscall.h>
+
+#include "trace_events.hpp"
+
+namespace emu {
+
+using namespace mmu;
+
+namespace {
+
+// Results that differ from run to run (pids, times, randomness) are written as "?".
+bool nondeterministic(std::uint64_t nr) {
+    switch (nr) {
+    case SYS_getpid: case SYS_gettid: case SYS_getppid: case SYS_set_tid_address: case SYS_time:
+    case SYS_clock_gettime: case SYS_gettimeofday: case SYS_getrandom: case SYS_fork: case SYS_vfork:
+    case SYS_clone: case SYS_wait4: case SYS_pidfd_open: case SYS_getuid: case SYS_geteuid:
+    case SYS_getgid: case SYS_getegid: case SYS_getpgrp: case SYS_umask:
+        return true;
+    default:
+        return false;
+    }
+}
+
+const char* syscall_name(std::uint64_t nr) {
+    switch (nr) {
+    case SYS_read: return "read";       case SYS_write: return "write";     case SYS_open: return "open";
+    case SYS_close: return "close";     case SYS_fstat: return "fstat";     case SYS_lseek: return "lseek";
+    case SYS_mmap: return "mmap";       case SYS_mprotect: return "mprotect"; case SYS_munmap: return "munmap";
+    case SYS_brk: return "brk";         case SYS_rt_sigaction: return "rt_sigaction";
+    case SYS_rt_sigprocmask: return "rt_sigprocmask"; case SYS_rt_sigreturn: return "rt_sigreturn";
+    case SYS_ioctl: return "ioctl";     case SYS_readv: return "readv";     case SYS_writev: return "writev";
+    case SYS_mremap: return "mremap";   case SYS_mincore: return "mincore"; case SYS_madvise: return "madvise";
+    case SYS_pipe: return "pipe";       case SYS_pipe2: return "pipe2";     case SYS_dup: return "dup";
+    case SYS_dup2: return "dup2";       case SYS_getpid: return "getpid";   case SYS_fork: return "fork";
+    case SYS_clone: return "clone";     case SYS_exit: return "exit";       case SYS_exit_group: return "exit_group";
+    case SYS_wait4: return "wait4";     case SYS_kill: return "kill";       case SYS_tgkill: return "tgkill";
+    case SYS_uname: return "uname";     case SYS_fcntl: return "fcntl";     case SYS_getcwd: return "getcwd";
+    case SYS_readlink: return "readlink"; case SYS_arch_prctl: return "arch_prctl";
+    case SYS_set_tid_address: return "set_tid_address"; case SYS_set_robust_list: return "set_robust_list";
+    case SYS_rseq: return "rseq";       case SYS_prlimit64: return "prlimit64"; case SYS_getrandom: return "getrandom";
+    case SYS_openat: return "openat";   case SYS_newfstatat: return "newfstatat"; case SYS_mlock: return "mlock";
+    case SYS_munlock: return "munlock"; case SYS_mlockall: return "mlockall"; case SYS_munlockall: return "munlockall";
+    case SYS_mlock2: return "mlock2";   case 462: return "mseal";           case SYS_sigaltstack: return "sigaltstack";
+    case SYS_process_madvise: return "process_madvise"; case SYS_pidfd_open: return "pidfd_open";
+    case SYS_nanosleep: return "nanosleep"; case SYS_clock_gettime: return "clock_gettime";
+    case SYS_gettid: return "gettid";   case SYS_readlinkat: return "readlinkat"; case SYS_statx: return "statx";
+    default: return nullptr;
+    }
+}
+
+}  // namespace
+
+TraceRecorder::TraceRecorder(const std::string& path) : writer_(path) {
+    writer_.line(std::string(kTraceHeader) + " recorded");
+}
+
+TraceRecorder::~TraceRecorder() = default;
+
+int TraceRecorder::id_of(const AddressSpace& as) {
+    auto it = ids_.find(&as);
+    if (it != ids_.end()) return it->second;
+    const int id = next_id_++;
+    ids_[&as] = id;
+    asid_ids_[as.asid()] = id;
+    return id;
+}
+
+void TraceRecorder::attach(AddressSpace& as) {
+    as.set_observer(this);
+    writer_.line("as " + std::to_string(id_of(as)));
+}
+
+void TraceRecorder::on_operation(const AddressSpace& as, const OperationRecord& record) {
+    if (!active_) return;
+    const int id = id_of(as);
+    int child = 0;
+    if (record.op == Operation::Fork && record.child) child = id_of(*record.child);
+    writer_.line(operation_line(id, record, child));
+    write_flushes();
+}
+
+void TraceRecorder::write_flushes() {
+    for (const std::string& f : flushes_) writer_.line(f);
+    flushes_.clear();
+}
+
+void TraceRecorder::fill(const AddressSpace& as, std::uint64_t vpage, Access access, bool ok,
+                         std::uint64_t paddr, bool writable, bool executable) {
+    write_flushes();
+    if (!active_) return;
+    std::string line = "fill " + std::to_string(id_of(as)) + " " + hex(vpage) + " " + access_text(access) + " -> ";
+    if (!ok) line += "refused";
+    else line += hex(paddr) + " r" + (writable ? "w" : "-") + (executable ? "x" : "-");
+    writer_.line(line);
+}
+
+void TraceRecorder::flush(const FlushEvent& e) {
+    if (!active_) return;
+    auto it = asid_ids_.find(e.asid);
+    if (it == asid_ids_.end()) return;
+    flushes_.push_back("flush " + std::to_string(it->second) +
+                       (e.kind == FlushKind::Full ? std::string(" full") : " page " + hex(e.vpage)));
+}
+
+void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned size, Access access,
+                           bool ok, std::uint64_t paddr, int si_code) {
+    write_flushes();
+    if (!active_) return;
+    std::string line = "access " + std::to_string(id_of(as)) + " " + hex(addr) + " " + std::to_string(size) +
+                       " " + access_text(access) + " -> ";
+    (void)si_code;
+    line += ok ? hex(paddr) : std::string("unmapped");
+    writer_.line(line);
+}
+
+void TraceRecorder::syscall(const AddressSpace& as, std::uint64_t nr, std::int64_t result) {
+    write_flushes();
+    if (!active_) return;
+    const char* name = syscall_name(nr);
+    std::string line = "syscall " + std::to_string(id_of(as)) + " " + (name ? name : std::to_string(nr)) + " -> ";
+    line += nondeterministic(nr) ? "?" : result_text(result, result > 4096);
+    writer_.line(line);
+}
+
+void TraceRecorder::signal(const AddressSpace& as, const SigInfo& info) {
+    write_flushes();
+    if (!active_) return;
+    writer_.line("signal " + std::to_string(id_of(as)) + " " + signal_name(info.signo) + " " +
+                 si_code_name(info.signo, info.code) + " " + (info.from_kill ? std::string("-") : hex(info.addr)));
+}
+
+void TraceRecorder::sigreturn(const AddressSpace& as) {
+    write_flushes();
+    if (active_) writer_.line("sigreturn " + std::to_string(id_of(as)));
+}
+
+void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {
+    write_flushes();
+    if (!active_) return;
+    writer_.line("exit " + std::to_string(id_of(as)) + " " +
+                 (signo ? std::string(signal_name(signo)) : std::to_string(status)));
+    writer_.close();
+    active_ = false;
+}
+
+void TraceRecorder::abandon() {
+    active_ = false;
+    writer_.abandon();
+}
+
+}  // namespace emu

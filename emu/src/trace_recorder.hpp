@@ -1,0 +1,51 @@
+// Records what a guest did to the MMU as a trace (emu/TRACE_FORMAT.md): every address-space
+// operation and fault (reported by the mmu observer), TLB fills and flushes, syscalls with their
+// results, signals, and optionally every memory access. Deterministic: the same program and input
+// give the same bytes (no host addresses, times or pids).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mmu/address_space.hpp"
+#include "signals.hpp"
+#include "trace_io.hpp"
+
+namespace emu {
+
+class TraceRecorder final : public mmu::Observer {
+public:
+    explicit TraceRecorder(const std::string& path);
+    ~TraceRecorder() override;
+
+    void attach(mmu::AddressSpace& as);  // "as N": a new address space (exec)
+    void on_operation(const mmu::AddressSpace& as, const mmu::OperationRecord& record) override;
+    void fill(const mmu::AddressSpace& as, std::uint64_t vpage, mmu::Access access, bool ok,
+              std::uint64_t paddr, bool writable, bool executable);
+    void flush(const mmu::FlushEvent& event);
+    void access(const mmu::AddressSpace& as, std::uint64_t addr, unsigned size, mmu::Access access,
+                bool ok, std::uint64_t paddr, int si_code);
+    void syscall(const mmu::AddressSpace& as, std::uint64_t nr, std::int64_t result);
+    void signal(const mmu::AddressSpace& as, const SigInfo& info);
+    void sigreturn(const mmu::AddressSpace& as);
+    void exit(const mmu::AddressSpace& as, int status, int signo);
+    // In a forked child: the parent owns the file; the child records nothing.
+    void abandon();
+    bool active() const { return active_; }
+
+private:
+    int id_of(const mmu::AddressSpace& as);
+    // Flushes happen inside an operation but are written after its line, where replay makes them.
+    void write_flushes();
+    std::vector<std::string> flushes_;
+    TraceWriter writer_;
+    std::map<const mmu::AddressSpace*, int> ids_;
+    std::map<mmu::Asid, int> asid_ids_;
+    int next_id_ = 1;
+    bool active_ = true;
+};
+
+}  // namespace emu

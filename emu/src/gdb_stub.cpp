@@ -236,7 +236,11 @@ void GdbStub::send_packet(const std::string& body) {
     send_raw("$" + body + tail);
 }
 
-void GdbStub::send_console(const std::string& text) { send_packet("O" + hex_bytes(text.data(), text.size())); }
+void GdbStub::send_console(const std::string& text) {
+    std::string packet = "O";
+    packet += hex_bytes(text.data(), text.size());
+    send_packet(packet);
+}
 
 // Reads one packet; malformed input is answered with '-' and skipped. False: the client left.
 bool GdbStub::read_packet(std::string& out) {

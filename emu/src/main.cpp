@@ -119,7 +119,8 @@ int main(int argc, char** argv) {
         ("gdb-listen", po::value<std::string>(), "like --gdb, on ADDR:PORT")
         ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest")
         ("trace", po::value<std::string>(), "record an MMU trace to FILE (FILE.zst: compressed)")
-        ("trace-accesses", "with --trace: record every memory access too (slow)");
+        ("trace-accesses", "with --trace: record every memory access too (slow)")
+        ("trace-fills", "with --trace: record Unicorn's TLB fills too (their timing varies between runs)");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())(
         "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it");
@@ -183,6 +184,7 @@ int main(int argc, char** argv) {
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
         if (vm.count("trace")) options.trace_path = vm["trace"].as<std::string>();
         options.trace_accesses = vm.count("trace-accesses");
+        options.trace_fills = vm.count("trace-fills");
         if (options.trace_accesses && options.trace_path.empty())
             throw std::invalid_argument("--trace-accesses needs --trace FILE");
         if (vm.count("gdb") || vm.count("gdb-listen")) {

@@ -79,7 +79,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
                                                  : Access::Read;
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     const Translated t = p.as_->access(vaddr, access);
-    if (p.recorder_)
+    if (p.recorder_ && p.options_.trace_fills)
         p.recorder_->fill(*p.as_, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
                           t.translation.writable, t.translation.executable);
     if (!t.ok) {
@@ -482,7 +482,6 @@ void Process::deliver(const SigInfo& original, bool synchronous) {
             info.signo = sig;
         }
     }
-    if (recorder_) recorder_->signal(*as_, info);
     SigAction& action = signals_.actions[info.signo];
     const bool blocked = signals_.blocked & sig_bit(info.signo);
     // A fault that is blocked or ignored cannot be delivered: Linux resets it to the default
@@ -496,9 +495,11 @@ void Process::deliver(const SigInfo& original, bool synchronous) {
         const DefaultAction d = default_action(info.signo);
         if (d == DefaultAction::Ignore || d == DefaultAction::Continue || d == DefaultAction::Stop)
             return;
+        if (recorder_) recorder_->signal(*as_, info);
         kill_by_signal(info, synchronous);
         return;
     }
+    if (recorder_) recorder_->signal(*as_, info);  // only signals that run a handler or kill
     if (!setup_frame(info, action)) {
         // The frame could not be written (no stack): SIGSEGV with the default action.
         SigInfo segv;

@@ -27,7 +27,10 @@ struct RunOptions {
     bool stats = false;
     std::optional<GdbOptions> gdb;
     std::string trace_path;       // --trace FILE (.zst: compressed)
-    bool trace_accesses = false;  // --trace-accesses: every memory access too  // --gdb: wait for a debugger before the first instruction
+    bool trace_accesses = false;  // --trace-accesses: every memory access too
+    // --trace-fills: Unicorn's TLB fills too. Off by default: when they happen depends on
+    // Unicorn's soft-TLB sizing, which follows wall-clock time, so they differ between runs.
+    bool trace_fills = false;  // --gdb: wait for a debugger before the first instruction
     // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
     bool skip_tlb_flush = false;
 };

@@ -773,6 +773,18 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
         return 0;
     }
     case SYS_futex: return 0;  // single-threaded: nothing to wait for or wake
+    case SYS_prctl: {
+        constexpr std::uint64_t kSetName = 15, kGetName = 16;
+        static char comm[16] = "mmuemu-guest";
+        if (a[0] == kSetName) {
+            std::string name;
+            if (!read_string(p, a[1], name)) return err(EFAULT);
+            std::snprintf(comm, sizeof comm, "%s", name.c_str());
+            return 0;
+        }
+        if (a[0] == kGetName) return p.as().copy_to_user(a[1], comm, sizeof comm) ? 0 : err(EFAULT);
+        return err(EINVAL);
+    }
     default:
         warn_unknown(s.nr);
         return err(ENOSYS);

@@ -141,10 +141,15 @@ std::string operation_line(int id, const OperationRecord& r, int child_id) {
     case Operation::Mmap:
         return "mmap" + as + hex(a[0]) + " " + hex(a[1]) + " " + prot_text(static_cast<std::uint32_t>(a[2])) + " " +
                mmap_flags_text(static_cast<std::uint32_t>(a[3])) + " -> " + result_text(r.result, true);
-    case Operation::MmapFile:
+    case Operation::MmapFile: {
+        // The file's base name only: a trace does not depend on where the program was built.
+        std::string name = r.name.substr(r.name.rfind('/') == std::string::npos ? 0 : r.name.rfind('/') + 1);
+        for (char& c : name)
+            if (c == ' ' || c == '\t') c = '_';
         return "mmap-file" + as + hex(a[0]) + " " + hex(a[1]) + " " + prot_text(static_cast<std::uint32_t>(a[2])) +
                " " + mmap_flags_text(static_cast<std::uint32_t>(a[3])) + " " + hex(a[4]) + " " +
-               std::to_string(a[5]) + " " + (r.name.empty() ? "-" : r.name) + " -> " + result_text(r.result, true);
+               std::to_string(a[5]) + " " + (name.empty() ? "-" : name) + " -> " + result_text(r.result, true);
+    }
     case Operation::MapSpecial:
         return "special" + as + hex(a[0]) + " " + prot_text(static_cast<std::uint32_t>(a[1])) + " " + hex(a[2]) +
                " " + r.name + " -> " + result_text(r.result, false);

@@ -20,6 +20,7 @@ TraceWriter::TraceWriter(const std::string& path) : compressed_(ends_with(path, 
     if (compressed_) {
         zstd_ = ZSTD_createCCtx();
         ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(zstd_), ZSTD_c_compressionLevel, 6);
+        ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(zstd_), ZSTD_c_checksumFlag, 1);
         out_.resize(ZSTD_CStreamOutSize());
     }
 }

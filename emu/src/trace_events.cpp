@@ -177,9 +177,16 @@ std::string operation_line(int id, const OperationRecord& r, int child_id) {
     case Operation::BrkBase: return "brk-base" + as + hex(a[0]);
     case Operation::Poke: return "poke" + as + hex(a[0]) + " " + hex(a[1]) + " -> " + result_text(r.result, false);
     case Operation::Fork: return "fork" + as + "-> " + (r.result < 0 ? result_text(r.result, false) : std::to_string(child_id));
-    case Operation::Fault:
-        return "fault" + as + hex(a[0]) + " " + access_text(static_cast<Access>(a[1])) + " -> " +
-               fault_outcome_text(r.result);
+    case Operation::Fault: {  // the most frequent event: formatted without temporaries
+        char buf[96];
+        const int n = std::snprintf(buf, sizeof buf, "fault %d 0x%llx %s -> ", id,
+                                    static_cast<unsigned long long>(a[0]),
+                                    a[1] == 0 ? "read" : a[1] == 1 ? "write" : "exec");
+        std::string line(buf, static_cast<std::size_t>(n));
+        if (r.result == 0) line += "resolved";
+        else line += fault_outcome_text(r.result);
+        return line;
+    }
     }
     return "# unknown operation";
 }

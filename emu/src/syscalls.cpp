@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -773,6 +774,18 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
         return 0;
     }
     case SYS_futex: return 0;  // single-threaded: nothing to wait for or wake
+    case SYS_sendfile: {
+        auto out = p.files().get(fd), in = p.files().get(static_cast<int>(a[1]));
+        if (!out || !in) return err(EBADF);
+        if (out->host_fd < 0 || in->host_fd < 0) return err(EINVAL);
+        off_t offset = 0;
+        if (a[2] && !p.as().copy_from_user(&offset, a[2], sizeof offset)) return err(EFAULT);
+        const long n = ::sendfile(out->host_fd, in->host_fd, a[2] ? &offset : nullptr,
+                                  std::min<std::uint64_t>(a[3], 1 << 30));
+        if (n < 0) return err(errno);
+        if (a[2] && put(p, a[2], offset) != 0) return err(EFAULT);
+        return n;
+    }
     case SYS_prctl: {
         constexpr std::uint64_t kSetName = 15, kGetName = 16;
         static char comm[16] = "mmuemu-guest";

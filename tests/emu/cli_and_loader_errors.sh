@@ -44,6 +44,10 @@ expect unknown-command   2   "mmuemu: unknown command 'walk'" -- walk "$guest"
 expect missing-program   2   "mmuemu: run: missing PROGRAM" -- run
 expect ram-too-small     137 "the guest needs more memory than the guest RAM \(--ram 2 MiB\)" -- run --ram 2M "$hungry" 8
 expect max-insns         124 "mmuemu: stopped after 1000 instructions \(--max-insns\)" -- run --max-insns 1000 "$hungry"
+# --root: the guest sees DIR as /.
+mkdir -p "$work/root/etc" && echo "inside the guest root" >"$work/root/etc/motd"
+out=$("$mmuemu" run --root "$work/root" /bin/busybox cat /etc/motd 2>&1)
+[ "$out" = "inside the guest root" ] && passes=$((passes + 1)) || { echo "FAIL --root: '$out'"; failures=$((failures + 1)); }
 "$mmuemu" --help >"$work/out" 2>&1 && grep -q "usage: mmuemu run" "$work/out" && passes=$((passes + 1)) ||
     { echo "FAIL help"; failures=$((failures + 1)); }
 "$mmuemu" --version | grep -q "^mmuemu [0-9]" && passes=$((passes + 1)) ||

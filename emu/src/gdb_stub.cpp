@@ -607,7 +607,7 @@ std::string GdbStub::monitor(const std::string& command) {
                "  stats             page-fault counters, RSS, VMA and page-table counts\n"
                "  guard ADDR LEN    madvise(ADDR, LEN, MADV_GUARD_INSTALL)\n"
                "  unguard ADDR LEN  madvise(ADDR, LEN, MADV_GUARD_REMOVE)\n"
-               "  trace on FILE|off record an MMU trace (not available yet)\n";
+               "  trace on FILE|off not available: use mmuemu run --trace FILE\n";
     } else if (verb == "pte") {
         std::uint64_t addr;
         if (!number(addr)) return "usage: monitor pte ADDR\n";
@@ -664,7 +664,8 @@ std::string GdbStub::monitor(const std::string& command) {
             << (verb == "guard" ? "MADV_GUARD_INSTALL" : "MADV_GUARD_REMOVE") << ") = "
             << (s ? std::string("0") : std::string("-1 ") + std::strerror(s.error())) << "\n";
     } else if (verb == "trace") {
-        out << "trace recording is not implemented yet\n";
+        out << "a trace must start with the process (replay rebuilds the address space from its\n"
+               "first event): run the guest with mmuemu run --trace FILE instead\n";
     } else {
         out << "unknown monitor command '" << verb << "' (try: monitor help)\n";
     }

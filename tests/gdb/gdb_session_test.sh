@@ -2,7 +2,8 @@
 # Drives Debian's real gdb in batch mode against `mmuemu run --gdb`: break at main, step, read
 # registers and memory, stop on the guard-page fault with $_siginfo naming the exact address and
 # the pc at the faulting instruction, `monitor pte` naming the guard marker, `x` on the guard page
-# failing, then continue to the guest's real death by SIGSEGV (exit status 139).
+# failing, `signal 0` suppressing the signal, then continue to the guest's real death by SIGSEGV
+# (exit status 139).
 # usage: gdb_session_test.sh MMUEMU GUEST(guard_overflow_dies)
 set -u
 mmuemu=$(realpath "$1") guest=$(realpath "$2")
@@ -21,7 +22,7 @@ commands=(
     'p $_siginfo.si_signo' 'p $_siginfo.si_code'
     'p $_siginfo._sifields._sigfault.si_addr == (void *) &p[len]' 'x/i $pc'
     'eval "monitor pte 0x%lx", (long) $_siginfo._sifields._sigfault.si_addr'
-    "monitor vmas" 'x/1xb $_siginfo._sifields._sigfault.si_addr' "continue"
+    "monitor vmas" 'x/1xb $_siginfo._sifields._sigfault.si_addr' "signal 0" "continue"
 )
 args=()
 for c in "${commands[@]}"; do args+=(-ex "$c"); done
@@ -45,9 +46,12 @@ check "monitor pte names the guard marker"    "PTE  \\[[ 0-9]+\\] [0-9a-f]{16}  
 check "x on the guard page fails"             "Cannot access memory at address 0x7ffff"
 check "monitor vmas lists the mappings"       "rw-p 00000000 00:00 0"
 check "continue delivers the signal"          "Program terminated with signal SIGSEGV"
+# `signal 0` suppresses the fault: the store runs again and faults again, as on a native process.
+if [ "$(grep -c "Program received signal SIGSEGV" "$work/gdb.out")" = 2 ]; then echo "ok   signal 0 re-executes the faulting store"
+else echo "FAIL signal 0 should stop on the same fault again"; failures=$((failures + 1)); fi
 if [ "$status" = 139 ]; then echo "ok   guest died by SIGSEGV (139)"; else echo "FAIL guest exit $status"; failures=$((failures + 1)); fi
 if [ "$failures" -ne 0 ]; then
     echo "--- gdb transcript ---"; cat "$work/gdb.out"; echo "--- mmuemu stderr ---"; head -20 "$work/guest.err"
 fi
-echo "$((13 - failures)) passed, $failures failed"
+echo "$((14 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

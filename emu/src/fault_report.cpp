@@ -85,23 +85,9 @@ std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t 
         return std::nullopt;
     };
     if (fault.access == Access::Execute) return rip >= page ? rip : page;
-    std::uint8_t code[16];
-    const std::size_t n = read_code(p, rip, code);
-    Disassembler dis;
-    const cs_insn* insn = dis.decode(code, n, rip);
-    if (!insn || !insn->detail) return page;
-    const cs_x86& x86 = insn->detail->x86;
-    for (int i = 0; i < x86.op_count; ++i) {
-        const cs_x86_op& op = x86.operands[i];
-        if (op.type != X86_OP_MEM) continue;
-        std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
-        if (op.mem.base == X86_REG_RIP) ea += rip + insn->size;
-        else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
-        if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
-        if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
-        if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
-        if (!is_canonical(ea)) return ea;  // a #GP, not a page fault: the caller tells them apart
-        if (auto hit = clamp(ea, op.size ? op.size : 1)) return *hit;
+    for (const MemoryOperand& op : memory_operands(p, rip)) {
+        if (!is_canonical(op.addr)) return op.addr;  // a #GP, not a page fault: the caller tells
+        if (auto hit = clamp(op.addr, op.size ? op.size : 1)) return *hit;
     }
     // Implicit operands: the stack (push, call, pop, ret) and the string registers.
     const std::uint64_t rsp = p.cpu().reg(UC_X86_REG_RSP);
@@ -130,6 +116,7 @@ std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
         if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
         if (op.access & CS_AC_READ) out.push_back({ea, op.size, Access::Read});
         if (op.access & CS_AC_WRITE) out.push_back({ea, op.size, Access::Write});
+        if (!(op.access & (CS_AC_READ | CS_AC_WRITE))) out.push_back({ea, op.size, Access::Read});
     }
     return out;
 }

@@ -9,14 +9,26 @@ namespace {
 constexpr std::uint32_t kLockFlags = vma_flag::kLocked | vma_flag::kLockOnFault;
 }
 
+namespace {
+struct PageRange {
+    VirtAddr start, end;
+};
+// mlock and munlock round the range out to whole pages instead of rejecting an unaligned start;
+// a range that wraps is EINVAL.
+Result<PageRange> lock_range(VirtAddr addr, std::uint64_t len) {
+    const VirtAddr start = page_down(addr);
+    const VirtAddr end = start + page_up(len + (addr - start));
+    if (end < start) return Errno{EINVAL};
+    return PageRange{start, end};
+}
+}  // namespace
+
 Status AddressSpace::mlock_impl(VirtAddr addr, std::uint64_t len, std::uint32_t flags) {
     const CheckOnReturn check(*this);
     if (flags & ~mlock_flags::kOnFault) return Errno{EINVAL};
-    // mlock rounds the range out to whole pages instead of rejecting an unaligned start.
-    const VirtAddr start = page_down(addr);
-    len = page_up(len + (addr - start));
-    const VirtAddr end = start + len;
-    if (end < start) return Errno{EINVAL};
+    const auto range = lock_range(addr, len);
+    if (!range) return Errno{range.error()};
+    const auto [start, end] = range.value();
     if (end == start) return Ok{};
     if (!vmas_.find(start)) return Errno{ENOMEM};
     const std::uint32_t set = vma_flag::kLocked | (flags ? vma_flag::kLockOnFault : 0);
@@ -30,10 +42,9 @@ Status AddressSpace::mlock_impl(VirtAddr addr, std::uint64_t len, std::uint32_t 
 
 Status AddressSpace::munlock_impl(VirtAddr addr, std::uint64_t len) {
     const CheckOnReturn check(*this);
-    const VirtAddr start = page_down(addr);
-    len = page_up(len + (addr - start));
-    const VirtAddr end = start + len;
-    if (end < start) return Errno{EINVAL};
+    const auto range = lock_range(addr, len);
+    if (!range) return Errno{range.error()};
+    const auto [start, end] = range.value();
     if (end == start) return Ok{};
     if (!vmas_.find(start)) return Errno{ENOMEM};
     return apply_vma_flags(start, end, 0, kLockFlags, true);

@@ -607,7 +607,7 @@ std::string GdbStub::monitor(const std::string& command) {
                "  stats             page-fault counters, RSS, VMA and page-table counts\n"
                "  guard ADDR LEN    madvise(ADDR, LEN, MADV_GUARD_INSTALL)\n"
                "  unguard ADDR LEN  madvise(ADDR, LEN, MADV_GUARD_REMOVE)\n"
-               "  trace on FILE|off not available: use mmuemu run --trace FILE\n";
+               "  trace on FILE|off record an MMU trace from here (a snapshot first), or stop\n";
     } else if (verb == "pte") {
         std::uint64_t addr;
         if (!number(addr)) return "usage: monitor pte ADDR\n";
@@ -664,8 +664,11 @@ std::string GdbStub::monitor(const std::string& command) {
             << (verb == "guard" ? "MADV_GUARD_INSTALL" : "MADV_GUARD_REMOVE") << ") = "
             << (s ? std::string("0") : std::string("-1 ") + std::strerror(s.error())) << "\n";
     } else if (verb == "trace") {
-        out << "a trace must start with the process (replay rebuilds the address space from its\n"
-               "first event): run the guest with mmuemu run --trace FILE instead\n";
+        std::string what, file;
+        in >> what >> file;
+        if (what == "on" && !file.empty()) out << process_.start_trace(file);
+        else if (what == "off") out << process_.stop_trace();
+        else out << "usage: monitor trace on FILE | monitor trace off\n";
     } else {
         out << "unknown monitor command '" << verb << "' (try: monitor help)\n";
     }

@@ -113,6 +113,22 @@ void Process::interrupt_hook(uc_engine*, std::uint32_t intno, void* self) {
     p.cpu_.stop();
 }
 
+std::string Process::start_trace(const std::string& path) {
+    if (recorder_ && recorder_->active()) return "a trace is already being recorded\n";
+    try {
+        recorder_ = std::make_unique<TraceRecorder>(path, *as_);
+    } catch (const TraceError& e) {
+        return std::string(e.what()) + "\n";
+    }
+    return "recording the MMU trace to " + path + " (it starts with a snapshot of the address space)\n";
+}
+
+std::string Process::stop_trace() {
+    if (!recorder_ || !recorder_->active()) return "no trace is being recorded\n";
+    recorder_->stop(*as_);
+    return "trace stopped\n";
+}
+
 void Process::keep_other_side(std::unique_ptr<AddressSpace> child) {
     ram_.keep_share(PhysicalMemory::ForkSide::Parent);
     other_sides_.push_back(std::move(child));

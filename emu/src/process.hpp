@@ -79,6 +79,9 @@ public:
     // In the parent of a fork: the child's address space is kept (never run, never freed) so
     // that frames shared copy-on-write keep a reference here and are copied, not written.
     void keep_other_side(std::unique_ptr<mmu::AddressSpace> child);
+    // gdb's `monitor trace on FILE` / `off`; returns a message for the user.
+    std::string start_trace(const std::string& path);
+    std::string stop_trace();
     // The signal that killed the guest, or 0 if it exited.
     int killed_by() const { return killed_by_; }
 

@@ -58,6 +58,57 @@ TraceRecorder::TraceRecorder(const std::string& path) : writer_(path) {
     writer_.line(std::string(kTraceHeader) + " recorded");
 }
 
+TraceRecorder::TraceRecorder(const std::string& path, AddressSpace& running) : writer_(path) {
+    writer_.line(std::string(kTraceHeader) + " recorded mid-run");
+    write_snapshot(running);
+    running.set_observer(this);
+}
+
+// VMAs become mmap/mmap-file/special lines with the flags that split them (locks, fork advice,
+// seals), populated pages become faults, guard markers guard installs. What a trace cannot say
+// (which frames are shared copy-on-write with a forked child, anon_vma identities) is not
+// reproduced, so replay of such a trace does not check TLB flushes.
+void TraceRecorder::write_snapshot(AddressSpace& as) {
+    const int id = id_of(as);
+    writer_.line("# snapshot of the running address space: rebuilds it up to '# end of snapshot'");
+    writer_.line("as " + std::to_string(id));
+    const std::string as_id = " " + std::to_string(id) + " ";
+    if (as.brk_base()) {
+        writer_.line("brk-base" + as_id + hex(as.brk_base()));
+        if (as.brk_current() != as.brk_base()) writer_.line("brk" + as_id + hex(as.brk_current()));
+    }
+    for (const auto& [start, v] : as.vmas().all()) {
+        if (v.has(vma_flag::kHeap)) continue;  // made by brk above
+        const std::string range = hex(v.start) + " " + hex(v.end - v.start);
+        std::uint32_t flags = map::kFixed | (v.shared() ? map::kShared : map::kPrivate);
+        if (v.has(vma_flag::kGrowsDown)) flags |= map::kGrowsDown;
+        if (v.has(vma_flag::kNoReserve)) flags |= map::kNoReserve;
+        if (v.has(vma_flag::kSpecial)) {
+            writer_.line("special" + as_id + hex(v.start) + " " + prot_text(v.prot) + " " + hex(v.end - v.start) +
+                         " " + v.name);
+        } else if (v.file_private()) {
+            OperationRecord r{Operation::MmapFile, {v.start, v.end - v.start, v.prot, flags, v.pgoff,
+                                                    v.shmem->frames.size()}, 0, v.name, nullptr};
+            r.result = static_cast<std::int64_t>(v.start);
+            writer_.line(operation_line(id, r, 0));
+        } else {
+            writer_.line("mmap" + as_id + range + " " + prot_text(v.prot) + " " +
+                         mmap_flags_text(flags | map::kAnonymous));
+        }
+        if (v.has(vma_flag::kLocked)) writer_.line("mlock" + as_id + range + (v.has(vma_flag::kLockOnFault) ? " 0x1" : " 0x0"));
+        if (v.has(vma_flag::kWipeOnFork)) writer_.line("madvise" + as_id + range + " WIPEONFORK");
+        if (v.has(vma_flag::kDontFork)) writer_.line("madvise" + as_id + range + " DONTFORK");
+        for (VirtAddr va = v.start; va < v.end; va += kPageSize) {
+            const PagemapEntry e = as.pagemap(va);
+            if (e.guard) writer_.line("madvise" + as_id + hex(va) + " 0x1000 GUARD_INSTALL");
+            else if (e.present)
+                writer_.line("fault" + as_id + hex(va) + (e.pfn == as.memory().zero_page() ? " read" : " write"));
+        }
+        if (v.has(vma_flag::kSealed)) writer_.line("mseal" + as_id + range + " 0x0");
+    }
+    writer_.line("# end of snapshot");
+}
+
 TraceRecorder::~TraceRecorder() = default;
 
 int TraceRecorder::id_of(const AddressSpace& as) {
@@ -143,6 +194,14 @@ void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {
     if (!active_) return;
     writer_.line("exit " + std::to_string(id_of(as)) + " " +
                  (signo ? std::string(signal_name(signo)) : std::to_string(status)));
+    writer_.close();
+    active_ = false;
+}
+
+void TraceRecorder::stop(AddressSpace& as) {
+    as.set_observer(nullptr);
+    write_flushes();
+    writer_.line("# trace stopped by the debugger");
     writer_.close();
     active_ = false;
 }

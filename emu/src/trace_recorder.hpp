@@ -19,6 +19,9 @@ namespace emu {
 class TraceRecorder final : public mmu::Observer {
 public:
     explicit TraceRecorder(const std::string& path);
+    // A trace started while the guest runs (gdb's `monitor trace on FILE`): it begins with a
+    // snapshot that rebuilds the address space as far as a trace can describe it.
+    TraceRecorder(const std::string& path, mmu::AddressSpace& running);
     ~TraceRecorder() override;
 
     void attach(mmu::AddressSpace& as);  // "as N": a new address space (exec)
@@ -34,10 +37,13 @@ public:
     void exit(const mmu::AddressSpace& as, int status, int signo);
     // In a forked child: the parent owns the file; the child records nothing.
     void abandon();
+    // gdb's `monitor trace off`: the trace ends here.
+    void stop(mmu::AddressSpace& as);
     bool active() const { return active_; }
 
 private:
     int id_of(const mmu::AddressSpace& as);
+    void write_snapshot(mmu::AddressSpace& as);
     // Flushes happen inside an operation but are written after its line, where replay makes them.
     void write_flushes();
     std::vector<std::string> flushes_;

@@ -151,6 +151,7 @@ public:
     Tlb& tlb() { return tlb_; }
     const Layout& layout() const { return layout_; }
     VirtAddr brk_current() const { return brk_; }
+    VirtAddr brk_base() const { return brk_start_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).
     void check_invariants() const;
     // The same checks for the one entry that translates `va` (aborts in checked mode).

@@ -1,0 +1,43 @@
+// Helpers shared by the system-call files: Linux results and guest memory accessed with the
+// kernel's rules.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "process.hpp"
+#include "syscalls.hpp"
+
+namespace emu::sys {
+
+using namespace mmu;
+
+constexpr std::int64_t err(int e) { return -static_cast<std::int64_t>(e); }
+inline std::int64_t host_result(long r) { return r < 0 ? err(errno) : r; }
+inline std::int64_t status(const Status& s) { return s ? 0 : err(s.error()); }
+template <class T>
+std::int64_t value_or_errno(const Result<T>& r) {
+    return r ? static_cast<std::int64_t>(r.value()) : err(r.error());
+}
+
+// Writes `value` to the guest at `addr`: 0, or -EFAULT.
+template <class T>
+std::int64_t put(Process& p, std::uint64_t addr, const T& value) {
+    return p.as().copy_to_user(addr, &value, sizeof value) ? 0 : err(EFAULT);
+}
+
+// A NUL-terminated string from guest memory (paths are at most PATH_MAX).
+bool read_string(Process& p, std::uint64_t addr, std::string& out, std::size_t limit = 4096);
+// How many bytes of [addr, addr + n) the guest could write before the first faulting page.
+std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n);
+// -ENOSYS, with one warning line per system call number.
+std::int64_t unsupported(std::uint64_t nr);
+
+// Each area answers its own calls and std::nullopt for the others.
+std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
+
+}  // namespace emu::sys

@@ -1,6 +1,7 @@
 #include "gdb_stub.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -181,7 +183,43 @@ GdbStub::GdbStub(Process& process, const GdbOptions& options) : process_(process
     port_ = ntohs(addr.sin_port);
 }
 
+void GdbStub::start_watching(uc_engine* uc) {
+    if (client_ < 0 || watcher_.joinable()) return;
+    watching_ = true;
+    const int client = client_;
+    watcher_ = std::thread([this, uc, client] {
+        while (watching_) {
+            pollfd fd{client, POLLIN, 0};
+            const int ready = ::poll(&fd, 1, 20);  // short waits: stop_watching() ends the loop
+            if (ready <= 0 || !(fd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            char buf[1024];
+            const ssize_t n = ::recv(client, buf, sizeof buf, MSG_DONTWAIT);
+            if (n <= 0) return;  // the main loop sees the disconnection at the next stop
+            std::string bytes(buf, static_cast<std::size_t>(n));
+            const auto ctrl_c = bytes.find('\x03');
+            if (ctrl_c != std::string::npos) bytes.erase(ctrl_c, 1);
+            pending_input_ += bytes;  // the main thread reads it only after stop_watching()
+            if (ctrl_c != std::string::npos) {
+                interrupted_ = true;
+                // Unicorn may be between blocks: ask until the run loop has seen it.
+                while (watching_) {
+                    uc_emu_stop(uc);
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                }
+                return;
+            }
+        }
+    });
+}
+
+void GdbStub::stop_watching() {
+    if (!watcher_.joinable()) return;
+    watching_ = false;
+    watcher_.join();
+}
+
 GdbStub::~GdbStub() {
+    stop_watching();
     if (client_ >= 0) ::close(client_);
     if (listener_ >= 0) ::close(listener_);
 }

@@ -3,8 +3,13 @@
 // asks the MMU why (monitor pte/vmas/tlb/stats/guard/unguard).
 #pragma once
 
+#include <unicorn/unicorn.h>
+
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <set>
 #include <string>
 #include <vector>
@@ -43,6 +48,11 @@ public:
     void exited(int status, int signo);
 
     bool attached() const { return client_ >= 0; }
+    // While the guest runs, a watcher thread reads the client: a ^C (0x03) stops the CPU and is
+    // reported as SIGINT; any other bytes are kept for the next stop.
+    void start_watching(uc_engine* uc);
+    void stop_watching();
+    bool take_interrupt() { return interrupted_.exchange(false); }
     // Breakpoint and watchpoint state for the CPU hooks.
     bool breakpoint_at(std::uint64_t rip) const { return breakpoints_.count(rip) != 0; }
     std::optional<std::uint64_t> step_over;  // resume from a breakpoint without hitting it again
@@ -85,6 +95,9 @@ private:
     std::set<std::uint64_t> breakpoints_;
     std::vector<Watch> watchpoints_;
     std::string pending_input_;
+    std::thread watcher_;
+    std::atomic<bool> watching_{false};
+    std::atomic<bool> interrupted_{false};
 };
 
 }  // namespace emu

@@ -213,8 +213,16 @@ int Process::run() {
         const std::uint64_t signals_before = stats_.signals_delivered;
         stepping_ = stepping;
         step_started_ = step_done_ = false;
+        if (gdb_ && !stepping) gdb_->start_watching(cpu_.handle());
         const uc_err err = cpu_.run(rip, 0);
+        if (gdb_) gdb_->stop_watching();
         stepping_ = false;
+        if (gdb_ && gdb_->take_interrupt() && !refused_) {  // ^C from the debugger
+            if (redirect_) cpu_.set_reg(UC_X86_REG_RIP, *redirect_);
+            debugger_stop(2, nullptr, "");
+            rip = cpu_.reg(UC_X86_REG_RIP);
+            continue;
+        }
         if (!violation_.empty()) {
             coherence_violation(violation_);
             break;

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Raw-socket robustness test of the GDB stub: malformed packets, bad checksums, oversized and
-unknown packets, a second client while one is attached, and a client that disconnects (the guest
-is killed, or with --gdb-wait the stub waits for another client). The stub must survive and
-answer; nothing may crash or hang.  usage: rsp_robustness_test.py MMUEMU GUEST"""
+unknown packets, a second client while one is attached, a client that disconnects (the guest
+is killed, or with --gdb-wait the stub waits for another client), and ^C while the guest runs.
+The stub must survive and answer; nothing may crash or hang.
+usage: rsp_robustness_test.py MMUEMU GUEST LONG_RUNNING_GUEST"""
 import socket
 import subprocess
 import sys
 import time
 
-MMUEMU, GUEST = sys.argv[1], sys.argv[2]
+MMUEMU, GUEST, LONG_GUEST = sys.argv[1], sys.argv[2], sys.argv[3]
 passed = failed = 0
 
 
@@ -34,9 +35,9 @@ def packet(body: bytes) -> bytes:
     return b"$" + body + b"#" + b"%02x" % (sum(body) & 0xFF)
 
 
-def start(extra=()):
+def start(extra=(), guest=None, args=()):
     port = free_port()
-    proc = subprocess.Popen([MMUEMU, "run", "--gdb", str(port), *extra, GUEST],
+    proc = subprocess.Popen([MMUEMU, "run", "--gdb", str(port), *extra, guest or GUEST, *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     for _ in range(100):
         try:
@@ -113,6 +114,25 @@ try:
 except subprocess.TimeoutExpired:
     proc.kill()
     check("after detach the guest runs to its own exit", False, "(hung)")
+
+# ^C while the guest runs: the stub stops it and reports SIGINT; the guest can be killed then.
+proc, sock, port = start(guest=LONG_GUEST, args=["64", "1000"])
+check("long-running guest: stopped at start", (request(sock, b"?") or b"").startswith(b"T05"))
+sock.sendall(packet(b"c"))
+time.sleep(0.5)
+sock.sendall(b"\x03")
+reply, deadline = b"", time.time() + 10
+while b"$T" not in reply and time.time() < deadline:  # past the '+' that acknowledged "c"
+    reply += recv_some(sock, 1, 1.0)
+check("^C stops the running guest with SIGINT", b"$T02" in reply, repr(reply[:40]))
+check("registers readable after ^C", len(request(sock, b"g") or b"") > 100)
+sock.sendall(packet(b"k"))
+try:
+    proc.wait(timeout=10)
+    check("kill after ^C ends the guest", proc.returncode == -9, str(proc.returncode))
+except subprocess.TimeoutExpired:
+    proc.kill()
+    check("kill after ^C ends the guest", False, "(hung)")
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -59,7 +59,13 @@ Process::Process(const RunOptions& options, const std::string& program,
     cpu_.set_reg(UC_X86_REG_RIP, image.entry);
 }
 
-Process::~Process() = default;
+// Address spaces flush the TLB as they are torn down: stop mirroring flushes (the CPU and the
+// trace recorder may be gone) before they go, and tear them down before the CPU.
+Process::~Process() {
+    tlb_.set_listener(nullptr);
+    other_sides_.clear();
+    as_.reset();
+}
 
 void Process::on_mmu_flush() {
     if (options_.skip_tlb_flush) return;

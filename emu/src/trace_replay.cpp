@@ -37,6 +37,13 @@ public:
     explicit Replayer(bool check) : check_(check), ram_(1ull << 30) {
         tlb_.set_listener([this](const FlushEvent& e) { produced_.push_back(e); });
     }
+    // Address spaces flush the TLB as they go: stop listening before they are destroyed.
+    ~Replayer() {
+        tlb_.set_listener(nullptr);
+        spaces_.clear();
+    }
+    Replayer(const Replayer&) = delete;
+    Replayer& operator=(const Replayer&) = delete;
 
     // Executes one tokenized line; throws std::invalid_argument (malformed) or Divergence.
     void execute(const TraceLine& line);

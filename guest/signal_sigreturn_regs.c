@@ -41,6 +41,62 @@ void fault_roundtrip(void);
 void tgkill_roundtrip(void);
 extern const char fault_insn[], fault_after[];
 
+/* Both round trips end alike: every register, the four red-zone words, RFLAGS, the XMM
+ * registers and MXCSR into g_after, then the default MXCSR and the callee-saved registers back. */
+#define SAVE_AFTER_AND_RETURN \
+    "  mov %rax, g_after+0(%rip)\n" \
+    "  mov %rbx, g_after+8(%rip)\n" \
+    "  mov %rcx, g_after+16(%rip)\n" \
+    "  mov %rdx, g_after+24(%rip)\n" \
+    "  mov %rsi, g_after+32(%rip)\n" \
+    "  mov %rdi, g_after+40(%rip)\n" \
+    "  mov %rbp, g_after+48(%rip)\n" \
+    "  mov %r8, g_after+56(%rip)\n" \
+    "  mov %r9, g_after+64(%rip)\n" \
+    "  mov %r10, g_after+72(%rip)\n" \
+    "  mov %r11, g_after+80(%rip)\n" \
+    "  mov %r12, g_after+88(%rip)\n" \
+    "  mov %r13, g_after+96(%rip)\n" \
+    "  mov %r14, g_after+104(%rip)\n" \
+    "  mov %r15, g_after+112(%rip)\n" \
+    "  mov -8(%rsp), %rax\n" \
+    "  mov %rax, g_after+392(%rip)\n" \
+    "  mov -40(%rsp), %rax\n" \
+    "  mov %rax, g_after+400(%rip)\n" \
+    "  mov -72(%rsp), %rax\n" \
+    "  mov %rax, g_after+408(%rip)\n" \
+    "  mov -128(%rsp), %rax\n" \
+    "  mov %rax, g_after+416(%rip)\n" \
+    "  pushfq\n" \
+    "  pop %rax\n" \
+    "  mov %rax, g_after+120(%rip)\n" \
+    "  cld\n" \
+    "  movdqu %xmm0, g_after+128(%rip)\n" \
+    "  movdqu %xmm1, g_after+144(%rip)\n" \
+    "  movdqu %xmm2, g_after+160(%rip)\n" \
+    "  movdqu %xmm3, g_after+176(%rip)\n" \
+    "  movdqu %xmm4, g_after+192(%rip)\n" \
+    "  movdqu %xmm5, g_after+208(%rip)\n" \
+    "  movdqu %xmm6, g_after+224(%rip)\n" \
+    "  movdqu %xmm7, g_after+240(%rip)\n" \
+    "  movdqu %xmm8, g_after+256(%rip)\n" \
+    "  movdqu %xmm9, g_after+272(%rip)\n" \
+    "  movdqu %xmm10, g_after+288(%rip)\n" \
+    "  movdqu %xmm11, g_after+304(%rip)\n" \
+    "  movdqu %xmm12, g_after+320(%rip)\n" \
+    "  movdqu %xmm13, g_after+336(%rip)\n" \
+    "  movdqu %xmm14, g_after+352(%rip)\n" \
+    "  movdqu %xmm15, g_after+368(%rip)\n" \
+    "  stmxcsr g_after+384(%rip)\n" \
+    "  ldmxcsr default_mxcsr(%rip)\n" \
+    "  pop %r15\n" \
+    "  pop %r14\n" \
+    "  pop %r13\n" \
+    "  pop %r12\n" \
+    "  pop %rbx\n" \
+    "  pop %rbp\n" \
+    "  ret\n"
+
 __asm__(".text\n"
     ".globl fault_roundtrip\n"
     ".type fault_roundtrip, @function\n"
@@ -98,58 +154,7 @@ __asm__(".text\n"
     "  movb (%rdi), %al\n"
     ".globl fault_after\n"
     "fault_after:\n"
-    "  mov %rax, g_after+0(%rip)\n"
-    "  mov %rbx, g_after+8(%rip)\n"
-    "  mov %rcx, g_after+16(%rip)\n"
-    "  mov %rdx, g_after+24(%rip)\n"
-    "  mov %rsi, g_after+32(%rip)\n"
-    "  mov %rdi, g_after+40(%rip)\n"
-    "  mov %rbp, g_after+48(%rip)\n"
-    "  mov %r8, g_after+56(%rip)\n"
-    "  mov %r9, g_after+64(%rip)\n"
-    "  mov %r10, g_after+72(%rip)\n"
-    "  mov %r11, g_after+80(%rip)\n"
-    "  mov %r12, g_after+88(%rip)\n"
-    "  mov %r13, g_after+96(%rip)\n"
-    "  mov %r14, g_after+104(%rip)\n"
-    "  mov %r15, g_after+112(%rip)\n"
-    "  mov -8(%rsp), %rax\n"
-    "  mov %rax, g_after+392(%rip)\n"
-    "  mov -40(%rsp), %rax\n"
-    "  mov %rax, g_after+400(%rip)\n"
-    "  mov -72(%rsp), %rax\n"
-    "  mov %rax, g_after+408(%rip)\n"
-    "  mov -128(%rsp), %rax\n"
-    "  mov %rax, g_after+416(%rip)\n"
-    "  pushfq\n"
-    "  pop %rax\n"
-    "  mov %rax, g_after+120(%rip)\n"
-    "  cld\n"
-    "  movdqu %xmm0, g_after+128(%rip)\n"
-    "  movdqu %xmm1, g_after+144(%rip)\n"
-    "  movdqu %xmm2, g_after+160(%rip)\n"
-    "  movdqu %xmm3, g_after+176(%rip)\n"
-    "  movdqu %xmm4, g_after+192(%rip)\n"
-    "  movdqu %xmm5, g_after+208(%rip)\n"
-    "  movdqu %xmm6, g_after+224(%rip)\n"
-    "  movdqu %xmm7, g_after+240(%rip)\n"
-    "  movdqu %xmm8, g_after+256(%rip)\n"
-    "  movdqu %xmm9, g_after+272(%rip)\n"
-    "  movdqu %xmm10, g_after+288(%rip)\n"
-    "  movdqu %xmm11, g_after+304(%rip)\n"
-    "  movdqu %xmm12, g_after+320(%rip)\n"
-    "  movdqu %xmm13, g_after+336(%rip)\n"
-    "  movdqu %xmm14, g_after+352(%rip)\n"
-    "  movdqu %xmm15, g_after+368(%rip)\n"
-    "  stmxcsr g_after+384(%rip)\n"
-    "  ldmxcsr default_mxcsr(%rip)\n"
-    "  pop %r15\n"
-    "  pop %r14\n"
-    "  pop %r13\n"
-    "  pop %r12\n"
-    "  pop %rbx\n"
-    "  pop %rbp\n"
-    "  ret\n"
+    SAVE_AFTER_AND_RETURN
     ".size fault_roundtrip, .-fault_roundtrip\n"
     ".globl tgkill_roundtrip\n"
     ".type tgkill_roundtrip, @function\n"
@@ -203,58 +208,7 @@ __asm__(".text\n"
     "  std\n"
     "  clc\n"
     "  syscall\n"
-    "  mov %rax, g_after+0(%rip)\n"
-    "  mov %rbx, g_after+8(%rip)\n"
-    "  mov %rcx, g_after+16(%rip)\n"
-    "  mov %rdx, g_after+24(%rip)\n"
-    "  mov %rsi, g_after+32(%rip)\n"
-    "  mov %rdi, g_after+40(%rip)\n"
-    "  mov %rbp, g_after+48(%rip)\n"
-    "  mov %r8, g_after+56(%rip)\n"
-    "  mov %r9, g_after+64(%rip)\n"
-    "  mov %r10, g_after+72(%rip)\n"
-    "  mov %r11, g_after+80(%rip)\n"
-    "  mov %r12, g_after+88(%rip)\n"
-    "  mov %r13, g_after+96(%rip)\n"
-    "  mov %r14, g_after+104(%rip)\n"
-    "  mov %r15, g_after+112(%rip)\n"
-    "  mov -8(%rsp), %rax\n"
-    "  mov %rax, g_after+392(%rip)\n"
-    "  mov -40(%rsp), %rax\n"
-    "  mov %rax, g_after+400(%rip)\n"
-    "  mov -72(%rsp), %rax\n"
-    "  mov %rax, g_after+408(%rip)\n"
-    "  mov -128(%rsp), %rax\n"
-    "  mov %rax, g_after+416(%rip)\n"
-    "  pushfq\n"
-    "  pop %rax\n"
-    "  mov %rax, g_after+120(%rip)\n"
-    "  cld\n"
-    "  movdqu %xmm0, g_after+128(%rip)\n"
-    "  movdqu %xmm1, g_after+144(%rip)\n"
-    "  movdqu %xmm2, g_after+160(%rip)\n"
-    "  movdqu %xmm3, g_after+176(%rip)\n"
-    "  movdqu %xmm4, g_after+192(%rip)\n"
-    "  movdqu %xmm5, g_after+208(%rip)\n"
-    "  movdqu %xmm6, g_after+224(%rip)\n"
-    "  movdqu %xmm7, g_after+240(%rip)\n"
-    "  movdqu %xmm8, g_after+256(%rip)\n"
-    "  movdqu %xmm9, g_after+272(%rip)\n"
-    "  movdqu %xmm10, g_after+288(%rip)\n"
-    "  movdqu %xmm11, g_after+304(%rip)\n"
-    "  movdqu %xmm12, g_after+320(%rip)\n"
-    "  movdqu %xmm13, g_after+336(%rip)\n"
-    "  movdqu %xmm14, g_after+352(%rip)\n"
-    "  movdqu %xmm15, g_after+368(%rip)\n"
-    "  stmxcsr g_after+384(%rip)\n"
-    "  ldmxcsr default_mxcsr(%rip)\n"
-    "  pop %r15\n"
-    "  pop %r14\n"
-    "  pop %r13\n"
-    "  pop %r12\n"
-    "  pop %rbx\n"
-    "  pop %rbp\n"
-    "  ret\n"
+    SAVE_AFTER_AND_RETURN
     ".size tgkill_roundtrip, .-tgkill_roundtrip\n"
 );
 

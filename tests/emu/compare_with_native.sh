@@ -2,7 +2,8 @@
 # Differential test: runs PROGRAM natively on the host kernel and under `mmuemu run --check`;
 # stdout and exit status must be identical, and the native status must be the declared one.
 # usage: compare_with_native.sh MMUEMU EXPECTED_STATUS PROGRAM [ARGS...]
-# COMPARE_STDIN=FILE feeds FILE to both runs (default: /dev/null); COMPARE_CWD=DIR runs both in DIR.
+# COMPARE_STDIN=FILE feeds FILE to both runs (default: /dev/null); COMPARE_CWD=DIR runs both in DIR;
+# COMPARE_MMUEMU_ARGS="--ram 64M" adds mmuemu options right after `run --check` (split on blanks).
 set -u
 mmuemu=$(realpath "$1") expected=$2 program=$(realpath "$3")
 shift 3
@@ -13,7 +14,9 @@ input=${COMPARE_STDIN:-/dev/null}
 dir=${COMPARE_CWD:-$work}
 (cd "$dir" && exec "$program" "$@") >"$work/native.out" 2>"$work/native.err" <"$input"
 native=$?
-(cd "$dir" && exec "$mmuemu" run --check "$program" "$@") >"$work/emu.out" 2>"$work/emu.err" <"$input"
+read -r -a mmuemu_args <<<"${COMPARE_MMUEMU_ARGS:-}"
+(cd "$dir" && exec "$mmuemu" run --check ${mmuemu_args[@]+"${mmuemu_args[@]}"} "$program" "$@") \
+    >"$work/emu.out" 2>"$work/emu.err" <"$input"
 emu=$?
 
 fail=0

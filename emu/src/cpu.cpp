@@ -79,6 +79,32 @@ void Cpu::on_memory(void (*callback)(uc_engine*, uc_mem_type, std::uint64_t, int
              user, 1, 0, "hook memory");
 }
 
+void Cpu::on_block(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user) {
+    add_hook(handle(), UC_HOOK_BLOCK, reinterpret_cast<void*>(callback), user, 1, 0, "hook block");
+}
+
+CpuContext::CpuContext(uc_engine* engine) {
+    uc_context* c = nullptr;
+    check(uc_context_alloc(engine, &c), "uc_context_alloc");
+    context_.reset(c);
+}
+
+std::uint64_t CpuContext::reg(int id) const {
+    std::uint64_t value = 0;
+    check(uc_context_reg_read(get(), id, &value), "uc_context_reg_read");
+    return value;
+}
+
+void CpuContext::set_reg(int id, std::uint64_t value) {
+    check(uc_context_reg_write(get(), id, &value), "uc_context_reg_write");
+}
+
+void Cpu::save(CpuContext& into) const { check(uc_context_save(handle(), into.get()), "uc_context_save"); }
+
+void Cpu::restore(const CpuContext& from) {
+    check(uc_context_restore(handle(), from.get()), "uc_context_restore");
+}
+
 void Cpu::flush_tlb() { check(uc_ctl_flush_tlb(handle()), "uc_ctl_flush_tlb"); }
 
 void Cpu::flush_code() { check(uc_ctl_flush_tb(handle()), "uc_ctl_flush_tb"); }

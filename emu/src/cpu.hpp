@@ -26,6 +26,22 @@ void check(uc_err err, const char* what);
 
 using Xmm = std::array<std::uint8_t, 16>;
 
+// A saved register state (all of it: general, segment bases, x87, SSE, AVX, flags), taken from
+// one engine and restorable into any engine of the same mode: a task switch.
+class CpuContext {
+public:
+    explicit CpuContext(uc_engine* engine);
+    uc_context* get() const { return context_.get(); }
+    std::uint64_t reg(int id) const;
+    void set_reg(int id, std::uint64_t value);
+
+private:
+    struct Freer {
+        void operator()(uc_context* c) const { uc_context_free(c); }
+    };
+    std::unique_ptr<uc_context, Freer> context_;
+};
+
 class Cpu {
 public:
     Cpu();  // x86-64, virtual-TLB mode
@@ -47,8 +63,12 @@ public:
     void on_syscall(void (*callback)(uc_engine*, void*), void* user);
     void on_interrupt(void (*callback)(uc_engine*, std::uint32_t, void*), void* user);
     void on_code(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
+    void on_block(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
     void on_memory(void (*callback)(uc_engine*, uc_mem_type, std::uint64_t, int, std::int64_t, void*),
                    void* user);
+
+    void save(CpuContext& into) const;
+    void restore(const CpuContext& from);
 
     // Invalidation of Unicorn's soft TLB (all entries: Unicorn has no per-page flush) and of
     // translated code for a physical or virtual range.

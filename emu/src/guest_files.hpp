@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 
@@ -19,7 +20,13 @@ struct GuestFile {
     std::string generated;       // contents of a generated file (snapshot taken at open)
     std::uint64_t offset = 0;    // for generated files
     bool pagemap = false;        // /proc/self/pagemap: read through the MMU at the offset
-    bool cloexec = false;
+    bool nonblocking = false;    // the guest's O_NONBLOCK (host pipes are always non-blocking)
+    bool host_nonblocking = false;  // the host descriptor was made O_NONBLOCK by mmuemu
+    // Kernel objects that are not host descriptors (pidfd, signalfd, epoll): kind and state.
+    enum class Kind : std::uint8_t { Host, Generated, Pidfd, Signalfd, Epoll } kind = Kind::Host;
+    int pid = 0;                 // Pidfd: the thread group
+    std::uint64_t sigmask = 0;   // Signalfd: the signals it reads
+    std::shared_ptr<void> object;  // Epoll: its interest list (owned by the epoll code)
     int open_flags = 0;
     std::string path;
 };
@@ -32,14 +39,24 @@ public:
     GuestFiles& operator=(const GuestFiles&) = delete;
 
     // The lowest free descriptor at or above `min`.
-    int install(std::shared_ptr<GuestFile> file, int min = 0);
+    int install(std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false);
     std::shared_ptr<GuestFile> get(int fd) const;
     bool close(int fd);
-    bool install_at(int fd, std::shared_ptr<GuestFile> file);
+    bool install_at(int fd, std::shared_ptr<GuestFile> file, bool cloexec = false);
+    // FD_CLOEXEC belongs to the descriptor, not to the open file.
+    bool cloexec(int fd) const { return cloexec_.count(fd) != 0; }
+    void set_cloexec(int fd, bool on);
     std::size_t count() const { return table_.size(); }
+    // A copy of the table (fork without CLONE_FILES): the same open files, each descriptor
+    // sharing its file with the original.
+    std::shared_ptr<GuestFiles> clone() const;
+    // execve: descriptors marked close-on-exec are closed.
+    void close_on_exec();
+    const std::map<int, std::shared_ptr<GuestFile>>& table() const { return table_; }
 
 private:
     std::map<int, std::shared_ptr<GuestFile>> table_;
+    std::set<int> cloexec_;
 };
 
 }  // namespace emu

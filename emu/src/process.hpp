@@ -1,5 +1,7 @@
-// One emulated Linux process: its address space (mmu), its CPU (Unicorn), files, signals, and
-// the run loop that connects them.
+// One emulated machine: the physical memory and TLB model every guest task shares, the virtual
+// CPUs (one Unicorn engine each), the tasks (processes and threads) of the kernel model, and the
+// deterministic scheduler that runs them. The system-call layer sees it through the *current*
+// task: as(), files() and signals() are that task's, cpu() is the CPU it runs on.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,8 @@
 #include "elf_loader.hpp"
 #include "gdb_stub.hpp"
 #include "guest_files.hpp"
+#include "kernel/task.hpp"
+#include <map>
 #include "mmu/address_space.hpp"
 #include "signals.hpp"
 #include "trace_recorder.hpp"
@@ -33,6 +37,10 @@ struct RunOptions {
     bool trace_fills = false;  // --gdb: wait for a debugger before the first instruction
     // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
     bool skip_tlb_flush = false;
+    unsigned cpus = 1;               // --cpus: virtual CPUs, run round-robin by one host thread
+    std::uint64_t sched_seed = 0;    // --sched-seed: varies the time slices (0: fixed slices)
+    // Fault injection for the shootdown test: flush only the CPU that changed the mapping.
+    bool skip_shootdown = false;
 };
 
 // Statistics printed by --stats.
@@ -42,6 +50,23 @@ struct RunStats {
     std::uint64_t unicorn_flushes = 0;
     std::uint64_t signals_delivered = 0;
     std::uint64_t peak_rss_pages = 0;
+    std::uint64_t context_switches = 0;
+    std::uint64_t cr3_loads = 0;    // a CPU switched to another address space (flushes its TLB)
+    std::uint64_t shootdowns = 0;   // flushes sent to a CPU other than the one that changed a mapping
+    std::uint64_t tasks_created = 0;
+};
+
+// One virtual CPU: an engine, the task whose registers it holds, and the address space whose
+// translations its soft TLB may hold (Linux's mm_cpumask is the set of CPUs with that asid).
+struct VirtualCpu {
+    std::unique_ptr<Cpu> engine;
+    std::shared_ptr<Task> task;
+    std::optional<mmu::Asid> loaded_asid;
+    // Checked mode: what this CPU was handed since its TLB was last flushed (frame -> pages).
+    std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
+    std::uint64_t checked_code_page = ~0ull;
+    std::uint64_t checked_data_frame = ~0ull;
+    bool checked_data_write = false;
 };
 
 class Process {
@@ -52,37 +77,79 @@ public:
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;
 
-    // Runs to the end; returns the exit status a shell would see (128 + signal when killed).
+    // Runs every task to the end of the first one; returns the exit status a shell would see of
+    // the first task (128 + signal when killed).
     int run();
 
-    // Used by the syscall layer.
-    mmu::AddressSpace& as() { return *as_; }
-    Cpu& cpu() { return cpu_; }
-    GuestFiles& files() { return files_; }
-    SignalState& signals() { return signals_; }
+    // The current task's view, used by the syscall layer.
+    mmu::AddressSpace& as() { return *current_->group->mm; }
+    Cpu& cpu() { return *cpus_[cpu_index_].engine; }
+    GuestFiles& files() { return *current_->files; }
+    SignalState& signals() { return current_->signals; }
+    Task& task() { return *current_; }
+    std::shared_ptr<Task> current() { return current_; }
+    ThreadGroup& group() { return *current_->group; }
+    FsState& fs() { return *current_->fs; }
     const RunOptions& options() const { return options_; }
-    const StackImage& stack_image() const { return stack_; }
-    const std::string& program_path() const { return program_; }
+    const StackImage& stack_image() const { return current_->group->stack; }
+    const std::string& program_path() const { return current_->group->exe; }
     const RunStats& stats() const { return stats_; }
+    unsigned cpu_index() const { return cpu_index_; }
+    unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    mmu::PhysicalMemory& ram() { return ram_; }
     void print_stats() const;
 
-    // Ends the process after the current instruction with `status` (exit/exit_group).
-    void exit(int status);
-    // Sends a signal to the guest (kill/tgkill on itself): delivered when unblocked.
+    // --- the kernel model (kernel/*.cpp) ---
+    std::shared_ptr<Task> find_task(int tid) const;
+    std::shared_ptr<ThreadGroup> find_group(int tgid) const;
+    const std::map<int, std::shared_ptr<Task>>& tasks() const { return tasks_; }
+    const std::map<int, std::shared_ptr<ThreadGroup>>& groups() const { return groups_; }
+    // A reaped group is forgotten (wait4 took its status).
+    void forget_group(int tgid) { groups_.erase(tgid); }
+    // A new task cloned from the current one (the flags are validated by the caller).
+    std::shared_ptr<Task> clone_task(std::uint64_t flags, std::shared_ptr<mmu::AddressSpace> mm);
+    // The current task ends (exit); the last one out ends its group.
+    void exit_thread(int code);
+    // Every task of the current group ends (exit_group, or death by a signal: `signo` != 0).
+    void exit_group(int code, int signo = 0);
+    // Replaces the current group's program (execve succeeded): new address space and registers.
+    void exec_image(std::shared_ptr<mmu::AddressSpace> mm, const std::string& exe,
+                    const LoadedImage& image, const StackImage& stack);
+    // Sends a signal to a thread group (kill) or one task (tgkill); applies Linux's generation
+    // rules (ignored signals are dropped, SIGKILL/SIGSTOP/SIGCONT act at once).
+    void signal_group(ThreadGroup& group, const SigInfo& info);
+    void signal_task(Task& task, const SigInfo& info);
+    // The current task blocks in its system call until `block.ready` (or a signal, or the
+    // deadline); the call is executed again then, with block.retry set.
+    std::int64_t block(BlockState block);
+    // Wakes waiters of a futex key; returns how many.
+    int futex_wake(std::uint64_t key_a, std::uint64_t key_b, int count, std::uint32_t bitset);
+    int futex_requeue(std::uint64_t from_a, std::uint64_t from_b, std::uint64_t to_a,
+                      std::uint64_t to_b, int wake, int requeue);
+    void futex_enqueue(std::uint64_t key_a, std::uint64_t key_b, std::uint32_t bitset);
+    void futex_dequeue(Task& task);
+    std::pair<std::uint64_t, std::uint64_t> futex_key(mmu::AddressSpace& mm, std::uint64_t addr) const;
+    // Ends the current task's time slice after this system call (sched_yield, a wake-up).
+    void yield() { yield_ = true; cpu().stop(); }
+    // Translated code of every CPU is dropped (code unmapped, frames that held code reused).
+    void flush_code_everywhere();
+    // True when the current task has a signal that would interrupt a blocking call.
+    bool signal_interrupts() const;
+    // A fresh pidfd-like reference to a group, for poll and waitid(P_PIDFD).
+    int next_pid() { return next_pid_++; }
+
+    // Ends the current task after the current instruction with `status` (exit/exit_group).
+    void exit(int status) { exit_group(status); }
+    // Sends a signal to the current task (raise): delivered when unblocked.
     void send_signal(int sig, int code);
     // After a host call returned EINTR: should the interrupted call be restarted (SA_RESTART)?
     bool restart_after_interrupt();
     // Continues at `rip` once the current hook returns (rt_sigreturn, signal delivery).
     void redirect(std::uint64_t rip);
-    // In the child of a fork: run on the copied address space from now on.
-    void adopt_forked_address_space(std::unique_ptr<mmu::AddressSpace> child);
-    // In the parent of a fork: the child's address space is kept (never run, never freed) so
-    // that frames shared copy-on-write keep a reference here and are copied, not written.
-    void keep_other_side(std::unique_ptr<mmu::AddressSpace> child);
     // gdb's `monitor trace on FILE` / `off`; returns a message for the user.
     std::string start_trace(const std::string& path);
     std::string stop_trace();
-    // The signal that killed the guest, or 0 if it exited.
+    // The signal that killed the first task, or 0 if it exited.
     int killed_by() const { return killed_by_; }
 
 private:
@@ -90,6 +157,7 @@ private:
                               void* self);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
+    static void block_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
                                   std::int64_t value, void* self);
@@ -102,13 +170,17 @@ private:
     static void check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
                                   std::int64_t value, void* self);
 
+    void add_cpu();
     void on_syscall();
-    // Host signals sent to the emulator (by other processes, by a child's exit) become guest
-    // signals: the host handlers record them and stop the CPU; this queues them for the guest.
+    // Host signals sent to the emulator (by other processes, the terminal) become guest signals
+    // of the first task's process (group): the host handlers record them and stop the CPU.
     void install_host_signal_forwarding();
     void take_host_signals();
-    void on_mmu_flush();
-    // Handles the stop of uc_emu_start; returns false when the process is over.
+    // A flush of `asid` committed by the MMU: every CPU that may hold its translations flushes
+    // (the local one, and a shootdown to the others).
+    void on_mmu_flush(mmu::Asid asid);
+    void flush_cpu(VirtualCpu& cpu);
+    // Handles the stop of uc_emu_start; returns false when the current task stops running.
     bool handle_stop(uc_err err);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);
     // Delivers `info` now: runs the handler, or applies the default action.
@@ -117,37 +189,65 @@ private:
     bool setup_frame(const SigInfo& info, const SigAction& action);
     void kill_by_signal(const SigInfo& info, bool report);
     void coherence_violation(const std::string& what);
+    // --- the scheduler (kernel/scheduler.cpp) ---
+    std::shared_ptr<Task> pick_next();
+    bool wake_ready_tasks();
+    void wait_for_events();
+    void switch_to(unsigned cpu, const std::shared_ptr<Task>& task);
+    void save_current();
+    void park(VirtualCpu& cpu);
+    int host_wake_fd();
+    void drain_host_wake_fd();
+    void run_slice();
+    std::uint64_t next_slice_budget();
+    void enable_preemption();
+    void check_timers();
+    // --- task teardown (kernel/task_lifecycle.cpp) ---
+    void release_thread(Task& task, bool mm_release);
+    void finish_group(ThreadGroup& group, int wait_status);
+    void notify_parent(ThreadGroup& group, int code, int status);
+    void drop_address_space(std::shared_ptr<mmu::AddressSpace>& mm);
+    void stop_group(ThreadGroup& group, int sig);
+    void kill_group(ThreadGroup& group, int wait_status);
+    void continue_group(ThreadGroup& group);
 
     RunOptions options_;
     std::string program_;
     mmu::PhysicalMemory ram_;
     mmu::Tlb tlb_;
-    std::unique_ptr<mmu::AddressSpace> as_;
-    std::vector<std::unique_ptr<mmu::AddressSpace>> other_sides_;  // see keep_other_side
-    Cpu cpu_;
-    GuestFiles files_;
-    SignalState signals_;
-    StackImage stack_;
+    std::vector<VirtualCpu> cpus_;
+    unsigned cpu_index_ = 0;
+    std::shared_ptr<Task> current_;
+    std::map<int, std::shared_ptr<Task>> tasks_;          // live and dead-but-unreleased tasks
+    std::map<int, std::shared_ptr<ThreadGroup>> groups_;  // until reaped
+    std::shared_ptr<ThreadGroup> init_;                   // the first task's group
+    int next_pid_ = 1;
+    int last_scheduled_tid_ = 0;
+    bool preemption_ = false;
+    bool yield_ = false;
+    std::uint64_t slice_blocks_ = 0;   // translated blocks left in the current slice
+    std::uint64_t rng_state_ = 0;      // --sched-seed
+    struct FutexWaiter {
+        std::uint64_t key_a, key_b;
+        std::uint32_t bitset;
+        std::weak_ptr<Task> task;
+    };
+    std::vector<FutexWaiter> futex_waiters_;
+    std::unique_ptr<CpuContext> initial_context_;  // a fresh CPU's registers (for execve)
     RunStats stats_;
 
-    bool exited_ = false;
-    std::uint64_t instructions_ = 0;  // counted only with --max-insns
+    bool finished_ = false;            // the first task's group has ended
+    std::uint64_t instructions_ = 0;   // counted only with --max-insns
     int killed_by_ = 0;
     int exit_status_ = 0;
     std::optional<std::uint64_t> redirect_;
     // The last translation the TLB-fill hook refused, and why.
     std::optional<mmu::Fault> refused_;
     std::optional<int> pending_interrupt_;
-    // Checked mode: what the CPU was handed since Unicorn's TLB was last flushed
-    // (frame -> virtual pages), to verify accesses that hooks report by physical address.
-    std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out_;
-    // The last page each check verified; valid until the next flush or page-table change.
-    std::uint64_t checked_code_page_ = ~0ull;
-    std::uint64_t checked_data_frame_ = ~0ull;
-    bool checked_data_write_ = false;
     std::string violation_;
 
     std::unique_ptr<TraceRecorder> recorder_;
+    const mmu::AddressSpace* traced_mm_ = nullptr;  // the trace follows the first task
     std::unique_ptr<GdbStub> gdb_;
     Resume resume_ = Resume::Continue;
     bool stepping_ = false, step_started_ = false, step_done_ = false;

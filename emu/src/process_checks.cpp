@@ -20,25 +20,25 @@ using namespace mmu;
 // page table gives at that moment ("unmapped": the access is about to fault, see the next events).
 void Process::trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (!p.recorder_ || !p.recorder_->active()) return;
+    if (!p.recorder_ || !p.recorder_->active() || &p.as() != p.traced_mm_) return;
     for (const MemoryOperand& op : memory_operands(p, address)) {
-        const PageWalk w = p.as_->walk(op.addr);
+        const PageWalk w = p.as().walk(op.addr);
         const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
         const bool ok = leaf.present() && (op.access != Access::Write || leaf.writable());
-        p.recorder_->access(*p.as_, op.addr, op.size, op.access, ok,
+        p.recorder_->access(p.as(), op.addr, op.size, op.access, ok,
                             (leaf.pfn() << kPageShift) | (op.addr & (kPageSize - 1)), 0);
     }
 }
 
 void Process::count_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (++p.instructions_ >= p.options_.max_instructions) p.cpu_.stop();
+    if (++p.instructions_ >= p.options_.max_instructions) p.cpu().stop();
 }
 
 void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (page_down(address) == p.checked_code_page_) return;
-    const PageWalk w = p.as_->walk(address);
+    if (page_down(address) == p.cpus_[p.cpu_index_].checked_code_page) return;
+    const PageWalk w = p.as().walk(address);
     const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
     if (!leaf.present() || !leaf.executable()) {
         char buf[160];
@@ -46,10 +46,10 @@ void Process::check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, 
                       "instruction fetch at 0x%" PRIx64 " executed but the page table says: %s",
                       address, describe(leaf).c_str());
         p.violation_ = buf;
-        p.cpu_.stop();
+        p.cpu().stop();
         return;
     }
-    p.checked_code_page_ = page_down(address);
+    p.cpus_[p.cpu_index_].checked_code_page = page_down(address);
 }
 
 // Memory hooks see physical addresses in virtual-TLB mode: an access is coherent when some
@@ -60,14 +60,14 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
     auto& p = *static_cast<Process*>(self);
     const Pfn pfn = address >> kPageShift;
     const bool write = type == UC_MEM_WRITE;
-    if (pfn == p.checked_data_frame_ && (!write || p.checked_data_write_)) return;
-    if (auto it = p.handed_out_.find(pfn); it != p.handed_out_.end()) {
+    if (pfn == p.cpus_[p.cpu_index_].checked_data_frame && (!write || p.cpus_[p.cpu_index_].checked_data_write)) return;
+    if (auto it = p.cpus_[p.cpu_index_].handed_out.find(pfn); it != p.cpus_[p.cpu_index_].handed_out.end()) {
         for (auto vpage = it->second.rbegin(); vpage != it->second.rend(); ++vpage) {
-            const PageWalk w = p.as_->walk(*vpage);
+            const PageWalk w = p.as().walk(*vpage);
             const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
             if (leaf.present() && leaf.pfn() == pfn && (!write || leaf.writable())) {
-                p.checked_data_frame_ = pfn;
-                p.checked_data_write_ = leaf.writable();
+                p.cpus_[p.cpu_index_].checked_data_frame = pfn;
+                p.cpus_[p.cpu_index_].checked_data_write = leaf.writable();
                 return;
             }
         }
@@ -77,7 +77,7 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
                   "%s of physical 0x%" PRIx64 " through a translation the page table no longer has",
                   write ? "write" : "read", address);
     p.violation_ = buf;
-    p.cpu_.stop();
+    p.cpu().stop();
 }
 
 }  // namespace emu

@@ -20,7 +20,8 @@ using namespace mmu;
 void Process::debugger_stop(int signo, const SigInfo* info, const std::string& extra) {
     resume_ = gdb_->stopped(signo, info, extra);
     if (resume_ == Resume::Kill) {
-        exited_ = true;
+        exit_group(0, 9);
+        finished_ = true;
         killed_by_ = 9;
         exit_status_ = 128 + 9;
     } else if (resume_ == Resume::Detach) {
@@ -37,7 +38,7 @@ void Process::debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, 
     if (p.stepping_) {
         if (p.step_started_) {
             p.step_done_ = true;
-            p.cpu_.stop();
+            p.cpu().stop();
             return;
         }
         p.step_started_ = true;
@@ -49,7 +50,7 @@ void Process::debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, 
     p.gdb_->step_over.reset();
     if (p.gdb_->breakpoint_at(address)) {
         p.debug_stop_ = "";
-        p.cpu_.stop();
+        p.cpu().stop();
     }
 }
 
@@ -69,7 +70,7 @@ void Process::debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
         char buf[64];
         std::snprintf(buf, sizeof buf, "%s:%" PRIx64 ";", name, w.vaddr + (std::max(lo, w.begin) - w.begin));
         p.debug_stop_ = buf;
-        p.cpu_.stop();
+        p.cpu().stop();
         return;
     }
 }
@@ -80,7 +81,7 @@ void Process::prepare_watchpoints() {
     for (const GdbStub::Watch& w : gdb_->watchpoints()) {
         for (std::uint64_t va = w.addr; va < w.addr + w.len;) {
             const std::uint64_t end = std::min(w.addr + w.len, page_down(va) + kPageSize);
-            const PageWalk walk = as_->walk(va);
+            const PageWalk walk = as().walk(va);
             if (walk.depth == kLevels && walk.levels[kLevels - 1].entry.present())
                 watched_.push_back({walk.levels[kLevels - 1].entry.pfn(), va & (kPageSize - 1),
                                     (end - 1) % kPageSize + 1, w.kind, va});

@@ -113,8 +113,27 @@ constexpr RegMap kRegs[] = {
 
 }  // namespace
 
+std::array<std::uint8_t, 128> encode_siginfo(const SigInfo& info) {
+    KernelSiginfo k{};
+    k.signo = info.signo;
+    k.code = info.code;
+    k.field0 = info.from_kill
+                   ? (static_cast<std::uint64_t>(info.uid) << 32) | static_cast<std::uint32_t>(info.pid)
+                   : info.addr;
+    if (info.signo == 17) std::memcpy(k.rest, &info.status, sizeof info.status);  // si_status
+    std::array<std::uint8_t, 128> out;
+    std::memcpy(out.data(), &k, sizeof k);
+    return out;
+}
+
 // Builds the handler's frame on the (alternate) stack and points the CPU at the handler.
 bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
+    Cpu& cpu_ = cpu();
+    SignalState& signals_ = current_->signals;
+    AddressSpace* as_ = &as();
+    // rt_sigsuspend: the frame saves the mask from before the call; sigreturn restores it.
+    const std::uint64_t saved_mask = current_->saved_mask.value_or(signals_.blocked);
+    current_->saved_mask.reset();
     const std::uint64_t rsp = cpu_.reg(UC_X86_REG_RSP);
     const AltStack& alt = signals_.altstack;
     const bool on_alt = alt.flags != 2 && rsp > alt.sp && rsp <= alt.sp + alt.size;
@@ -148,16 +167,12 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     sc.ss = 0x2b;
     sc.err = info.error_code;
     sc.trapno = info.trapno;
-    sc.oldmask = signals_.blocked;
+    sc.oldmask = saved_mask;
     sc.cr2 = info.trapno == 14 ? info.addr : 0;
     sc.fpstate = fpstate;
-    frame.uc.sigmask = signals_.blocked;
-    frame.info.signo = info.signo;
-    frame.info.code = info.code;
-    frame.info.field0 = info.from_kill
-                            ? (static_cast<std::uint64_t>(info.uid) << 32) | static_cast<std::uint32_t>(info.pid)
-                            : info.addr;
-    if (info.signo == 17) std::memcpy(frame.info.rest, &info.status, sizeof info.status);  // si_status
+    frame.uc.sigmask = saved_mask;
+    const auto encoded = encode_siginfo(info);
+    std::memcpy(&frame.info, encoded.data(), sizeof frame.info);
     if (!as_->copy_to_user(fpstate, fx, sizeof fx) || !as_->copy_to_user(sp, &frame, sizeof frame))
         return false;
 
@@ -166,7 +181,7 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     if (!(action.flags & sa::kNoDefer)) signals_.blocked |= sig_bit(info.signo);
     signals_.blocked &= ~kUnblockable;
     const std::uint64_t handler = action.handler;
-    if (action.flags & sa::kResetHand) signals_.actions[info.signo] = SigAction{};
+    if (action.flags & sa::kResetHand) signals_.action(info.signo) = SigAction{};
 
     cpu_.set_reg(UC_X86_REG_RSP, sp);
     cpu_.set_reg(UC_X86_REG_RDI, static_cast<std::uint64_t>(info.signo));

@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 
 namespace emu {
@@ -50,14 +51,24 @@ struct AltStack {
 inline constexpr std::uint64_t sig_bit(int sig) { return 1ull << (sig - 1); }
 inline constexpr std::uint64_t kUnblockable = sig_bit(9) | sig_bit(19);  // SIGKILL, SIGSTOP
 
+// siginfo_t as the kernel writes it (signal frames, waitid, rt_sigtimedwait, signalfd).
+std::array<std::uint8_t, 128> encode_siginfo(const SigInfo& info);
+
 // What the default action of a signal does.
 enum class DefaultAction { Terminate, CoreDump, Ignore, Stop, Continue };
 DefaultAction default_action(int sig);
 const char* signal_name(int sig);
 const char* si_code_name(int sig, int code);
 
+// The handlers of a thread group (shared by CLONE_SIGHAND).
+using SignalHandlers = std::array<SigAction, kNsig + 1>;
+
+// One task's signal state: its own mask, pending set and alternate stack, and the handlers it
+// shares with the tasks it was cloned with CLONE_SIGHAND.
 struct SignalState {
-    std::array<SigAction, kNsig + 1> actions{};
+    std::shared_ptr<SignalHandlers> handlers = std::make_shared<SignalHandlers>();
+    SigAction& action(int sig) { return (*handlers)[static_cast<std::size_t>(sig)]; }
+    const SigAction& action(int sig) const { return (*handlers)[static_cast<std::size_t>(sig)]; }
     std::uint64_t blocked = 0;
     std::uint64_t pending = 0;
     // Standard signals coalesce (one pending instance); real-time signals (>= 32) queue.

@@ -39,5 +39,7 @@ std::int64_t unsupported(std::uint64_t nr);
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s);
 
 }  // namespace emu::sys

@@ -80,7 +80,8 @@ bool touches_code(Process& p, std::uint64_t start, std::uint64_t len) {
 bool restartable(std::uint64_t nr) {
     switch (nr) {
     case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64:
-    case SYS_pwrite64: case SYS_wait4: case SYS_open: case SYS_openat: case SYS_ioctl:
+    case SYS_pwrite64: case SYS_wait4: case SYS_waitid: case SYS_open: case SYS_openat:
+    case SYS_ioctl: case SYS_futex:
         return true;
     default:
         return false;
@@ -88,6 +89,8 @@ bool restartable(std::uint64_t nr) {
 }
 
 std::int64_t dispatch(Process& p, const SyscallArgs& s) {
+    if (auto r = task_syscall(p, s)) return *r;
+    if (auto r = wait_syscall(p, s)) return *r;
     if (auto r = memory_syscall(p, s)) return *r;
     if (auto r = file_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
@@ -101,8 +104,16 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
         (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
         code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
-    std::int64_t result = dispatch(p, s);
-    if (code_may_change) p.cpu().flush_code();
+    // A task woken from a blocking call by a signal: the call ends with EINTR (or restarts), even
+    // if what it waited for is also there now. Sleeps and sigtimedwait answer for themselves.
+    const Task& t = p.task();
+    const bool interrupted = t.block.retry && t.block.interruptible && !t.block.futex_woken &&
+                             p.signal_interrupts() && s.nr != SYS_nanosleep &&
+                             s.nr != SYS_clock_nanosleep && s.nr != SYS_rt_sigtimedwait;
+    std::int64_t result = interrupted ? err(EINTR) : dispatch(p, s);
+    if (code_may_change) p.flush_code_everywhere();
+    // Linux checks for a pending signal before it sleeps: a blocking call then fails with EINTR.
+    if (result == kBlock && p.signal_interrupts() && p.task().block.interruptible) result = err(EINTR);
     if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) return kRestart;
     return result;
 }

@@ -20,6 +20,9 @@ inline constexpr std::int64_t kNoReturn = INT64_MIN;
 // A blocking call interrupted by a signal whose handler has SA_RESTART: re-executed after it.
 inline constexpr std::int64_t kRestart = INT64_MIN + 1;
 
+// The call must wait (Process::block was called): it is executed again when the task wakes.
+inline constexpr std::int64_t kBlock = INT64_MIN + 2;
+
 std::int64_t do_syscall(Process& p, const SyscallArgs& args);
 
 // /proc/self files generated from the MMU state.

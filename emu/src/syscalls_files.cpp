@@ -3,6 +3,7 @@
 #include "syscalls.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -47,7 +48,6 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
     auto file = std::make_shared<GuestFile>();
     file->path = path;
     file->open_flags = flags;
-    file->cloexec = flags & O_CLOEXEC;
     if (is_self_proc(path, "maps")) {
         file->generated = proc_self_maps(p);
     } else if (is_self_proc(path, "status")) {
@@ -66,7 +66,8 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
         if (fd < 0) return err(errno);
         file->host_fd = fd;
     }
-    return p.files().install(file);
+    file->nonblocking = flags & O_NONBLOCK;
+    return p.files().install(file, 0, flags & O_CLOEXEC);
 }
 
 std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n,
@@ -104,10 +105,29 @@ bool is_regular_file(int host_fd) {
     return ::fstat(host_fd, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+bool host_ready(int fd, short events) {
+    pollfd pfd{fd, events, 0};
+    return ::poll(&pfd, 1, 0) != 0;
+}
+
+// A read or write on a pipe, socket or terminal that would wait: the task blocks (other tasks
+// run) until the host descriptor is ready, unless the guest asked for O_NONBLOCK.
+std::optional<std::int64_t> wait_until_ready(Process& p, const GuestFile& f, short events) {
+    if (f.nonblocking || f.host_fd < 0 || is_regular_file(f.host_fd)) return std::nullopt;
+    if (host_ready(f.host_fd, events)) return std::nullopt;
+    BlockState b;
+    b.host_fds = {{f.host_fd, events, 0}};
+    const int fd = f.host_fd;
+    b.ready = [fd, events] { return host_ready(fd, events); };
+    return p.block(std::move(b));
+}
+
 // Reads into the buffers the way Linux does when one of them faults: a regular file returns the
 // bytes copied before the fault; a pipe, socket or terminal refuses with EFAULT and leaves its
 // data unread when the data would reach the faulting byte.
 std::int64_t read_into(Process& p, GuestFile& f, const std::vector<UserBuffer>& bufs, std::int64_t offset) {
+    if (offset < 0)
+        if (auto wait = wait_until_ready(p, f, POLLIN)) return *wait;
     std::size_t total = 0, room = 0;
     bool faulted = false;
     for (const UserBuffer& b : bufs) {
@@ -157,9 +177,27 @@ std::int64_t write_from(Process& p, GuestFile& f, const std::vector<UserBuffer>&
     }
     if (faulted && (tmp.empty() || !is_regular_file(f.host_fd))) return err(EFAULT);
     if (tmp.empty()) return 0;
-    const long put = offset < 0 ? ::write(f.host_fd, tmp.data(), tmp.size())
-                                : ::pwrite(f.host_fd, tmp.data(), tmp.size(), offset);
-    return host_result(put);
+    if (offset >= 0) return host_result(::pwrite(f.host_fd, tmp.data(), tmp.size(), offset));
+    if (auto wait = wait_until_ready(p, f, POLLOUT)) return *wait;
+    // A blocking write to a pipe mmuemu keeps non-blocking on the host: what fits now is
+    // written, the task waits for room and the call continues where it stopped.
+    const std::size_t done = std::min<std::size_t>(p.task().block.progress, tmp.size());
+    const long put = ::write(f.host_fd, tmp.data() + done, tmp.size() - done);
+    if (put < 0 && !(errno == EAGAIN && f.host_nonblocking && !f.nonblocking)) {
+        if (errno == EPIPE) p.send_signal(13, 0);  // SIGPIPE, as the kernel sends it
+        return done ? static_cast<std::int64_t>(done) : err(errno);
+    }
+    const std::size_t total = done + static_cast<std::size_t>(std::max<long>(put, 0));
+    if (total < tmp.size() && f.host_nonblocking && !f.nonblocking) {
+        BlockState b;
+        b.progress = total;
+        b.host_fds = {{f.host_fd, POLLOUT, 0}};
+        const int fd = f.host_fd;
+        b.ready = [fd] { return host_ready(fd, POLLOUT); };
+        p.task().block.progress = total;
+        return p.block(std::move(b));
+    }
+    return static_cast<std::int64_t>(total);
 }
 
 std::int64_t do_read(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
@@ -314,11 +352,21 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!f) return err(EBADF);
         switch (a[1]) {
         case F_DUPFD: return p.files().install(f, static_cast<int>(a[2]));
-        case F_DUPFD_CLOEXEC: return p.files().install(f, static_cast<int>(a[2]));
-        case F_GETFD: return f->cloexec ? FD_CLOEXEC : 0;
-        case F_SETFD: f->cloexec = a[2] & FD_CLOEXEC; return 0;
-        case F_GETFL: return f->host_fd >= 0 ? host_result(::fcntl(f->host_fd, F_GETFL)) : O_RDONLY;
-        case F_SETFL: return f->host_fd >= 0 ? host_result(::fcntl(f->host_fd, F_SETFL, static_cast<int>(a[2]))) : 0;
+        case F_DUPFD_CLOEXEC: return p.files().install(f, static_cast<int>(a[2]), true);
+        case F_GETFD: return p.files().cloexec(fd) ? FD_CLOEXEC : 0;
+        case F_SETFD: p.files().set_cloexec(fd, a[2] & FD_CLOEXEC); return 0;
+        case F_GETFL: {
+            if (f->host_fd < 0) return O_RDONLY | (f->nonblocking ? O_NONBLOCK : 0);
+            const int flags = ::fcntl(f->host_fd, F_GETFL);
+            if (flags < 0) return err(errno);
+            return (flags & ~O_NONBLOCK) | (f->nonblocking ? O_NONBLOCK : 0);
+        }
+        case F_SETFL: {
+            f->nonblocking = a[2] & O_NONBLOCK;
+            if (f->host_fd < 0) return 0;
+            const int flags = static_cast<int>(a[2]) | (f->host_nonblocking ? O_NONBLOCK : 0);
+            return host_result(::fcntl(f->host_fd, F_SETFL, flags));
+        }
         default: return err(EINVAL);
         }
     }
@@ -331,18 +379,26 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
         if (s.nr == SYS_dup3 && a[0] == a[1]) return err(EINVAL);
-        p.files().install_at(static_cast<int>(a[1]), f);
+        if (a[0] == a[1]) return static_cast<std::int64_t>(a[1]);  // dup2 onto itself: no change
+        p.files().install_at(static_cast<int>(a[1]), f, s.nr == SYS_dup3 && (a[2] & O_CLOEXEC));
         return static_cast<std::int64_t>(a[1]);
     }
     case SYS_pipe:
     case SYS_pipe2: {
         int fds[2];
-        if (::pipe2(fds, O_CLOEXEC | (s.nr == SYS_pipe2 ? static_cast<int>(a[1]) & O_NONBLOCK : 0)) < 0)
-            return err(errno);
+        const int flags = s.nr == SYS_pipe2 ? static_cast<int>(a[1]) : 0;
+        if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return err(EINVAL);
+        // Non-blocking on the host: a guest task that waits for a pipe never blocks mmuemu.
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK | (flags & O_DIRECT)) < 0) return err(errno);
         auto r = std::make_shared<GuestFile>(), w = std::make_shared<GuestFile>();
         r->host_fd = fds[0];
         w->host_fd = fds[1];
-        const int gfds[2] = {p.files().install(r), p.files().install(w)};
+        for (auto* f : {&r, &w}) {
+            (*f)->host_nonblocking = true;
+            (*f)->nonblocking = flags & O_NONBLOCK;
+        }
+        const bool cloexec = flags & O_CLOEXEC;
+        const int gfds[2] = {p.files().install(r, 0, cloexec), p.files().install(w, 0, cloexec)};
         if (!p.as().copy_to_user(a[0], gfds, sizeof gfds)) {
             p.files().close(gfds[0]);
             p.files().close(gfds[1]);

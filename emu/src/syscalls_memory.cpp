@@ -61,20 +61,29 @@ std::int64_t do_mmap(Process& p, const SyscallArgs& s) {
 
 std::int64_t do_process_madvise(Process& p, const SyscallArgs& s) {
     const int pidfd = static_cast<int>(s.a[0]);
-    constexpr int kPidfdSelf = -10000;  // PIDFD_SELF_THREAD_GROUP? accept both self forms
-    auto f = p.files().get(pidfd);
-    const bool self = pidfd == -10000 || pidfd == -20000 || (f && f->path == "pidfd:self");
-    (void)kPidfdSelf;
-    if (!self) return f ? err(EINVAL) : err(EBADF);
+    // PIDFD_SELF_THREAD (-10000) and PIDFD_SELF_THREAD_GROUP (-20000), or a pidfd of any process.
+    std::shared_ptr<AddressSpace> target = p.group().mm;
+    if (pidfd != -10000 && pidfd != -20000) {
+        auto f = p.files().get(pidfd);
+        if (!f) return err(EBADF);
+        if (f->kind != GuestFile::Kind::Pidfd) return err(EBADF);
+        auto g = p.find_group(f->pid);
+        if (!g || g->state != GroupState::Alive || !g->mm) return err(ESRCH);
+        target = g->mm;
+    }
     if (s.a[4] != 0) return err(EINVAL);
+    // Another process's memory takes only the advice that cannot corrupt it (Linux's
+    // process_madvise_remote_valid: COLD, PAGEOUT, WILLNEED, COLLAPSE).
+    const int advice = static_cast<int>(s.a[3]);
+    if (target != p.group().mm && advice != 20 && advice != 21 && advice != 3 && advice != 25)
+        return err(EINVAL);
     const auto count = s.a[2];
     if (count > 1024) return err(EINVAL);
     std::int64_t total = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
         struct iovec iov;
         if (!p.as().copy_from_user(&iov, s.a[1] + i * sizeof iov, sizeof iov)) return err(EFAULT);
-        const Status st = p.as().madvise(reinterpret_cast<std::uint64_t>(iov.iov_base), iov.iov_len,
-                                         static_cast<int>(s.a[3]));
+        const Status st = target->madvise(reinterpret_cast<std::uint64_t>(iov.iov_base), iov.iov_len, advice);
         if (!st) return total ? total : err(st.error());
         total += static_cast<std::int64_t>(iov.iov_len);
     }
@@ -108,12 +117,6 @@ std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s) {
     }
     case SYS_msync: return page_aligned(a[0]) ? 0 : err(EINVAL);
     case SYS_process_madvise: return do_process_madvise(p, s);
-    case SYS_pidfd_open: {
-        if (static_cast<pid_t>(a[0]) != ::getpid()) return err(ESRCH);
-        auto f = std::make_shared<GuestFile>();
-        f->path = "pidfd:self";
-        return p.files().install(f);
-    }
     default:
         return std::nullopt;
     }

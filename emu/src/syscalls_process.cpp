@@ -27,19 +27,17 @@
 
 namespace emu::sys {
 
-std::int64_t do_fork(Process& p);
-
 namespace {
 
 std::int64_t do_rt_sigaction(Process& p, int sig, std::uint64_t act, std::uint64_t old, std::uint64_t size) {
     if (size != 8) return err(EINVAL);
     if (sig < 1 || sig > kNsig || sig == 9 || sig == 19) return err(EINVAL);
-    SigAction current = p.signals().actions[sig];
+    SigAction current = p.signals().action(sig);
     if (act) {
         SigAction next;
         if (!p.as().copy_from_user(&next, act, sizeof next)) return err(EFAULT);
         next.mask &= ~kUnblockable;
-        p.signals().actions[sig] = next;
+        p.signals().action(sig) = next;
     }
     if (old && put(p, old, current) != 0) return err(EFAULT);
     return 0;
@@ -92,19 +90,10 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
     [[maybe_unused]] const auto& a = s.a;
     [[maybe_unused]] const int fd = static_cast<int>(a[0]);
     switch (s.nr) {
-    case SYS_exit:
-    case SYS_exit_group: p.exit(static_cast<int>(a[0] & 0xff)); return kNoReturn;
-    case SYS_getpid: return ::getpid();
-    case SYS_gettid: return ::getpid();
-    case SYS_getppid: return ::getppid();
     case SYS_getuid: return ::getuid();
     case SYS_geteuid: return ::geteuid();
     case SYS_getgid: return ::getgid();
     case SYS_getegid: return ::getegid();
-    case SYS_getpgrp: return ::getpgrp();
-    case SYS_setpgid: return host_result(::setpgid(static_cast<pid_t>(a[0]), static_cast<pid_t>(a[1])));
-    case SYS_set_tid_address: return ::getpid();
-    case SYS_set_robust_list: return 0;
     case SYS_rseq: {
         // Registered, with CPU 0 written where the kernel would keep the current CPU.
         const std::uint32_t cpu[2] = {0, 0};
@@ -122,7 +111,7 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
     case SYS_prlimit64:
     case SYS_getrlimit: {
         const bool pr = s.nr == SYS_prlimit64;
-        if (pr && a[0] != 0 && static_cast<pid_t>(a[0]) != ::getpid()) return err(ESRCH);
+        if (pr && a[0] != 0 && !p.find_task(static_cast<int>(a[0]))) return err(ESRCH);
         const int resource = static_cast<int>(a[pr ? 1 : 0]);
         struct rlimit old;
         if (::getrlimit(resource, &old) < 0) return err(errno);
@@ -166,94 +155,37 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         if (a[0] && put(p, a[0], t) != 0) return err(EFAULT);
         return t;
     }
-    case SYS_nanosleep:
-    case SYS_clock_nanosleep: {
-        const bool clock = s.nr == SYS_clock_nanosleep;
-        struct timespec ts;
-        if (!p.as().copy_from_user(&ts, a[clock ? 2 : 0], sizeof ts)) return err(EFAULT);
-        if (ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000 || ts.tv_sec < 0) return err(EINVAL);
-        if (clock) return -::clock_nanosleep(static_cast<clockid_t>(a[0]), static_cast<int>(a[1]), &ts, nullptr);
-        return host_result(::nanosleep(&ts, nullptr));
-    }
-    case SYS_sched_yield: return 0;
-    case SYS_sched_getaffinity: {
-        const std::uint64_t mask = 1;
-        if (a[1] < 8) return err(EINVAL);
-        return put(p, a[2], mask) == 0 ? 8 : err(EFAULT);
-    }
-    case SYS_fork:
-    case SYS_vfork: return do_fork(p);
-    case SYS_clone: {
-        constexpr std::uint64_t kCloneVm = 0x100, kCloneVfork = 0x4000, kCloneThread = 0x10000;
-        if ((a[0] & kCloneThread) || ((a[0] & kCloneVm) && !(a[0] & kCloneVfork))) {
-            return unsupported(s.nr);  // threads are not supported yet
-        }
-        const std::int64_t pid = do_fork(p);
-        constexpr std::uint64_t kChildSettid = 0x01000000;
-        if (pid == 0 && (a[0] & kChildSettid)) {
-            const std::int32_t tid = ::getpid();
-            (void)put(p, a[3], tid);
-        }
-        return pid;
-    }
-    case SYS_wait4: {
-        int wstatus = 0;
-        const pid_t r = ::wait4(static_cast<pid_t>(a[0]), &wstatus, static_cast<int>(a[2]), nullptr);
-        if (r < 0) return err(errno);
-        if (a[1] && put(p, a[1], wstatus) != 0) return err(EFAULT);
-        return r;
-    }
     case SYS_rt_sigaction: return do_rt_sigaction(p, fd, a[1], a[2], a[3]);
     case SYS_rt_sigprocmask: return do_rt_sigprocmask(p, fd, a[1], a[2], a[3]);
     case SYS_rt_sigreturn: return restore_sigframe(p) ? kNoReturn : err(EFAULT);
     case SYS_sigaltstack: return do_sigaltstack(p, a[0], a[1]);
     case SYS_rt_sigpending: return put(p, a[0], p.signals().pending);
-    case SYS_kill:
-    case SYS_tgkill:
-    case SYS_tkill: {
-        const pid_t target = static_cast<pid_t>(s.nr == SYS_tgkill ? a[1] : a[0]);
-        const int sig = static_cast<int>(s.nr == SYS_tgkill ? a[2] : a[1]);
-        if (sig < 0 || sig > kNsig) return err(EINVAL);
-        if (target != ::getpid() && !(s.nr == SYS_kill && target == 0)) {
-            if (s.nr == SYS_kill) return host_result(::kill(target, sig));
-            return err(ESRCH);
-        }
-        if (sig == 0) return 0;
-        p.send_signal(sig, s.nr == SYS_kill ? 0 : -6);  // SI_USER or SI_TKILL
-        return 0;
-    }
-    case SYS_futex: return 0;  // single-threaded: nothing to wait for or wake
     case SYS_prctl: {
-        constexpr std::uint64_t kSetName = 15, kGetName = 16;
-        static char comm[16] = "mmuemu-guest";
+        constexpr std::uint64_t kSetName = 15, kGetName = 16, kSetChildSubreaper = 36,
+                                kGetChildSubreaper = 37;
         if (a[0] == kSetName) {
             std::string name;
-            if (!read_string(p, a[1], name)) return err(EFAULT);
-            std::snprintf(comm, sizeof comm, "%s", name.c_str());
+            if (!read_string(p, a[1], name, 4096)) return err(EFAULT);
+            p.group().comm = name.substr(0, 15);
             return 0;
         }
-        if (a[0] == kGetName) return p.as().copy_to_user(a[1], comm, sizeof comm) ? 0 : err(EFAULT);
+        if (a[0] == kGetName) {
+            char comm[16] = {};
+            std::snprintf(comm, sizeof comm, "%s", p.group().comm.c_str());
+            return p.as().copy_to_user(a[1], comm, sizeof comm) ? 0 : err(EFAULT);
+        }
+        // Orphans go to the first task in any case (the machine's init); a subreaper above them
+        // is always that task in the programs this models.
+        if (a[0] == kSetChildSubreaper) return 0;
+        if (a[0] == kGetChildSubreaper) {
+            const std::int32_t on = 0;
+            return put(p, a[1], on);
+        }
         return err(EINVAL);
     }
     default:
         return std::nullopt;
     }
-}
-
-// fork: the mmu copies the address space (COW, markers, WIPEONFORK, DONTFORK); the host process
-// is forked too so that the child runs on its own CPU, and wait4 sees real exit statuses.
-std::int64_t do_fork(Process& p) {
-    auto child_as = p.as().fork();
-    if (!child_as) return -child_as.error();
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) return -errno;
-    if (pid == 0) {
-        p.adopt_forked_address_space(std::move(child_as.value()));
-        return 0;
-    }
-    p.keep_other_side(std::move(child_as.value()));
-    return pid;
 }
 
 }  // namespace emu::sys

@@ -63,7 +63,8 @@ struct SplitCommandLine {
 
 SplitCommandLine split_command_line(int argc, char** argv) {
     static const std::vector<std::string> with_value = {"--ram", "--root", "--env", "--max-insns",
-                                                        "--gdb", "--gdb-listen", "--trace"};
+                                                        "--gdb", "--gdb-listen", "--trace", "--cpus",
+                                                        "--sched-seed"};
     SplitCommandLine out;
     bool seen_command = false;
     for (int i = 1; i < argc; ++i) {
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
         ("clear-env", "start the guest with an empty environment")
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
         ("stats", "print MMU and TLB counters, VMA count and RSS at exit")
+        ("cpus", po::value<unsigned>()->default_value(1), "virtual CPUs (1-64), each with its own TLB")
+        ("sched-seed", po::value<std::uint64_t>()->default_value(0),
+         "vary the scheduler's time slices with this seed (0: fixed slices)")
         ("gdb", po::value<int>(), "wait for gdb on 127.0.0.1:PORT before the first instruction")
         ("gdb-listen", po::value<std::string>(), "like --gdb, on ADDR:PORT")
         ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest")
@@ -123,7 +127,8 @@ int main(int argc, char** argv) {
         ("trace-fills", "with --trace: record Unicorn's TLB fills too (their timing varies between runs)");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())(
-        "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it");
+        "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it")(
+        "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping");
     po::options_description all;
     all.add(opts).add(hidden);
     po::positional_options_description positional;
@@ -182,6 +187,11 @@ int main(int argc, char** argv) {
         options.check = vm.count("check");
         options.stats = vm.count("stats");
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
+        options.skip_shootdown = vm.count("inject-missing-shootdown");
+        options.cpus = vm["cpus"].as<unsigned>();
+        if (options.cpus < 1 || options.cpus > 64)
+            throw std::invalid_argument("--cpus: must be between 1 and 64");
+        options.sched_seed = vm["sched-seed"].as<std::uint64_t>();
         if (vm.count("trace")) options.trace_path = vm["trace"].as<std::string>();
         options.trace_accesses = vm.count("trace-accesses");
         options.trace_fills = vm.count("trace-fills");

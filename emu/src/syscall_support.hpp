@@ -41,5 +41,12 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s);
+// eventfd2, signalfd4, epoll_create1/ctl/wait/pwait (syscalls_events.cpp).
+std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s);
+// Which of `requested` (POLLIN, POLLOUT, ...) guest descriptor `fd` has now (POLLNVAL: closed).
+short poll_events(Process& p, int fd, short requested);
+// The same for an epoll descriptor: POLLIN when one of its interests is ready.
+short epoll_poll_events(Process& p, GuestFile& epoll, short requested);
 
 }  // namespace emu::sys

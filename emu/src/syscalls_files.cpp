@@ -476,6 +476,25 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!f || f->host_fd < 0) return err(EBADF);
         return host_result(::ftruncate(f->host_fd, static_cast<off_t>(a[1])));
     }
+    case SYS_chmod:
+    case SYS_fchmodat: {
+        const bool at = s.nr == SYS_fchmodat;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        int dirfd = AT_FDCWD;
+        if (at && static_cast<int>(a[0]) != AT_FDCWD && (path.empty() || path[0] != '/')) {
+            auto d = p.files().get(static_cast<int>(a[0]));
+            if (!d || d->host_fd < 0) return err(EBADF);
+            dirfd = d->host_fd;
+        }
+        return host_result(::fchmodat(dirfd, host_path(p, path).c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
+    }
+    case SYS_fchmod: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EPERM);
+        return host_result(::fchmod(f->host_fd, static_cast<mode_t>(a[1])));
+    }
     case SYS_umask: return ::umask(static_cast<mode_t>(a[0]));
     case SYS_chdir: {
         std::string path;

@@ -46,6 +46,8 @@ std::int64_t validate_clone(const CloneRequest& r) {
     if ((f & kCloneThread) && !(f & kCloneSighand)) return err(EINVAL);
     if ((f & kCloneSighand) && !(f & kCloneVm)) return err(EINVAL);
     if ((f & kClonePidfd) && (f & (kCloneDetached | kCloneThread))) return err(EINVAL);
+    // A thread cannot get a new user or pid namespace.
+    if ((f & kCloneThread) && (f & (kCloneNewuser | 0x20000000))) return err(EINVAL);
     if (f & kNamespaceFlags) return err(EPERM);  // namespaces need privileges mmuemu does not model
     if (r.exit_signal < 0 || r.exit_signal > kNsig) return err(EINVAL);
     return 0;
@@ -113,6 +115,8 @@ std::int64_t do_clone3(Process& p, std::uint64_t args, std::uint64_t size) {
     if (k.flags & ~kKnownCloneFlags) return err(EINVAL);
     if (k.flags & 0xff) return err(EINVAL);  // the exit signal has its own field
     if (k.exit_signal > kNsig) return err(EINVAL);
+    // A thread (or CLONE_PARENT child) sends no exit signal of its own.
+    if (k.exit_signal && (k.flags & (kCloneThread | 0x8000))) return err(EINVAL);
     if ((k.stack == 0) != (k.stack_size == 0)) return err(EINVAL);
     if (k.set_tid || k.set_tid_size) return err(k.set_tid_size > 32 ? EINVAL : EPERM);
     if (k.flags & kCloneIntoCgroup) return err(EPERM);
@@ -174,6 +178,9 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
     if (path.empty() && !(flags & AT_EMPTY_PATH)) return err(ENOENT);
     HostPath hp;
     if (const std::int64_t e = host_path_at(p, dirfd, path, hp)) return e;
+    // The magic link to the running program is the guest's program, never mmuemu's binary.
+    if (path == "/proc/self/exe" || path == "/proc/" + std::to_string(p.group().tgid) + "/exe")
+        hp = {AT_FDCWD, p.group().exe};
     const int open_flags = O_RDONLY | O_CLOEXEC | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
     const int fd = path.empty() ? ::fcntl(hp.dirfd, F_DUPFD_CLOEXEC, 3)
                                 : ::openat(hp.dirfd, hp.path.c_str(), open_flags);
@@ -324,15 +331,17 @@ std::int64_t wait_common(Process& p, const WaitMatch& m, int options, WaitResult
     b.ready = [pp, self, m, options] {
         auto g = self.lock();
         if (!g) return true;
+        bool any = false;
         for (auto& w : g->children) {
             auto c = w.lock();
             if (!c || c->state == GroupState::Reaped || !matches(*c, m, options)) continue;
+            any = true;
             if ((c->state == GroupState::Zombie && (options & kWexited)) ||
                 (c->stop_report && (options & kWuntraced)) || (c->continue_report && (options & kWcontinued)))
                 return true;
         }
         (void)pp;
-        return false;
+        return !any;  // the last child went (auto-reaped): the call ends with ECHILD
     };
     return p.block(std::move(b));
 }

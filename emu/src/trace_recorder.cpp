@@ -189,6 +189,16 @@ void TraceRecorder::sigreturn(const AddressSpace& as) {
     if (active_) writer_.line("sigreturn " + std::to_string(id_of(as)));
 }
 
+void TraceRecorder::release(const AddressSpace& as, int status, int signo) {
+    write_flushes();
+    auto it = ids_.find(&as);
+    if (!active_ || it == ids_.end()) return;
+    writer_.line("exit " + std::to_string(it->second) + " " +
+                 (signo ? std::string(signal_name(signo)) : std::to_string(status)));
+    asid_ids_.erase(as.asid());
+    ids_.erase(it);
+}
+
 void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {
     write_flushes();
     if (!active_) return;

@@ -35,6 +35,8 @@ public:
     void signal(const mmu::AddressSpace& as, const SigInfo& info);
     void sigreturn(const mmu::AddressSpace& as);
     void exit(const mmu::AddressSpace& as, int status, int signo);
+    // Another process's address space (a forked child's) goes away; the trace goes on.
+    void release(const mmu::AddressSpace& as, int status, int signo);
     // In a forked child: the parent owns the file; the child records nothing.
     void abandon();
     // gdb's `monitor trace off`: the trace ends here.

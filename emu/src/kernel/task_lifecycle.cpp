@@ -82,7 +82,9 @@ std::pair<std::uint64_t, std::uint64_t> Process::futex_key(AddressSpace& mm, std
     if (const Vma* v = mm.vmas().find(addr); v && v->shared() && v->shmem)
         return {reinterpret_cast<std::uintptr_t>(v->shmem.get()),
                 (v->pgoff_at(addr) << kPageShift) | (addr & (kPageSize - 1))};
-    return {reinterpret_cast<std::uintptr_t>(&mm), addr};
+    // A shared (non-PRIVATE) key on private memory differs from the private key of the same
+    // address (Linux's FUT_OFF_MMSHARED): a FUTEX_WAKE does not wake a FUTEX_WAIT_PRIVATE waiter.
+    return {reinterpret_cast<std::uintptr_t>(&mm), addr | (1ull << 63)};
 }
 
 void Process::futex_enqueue(std::uint64_t key_a, std::uint64_t key_b, std::uint32_t bitset) {
@@ -234,6 +236,8 @@ void Process::finish_group(ThreadGroup& g, int wait_status) {
         return;
     }
     if (traced_mm_ == g.mm.get()) traced_mm_ = nullptr;
+    if (recorder_ && g.mm && g.mm.use_count() == 1)
+        recorder_->release(*g.mm, (wait_status >> 8) & 0xff, signo);
     drop_address_space(g.mm);
     // Orphans are re-parented to the first task (the init of this machine).
     for (auto& w : g.children) {
@@ -377,6 +381,7 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
         recorder_->attach(*g.mm);
         traced_mm_ = g.mm.get();
     }
+    if (recorder_ && old && old.use_count() == 1) recorder_->release(*old, 0, 0);
     drop_address_space(old);
     flush_code_everywhere();
     t->vfork_parent = 0;

@@ -116,6 +116,14 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     if (code_may_change) p.flush_code_everywhere();
     // Linux checks for a pending signal before it sleeps: a blocking call then fails with EINTR.
     if (result == kBlock && p.signal_interrupts() && p.task().block.interruptible) result = err(EINTR);
+    // The call does not wait after all: the task stays on the CPU (a vfork parent, whose block
+    // is not a retry, waits with its result already set).
+    Task& task = p.task();
+    if (result != kBlock && task.state == TaskState::Blocked && task.block.retry) {
+        task.state = TaskState::Runnable;
+        p.futex_dequeue(task);
+        task.block = BlockState{};
+    }
     if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) return kRestart;
     return result;
 }

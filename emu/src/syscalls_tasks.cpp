@@ -118,7 +118,9 @@ std::int64_t do_clone3(Process& p, std::uint64_t args, std::uint64_t size) {
     // A thread (or CLONE_PARENT child) sends no exit signal of its own.
     if (k.exit_signal && (k.flags & (kCloneThread | 0x8000))) return err(EINVAL);
     if ((k.stack == 0) != (k.stack_size == 0)) return err(EINVAL);
-    if (k.set_tid || k.set_tid_size) return err(k.set_tid_size > 32 ? EINVAL : EPERM);
+    // set_tid and set_tid_size come together; choosing pids needs CAP_CHECKPOINT_RESTORE.
+    if ((k.set_tid == 0) != (k.set_tid_size == 0) || k.set_tid_size > 32) return err(EINVAL);
+    if (k.set_tid) return err(EPERM);
     if (k.flags & kCloneIntoCgroup) return err(EPERM);
     if ((k.flags & kCloneClearSighand) && (k.flags & kCloneSighand)) return err(EINVAL);
     CloneRequest r;

@@ -152,6 +152,7 @@ std::int64_t read_signalfd(Process& p, const std::shared_ptr<GuestFile>& fp, std
     SignalState& s = p.signals();
     if (!(s.pending & f.sigmask)) {
         if (f.nonblocking) return err(EAGAIN);
+        if (p.signal_interrupts()) return err(EINTR);  // a signal is checked before sleeping
         // Only the first signal is waited for; the task wakes when one in the mask is pending.
         BlockState b;
         std::weak_ptr<Task> self = p.current();
@@ -273,11 +274,15 @@ std::vector<epoll_event> collect(Process& p, Task& t, GuestFile& ep, int max) {
     int n = ::epoll_wait(ep.host_fd, out.data(), max, 0);
     if (n < 0) n = 0;
     out.resize(static_cast<std::size_t>(n));
-    for (epoll_event& e : out) {
+    // The host key becomes the guest's data; an unknown key is a host descriptor mmuemu never
+    // closes (its own 0, 1, 2) whose guest file is gone: not reported.
+    std::erase_if(out, [&](epoll_event& e) {
         auto it = std::find_if(st.interests.begin(), st.interests.end(),
-                               [&](const Interest& i) { return i.key == e.data.u64; });
-        e.data.u64 = it != st.interests.end() ? it->data : 0;
-    }
+                               [&](const Interest& i) { return i.on_host && i.key == e.data.u64; });
+        if (it == st.interests.end() || it->file.expired()) return true;
+        e.data.u64 = it->data;
+        return false;
+    });
     std::vector<Interest> reported;  // level-triggered ones go to the back (Linux's round robin)
     for (auto it = st.interests.begin(); it != st.interests.end();) {
         auto f = it->file.lock();
@@ -333,6 +338,8 @@ std::int64_t do_epoll_wait(Process& p, int epfd, std::uint64_t events_addr, int 
     const auto got = room ? collect(p, t, *ep, room) : std::vector<epoll_event>{};
     if (got.empty()) {
         if (deadline && monotonic_ns() >= *deadline) return 0;
+        // Linux checks for a signal before it sleeps: EINTR now (the task never blocks).
+        if (p.signal_interrupts()) return err(EINTR);
         BlockState b;
         b.deadline_ns = deadline;
         b.host_fds = {{ep->host_fd, POLLIN, 0}};

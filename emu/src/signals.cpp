@@ -121,6 +121,7 @@ std::array<std::uint8_t, 128> encode_siginfo(const SigInfo& info) {
                    ? (static_cast<std::uint64_t>(info.uid) << 32) | static_cast<std::uint32_t>(info.pid)
                    : info.addr;
     if (info.signo == 17) std::memcpy(k.rest, &info.status, sizeof info.status);  // si_status
+    else if (info.from_kill && info.code < 0) std::memcpy(k.rest, &info.value, sizeof info.value);
     std::array<std::uint8_t, 128> out;
     std::memcpy(out.data(), &k, sizeof k);
     return out;

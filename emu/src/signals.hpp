@@ -36,6 +36,7 @@ struct SigInfo {
     int pid = 0;             // kill/tgkill/SIGCHLD: the sender or child
     int uid = 0;
     int status = 0;          // SIGCHLD: exit code or signal
+    std::uint64_t value = 0; // rt_sigqueueinfo: si_value
     bool from_kill = false;
     // x86 trap information for the ucontext (REG_TRAPNO, REG_ERR, REG_CR2).
     std::uint64_t trapno = 0;

@@ -141,6 +141,10 @@ signalfd_siginfo to_ssi(const SigInfo& in) {
         o.ssi_pid = static_cast<std::uint32_t>(in.pid);  // SIL_KILL, SIL_RT, SIL_CHLD
         o.ssi_uid = static_cast<std::uint32_t>(in.uid);
         if (in.signo == 17 && in.code > 0) o.ssi_status = in.status;
+        if (in.code < 0) {  // SI_QUEUE and other user codes carry a sigval
+            o.ssi_int = static_cast<std::int32_t>(in.value);
+            o.ssi_ptr = in.value;
+        }
     }
     return o;
 }

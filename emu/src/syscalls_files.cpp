@@ -354,6 +354,10 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         case F_DUPFD: return p.files().install(f, static_cast<int>(a[2]));
         case F_DUPFD_CLOEXEC: return p.files().install(f, static_cast<int>(a[2]), true);
         case F_GETFD: return p.files().cloexec(fd) ? FD_CLOEXEC : 0;
+        case F_GETPIPE_SZ:
+        case F_SETPIPE_SZ:
+            if (f->host_fd < 0) return err(EBADF);
+            return host_result(::fcntl(f->host_fd, static_cast<int>(a[1]), static_cast<int>(a[2])));
         case F_SETFD: p.files().set_cloexec(fd, a[2] & FD_CLOEXEC); return 0;
         case F_GETFL: {
             if (f->host_fd < 0) return O_RDONLY | (f->nonblocking ? O_NONBLOCK : 0);

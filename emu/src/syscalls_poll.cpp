@@ -226,11 +226,11 @@ std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s) {
         }
         const std::int64_t r = do_select(p, static_cast<int>(a[0]), a[1], a[2], a[3], deadline);
         restore_temporary_mask(p, r);
-        // select (not pselect6) writes back the time that was left.
-        if (!pselect && a[4] && r >= 0 && r != kBlock && deadline) {
+        // Linux writes back the time that was left (select: timeval, pselect6: timespec).
+        if (a[4] && r >= 0 && r != kBlock && deadline) {
             const std::uint64_t now = monotonic_ns(), left = *deadline > now ? *deadline - now : 0;
-            const KernelTimespec tv{static_cast<std::int64_t>(left / 1000000000ull),
-                                    static_cast<std::int64_t>(left % 1000000000ull / 1000)};
+            const std::int64_t frac = static_cast<std::int64_t>(left % 1000000000ull);
+            const KernelTimespec tv{static_cast<std::int64_t>(left / 1000000000ull), pselect ? frac : frac / 1000};
             (void)put(p, a[4], tv);
         }
         return r;

@@ -478,6 +478,7 @@ std::int64_t do_sigqueueinfo(Process& p, std::int64_t tgid, std::int64_t tid, in
     std::memcpy(&uid, raw.data() + 20, 4);
     info.pid = pid;
     info.uid = uid;
+    std::memcpy(&info.value, raw.data() + 24, sizeof info.value);
     if (tid) {
         auto t = p.find_task(static_cast<int>(tid));
         if (!t || t->group->tgid != tgid) return err(ESRCH);

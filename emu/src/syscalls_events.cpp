@@ -364,27 +364,6 @@ std::int64_t do_epoll_wait(Process& p, int epfd, std::uint64_t events_addr, int 
     return static_cast<std::int64_t>(got.size());
 }
 
-// epoll_pwait/epoll_pwait2: the signal mask is replaced for the duration of the call (as ppoll).
-std::int64_t set_temporary_mask(Process& p, std::uint64_t mask_addr, std::uint64_t size) {
-    Task& t = p.task();
-    if (!mask_addr || t.block.retry) return 0;
-    if (size != 8) return err(EINVAL);
-    std::uint64_t mask;
-    if (!p.as().copy_from_user(&mask, mask_addr, 8)) return err(EFAULT);
-    t.saved_mask = t.signals.blocked;
-    t.signals.blocked = mask & ~kUnblockable;
-    return 0;
-}
-
-void restore_temporary_mask(Process& p, std::int64_t result) {
-    Task& t = p.task();
-    // After EINTR the handler's frame saves the old mask (delivery restores it); otherwise now.
-    if (t.saved_mask && result != err(EINTR) && result != kBlock) {
-        t.signals.blocked = *t.saved_mask;
-        t.saved_mask.reset();
-    }
-}
-
 std::optional<std::uint64_t> deadline_ms(int timeout) {
     if (timeout < 0) return std::nullopt;  // wait forever
     return monotonic_ns() + static_cast<std::uint64_t>(timeout) * 1000000ull;

@@ -119,27 +119,6 @@ std::int64_t do_poll(Process& p, std::uint64_t fds_addr, std::uint64_t nfds,
     return ready;
 }
 
-// ppoll/pselect6: the signal mask is replaced for the duration of the call, as rt_sigsuspend.
-std::int64_t set_temporary_mask(Process& p, std::uint64_t mask_addr, std::uint64_t size) {
-    Task& t = p.task();
-    if (!mask_addr || t.block.retry) return 0;
-    if (size != 8) return err(EINVAL);
-    std::uint64_t mask;
-    if (!p.as().copy_from_user(&mask, mask_addr, 8)) return err(EFAULT);
-    t.saved_mask = t.signals.blocked;
-    t.signals.blocked = mask & ~kUnblockable;
-    return 0;
-}
-
-void restore_temporary_mask(Process& p, std::int64_t result) {
-    Task& t = p.task();
-    // After EINTR the handler's frame saves the old mask (delivery restores it); otherwise now.
-    if (t.saved_mask && result != err(EINTR) && result != kBlock) {
-        t.signals.blocked = *t.saved_mask;
-        t.saved_mask.reset();
-    }
-}
-
 std::int64_t do_select(Process& p, int n, std::uint64_t rd, std::uint64_t wr, std::uint64_t ex,
                        std::optional<std::uint64_t> deadline) {
     if (n < 0) return err(EINVAL);
@@ -182,6 +161,26 @@ std::int64_t do_select(Process& p, int n, std::uint64_t rd, std::uint64_t wr, st
 }
 
 }  // namespace
+
+std::int64_t set_temporary_mask(Process& p, std::uint64_t mask_addr, std::uint64_t size) {
+    Task& t = p.task();
+    if (!mask_addr || t.block.retry) return 0;
+    if (size != 8) return err(EINVAL);
+    std::uint64_t mask;
+    if (!p.as().copy_from_user(&mask, mask_addr, 8)) return err(EFAULT);
+    t.saved_mask = t.signals.blocked;
+    t.signals.blocked = mask & ~kUnblockable;
+    return 0;
+}
+
+void restore_temporary_mask(Process& p, std::int64_t result) {
+    Task& t = p.task();
+    // After EINTR the handler's frame saves the old mask (delivery restores it); otherwise now.
+    if (t.saved_mask && result != err(EINTR) && result != kBlock) {
+        t.signals.blocked = *t.saved_mask;
+        t.saved_mask.reset();
+    }
+}
 
 std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s) {
     const auto& a = s.a;

@@ -335,7 +335,8 @@ bool GdbStub::read_packet(std::string& out) {
 
 std::string GdbStub::stop_reply() const {
     char buf[64];
-    std::snprintf(buf, sizeof buf, "T%02xthread:%x;", to_gdb_signal(stop_signal_), static_cast<unsigned>(::getpid()));
+    std::snprintf(buf, sizeof buf, "T%02xthread:%x;", to_gdb_signal(stop_signal_),
+                  static_cast<unsigned>(process_.debugger_thread()));
     return buf + stop_extra_;
 }
 
@@ -345,6 +346,7 @@ Resume GdbStub::stopped(int signo, const SigInfo* info, const std::string& extra
     stop_info_ = info ? *info : SigInfo{};
     stop_info_.signo = signo;
     resume_signal_ = 0;
+    selected_thread_ = 0;  // a stop selects the thread that stopped
     bool announced = !announce;  // the first stop is not announced: gdb asks with '?'
 
     while (true) {
@@ -479,8 +481,25 @@ std::optional<Resume> GdbStub::handle(const std::string& p) {
     case 'D':
         send_packet("OK");
         return Resume::Detach;
-    case 'H':
-    case 'T': send_packet("OK"); return std::nullopt;
+    case 'H': {
+        // Hg selects the thread whose registers g/G/p/P read and write; Hc (the thread to
+        // resume) is accepted: every thread runs on continue (all-stop mode).
+        std::int64_t tid = 0;
+        const std::string id = p.substr(2);
+        if (id == "-1" || id == "0" || id.empty()) tid = 0;
+        else if (!parse_number(id, a) || !process_.debugger_has_thread(static_cast<int>(a))) {
+            send_packet("E01");
+            return std::nullopt;
+        } else {
+            tid = static_cast<std::int64_t>(a);
+        }
+        if (p[1] == 'g') selected_thread_ = static_cast<int>(tid);
+        send_packet("OK");
+        return std::nullopt;
+    }
+    case 'T':
+        send_packet(parse_number(p.substr(1), a) && process_.debugger_has_thread(static_cast<int>(a)) ? "OK" : "E01");
+        return std::nullopt;
     default: break;
     }
     if (p == "vCont?") {
@@ -498,12 +517,25 @@ std::optional<Resume> GdbStub::handle(const std::string& p) {
         send_packet("1");
     } else if (p == "qC") {
         char buf[32];
-        std::snprintf(buf, sizeof buf, "QC%x", static_cast<unsigned>(::getpid()));
+        std::snprintf(buf, sizeof buf, "QC%x", static_cast<unsigned>(process_.debugger_thread()));
         send_packet(buf);
     } else if (p == "qfThreadInfo") {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "m%x", static_cast<unsigned>(::getpid()));
-        send_packet(buf);
+        // Every live thread of the debugged process (forked children are not followed).
+        std::string list = "m";
+        for (const int tid : process_.debugger_threads()) {
+            char buf[16];
+            std::snprintf(buf, sizeof buf, "%s%x", list.size() > 1 ? "," : "", static_cast<unsigned>(tid));
+            list += buf;
+        }
+        send_packet(list.size() > 1 ? list : "l");
+    } else if (p.rfind("qThreadExtraInfo,", 0) == 0) {
+        std::uint64_t tid = 0;
+        if (!parse_number(p.substr(17), tid) || !process_.debugger_has_thread(static_cast<int>(tid))) {
+            send_packet("E01");
+        } else {
+            const std::string name = process_.debugger_thread_name(static_cast<int>(tid));
+            send_packet(hex_bytes(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
+        }
     } else if (p == "qsThreadInfo") {
         send_packet("l");
     } else if (p == "qOffsets") {
@@ -572,7 +604,7 @@ std::string GdbStub::read_register(unsigned regno) {
     if (regno >= regs.size()) return "E01";
     const RegisterInfo& r = regs[regno];
     std::uint8_t value[16] = {};
-    if (r.uc_id >= 0) check(uc_reg_read(process_.cpu().handle(), r.uc_id, value), "gdb register read");
+    if (r.uc_id >= 0) process_.debugger_read_register(selected_thread_, r.uc_id, value);
     if (std::string(r.name) == "orig_rax") std::memset(value, 0xff, 8);
     return hex_bytes(value, static_cast<std::size_t>(r.bits / 8));
 }
@@ -592,7 +624,7 @@ bool GdbStub::write_register(unsigned regno, const std::string& hex) {
     if (r.uc_id < 0) return true;
     std::uint8_t value[16] = {};
     std::memcpy(value, bytes.data(), bytes.size());
-    check(uc_reg_write(process_.cpu().handle(), r.uc_id, value), "gdb register write");
+    process_.debugger_write_register(selected_thread_, r.uc_id, value);
     return true;
 }
 
@@ -617,7 +649,7 @@ std::string GdbStub::read_memory(std::uint64_t addr, std::uint64_t len) {
 
 bool GdbStub::write_memory(std::uint64_t addr, const std::vector<std::uint8_t>& bytes) {
     if (!process_.as().poke(addr, bytes.data(), bytes.size())) return false;
-    process_.cpu().flush_code();  // the bytes may be code
+    process_.flush_code_everywhere();  // the bytes may be code, translated by any CPU
     return true;
 }
 

@@ -92,6 +92,7 @@ private:
     std::string stop_extra_;
     SigInfo stop_info_;
     int resume_signal_ = 0;
+    int selected_thread_ = 0;  // Hg: 0 = the thread that stopped
     std::set<std::uint64_t> breakpoints_;
     std::vector<Watch> watchpoints_;
     std::string pending_input_;

@@ -9,7 +9,9 @@
 
 #include <sys/syscall.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -45,6 +47,10 @@ Process::Process(const RunOptions& options, const std::string& program,
     task->group = init_;
     task->files = std::make_shared<GuestFiles>();
     task->fs = std::make_shared<FsState>();
+    // The guest starts in mmuemu's working directory with its umask; from now on both are the
+    // guest tasks' own (CLONE_FS), and mmuemu's umask is 0 so that the guest's alone applies.
+    task->fs->cwd_fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    task->fs->umask = ::umask(0);
     init_->threads.push_back(task);
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;

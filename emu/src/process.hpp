@@ -146,6 +146,17 @@ public:
     bool restart_after_interrupt();
     // Continues at `rip` once the current hook returns (rt_sigreturn, signal delivery).
     void redirect(std::uint64_t rip);
+    // --- the debugger's view: the threads of the first task's process (children not followed) ---
+    bool is_debugged(const Task& task) const { return task.group == init_; }
+    std::vector<int> debugger_threads() const;
+    bool debugger_has_thread(int tid) const;
+    std::string debugger_thread_name(int tid) const;
+    // The thread a stop reports: the current task, or the first debugged thread.
+    int debugger_thread() const;
+    // Registers of a thread (0: the one debugger_thread() names): in the engine of the CPU that
+    // holds it, else in its saved context.
+    void debugger_read_register(int tid, int uc_id, void* value);
+    void debugger_write_register(int tid, int uc_id, const void* value);
     // gdb's `monitor trace on FILE` / `off`; returns a message for the user.
     std::string start_trace(const std::string& path);
     std::string stop_trace();

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 
@@ -32,7 +33,7 @@ void Process::debugger_stop(int signo, const SigInfo* info, const std::string& e
 
 void Process::debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (!p.gdb_) return;
+    if (!p.gdb_ || !p.is_debugged(*p.current_)) return;  // forked children are not followed
     // Single step: let the first instruction run, stop before the second (Unicorn's own
     // instruction count is not reliable once blocks are cached).
     if (p.stepping_) {
@@ -59,7 +60,7 @@ void Process::debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t, 
 void Process::debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
                                 std::int64_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (!p.gdb_ || p.watched_.empty()) return;
+    if (!p.gdb_ || p.watched_.empty() || !p.is_debugged(*p.current_)) return;
     const Pfn pfn = address >> kPageShift;
     const std::uint64_t lo = address & (kPageSize - 1), hi = lo + static_cast<std::uint64_t>(size);
     for (const WatchedFrame& w : p.watched_) {
@@ -88,6 +89,68 @@ void Process::prepare_watchpoints() {
             va = end;
         }
     }
+}
+
+}  // namespace emu
+
+namespace emu {
+
+std::vector<int> Process::debugger_threads() const {
+    std::vector<int> out;
+    if (!init_) return out;
+    for (const auto& w : init_->threads)
+        if (auto t = w.lock(); t && t->alive()) out.push_back(t->tid);
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+bool Process::debugger_has_thread(int tid) const {
+    const auto t = find_task(tid);
+    return t && is_debugged(*t);
+}
+
+std::string Process::debugger_thread_name(int tid) const {
+    const auto t = find_task(tid);
+    if (!t) return "";
+    std::string state = t->state == TaskState::Blocked ? "blocked" : "runnable";
+    if (t->group->stopped) state = "stopped";
+    return t->group->comm + " (" + state + ", CPU " + std::to_string(t->last_cpu) + ")";
+}
+
+int Process::debugger_thread() const {
+    if (current_ && current_->alive() && is_debugged(*current_)) return current_->tid;
+    const auto threads = debugger_threads();
+    return threads.empty() ? (current_ ? current_->tid : 0) : threads.front();
+}
+
+void Process::debugger_read_register(int tid, int uc_id, void* value) {
+    const auto t = find_task(tid ? tid : debugger_thread());
+    if (!t) return;
+    for (auto& c : cpus_)
+        if (c.task == t && !t->registers) {
+            check(uc_reg_read(c.engine->handle(), uc_id, value), "gdb register read");
+            return;
+        }
+    if (!t->registers) return;
+    for (const auto& [id, v] : t->register_overrides)
+        if (id == uc_id) {
+            std::memcpy(value, &v, sizeof v);
+            return;
+        }
+    check(uc_context_reg_read(t->registers->get(), uc_id, value), "gdb register read");
+}
+
+void Process::debugger_write_register(int tid, int uc_id, const void* value) {
+    const auto t = find_task(tid ? tid : debugger_thread());
+    if (!t) return;
+    for (auto& c : cpus_)
+        if (c.task == t && !t->registers) {
+            check(uc_reg_write(c.engine->handle(), uc_id, value), "gdb register write");
+            return;
+        }
+    if (!t->registers) return;
+    std::erase_if(t->register_overrides, [&](const auto& o) { return o.first == uc_id; });
+    check(uc_context_reg_write(t->registers->get(), uc_id, value), "gdb register write");
 }
 
 }  // namespace emu

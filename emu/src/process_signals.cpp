@@ -119,7 +119,7 @@ void Process::deliver_pending() {
 void Process::deliver(const SigInfo& original, bool synchronous) {
     ++stats_.signals_delivered;
     SigInfo info = original;
-    if (gdb_) {
+    if (gdb_ && is_debugged(*current_)) {
         // As under ptrace: the debugger sees the signal before any handler runs, and decides
         // whether it is delivered (continue), replaced, or suppressed (signal 0).
         debugger_stop(info.signo, &info, "");

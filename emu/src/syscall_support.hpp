@@ -32,6 +32,17 @@ std::int64_t put(Process& p, std::uint64_t addr, const T& value) {
 bool read_string(Process& p, std::uint64_t addr, std::string& out, std::size_t limit = 4096);
 // How many bytes of [addr, addr + n) the guest could write before the first faulting page.
 std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n);
+// A guest path as the host opens it: absolute paths under --root, relative ones from the task's
+// working directory (CLONE_FS) or from a directory descriptor (*at calls).
+struct HostPath {
+    int dirfd;
+    std::string path;
+};
+std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out);
+// The host's absolute path of a resolved path (for names shown to the guest and in reports).
+std::string host_path_of(const HostPath& hp);
+// getcwd: the task's working directory as the guest sees it (inside --root).
+std::string guest_cwd(Process& p);
 // -ENOSYS, with one warning line per system call number.
 std::int64_t unsupported(std::uint64_t nr);
 

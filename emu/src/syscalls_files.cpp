@@ -31,16 +31,16 @@ namespace emu::sys {
 
 namespace {
 
-// ---- paths under --root and generated /proc files ----
-std::string host_path(Process& p, const std::string& guest) {
-    if (guest.empty() || guest[0] != '/' || p.options().root == "/") return guest;
-    return p.options().root + guest;
+bool is_self_proc(Process& p, const std::string& path, const char* leaf) {
+    return path == std::string("/proc/self/") + leaf ||
+           path == "/proc/" + std::to_string(p.group().tgid) + "/" + leaf;
 }
 
-bool is_self_proc(const std::string& path, const char* leaf) {
-    return path == std::string("/proc/self/") + leaf ||
-           path == "/proc/" + std::to_string(::getpid()) + "/" + leaf;
-}
+// Resolves a path argument; on failure returns from the calling system call with its errno.
+#define RESOLVE_OR_RETURN(out, dirfd, path)                                  \
+    HostPath out;                                                            \
+    if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out)) \
+        return resolve_error
 
 std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
     std::string path;
@@ -48,21 +48,17 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
     auto file = std::make_shared<GuestFile>();
     file->path = path;
     file->open_flags = flags;
-    if (is_self_proc(path, "maps")) {
+    if (is_self_proc(p, path, "maps")) {
         file->generated = proc_self_maps(p);
-    } else if (is_self_proc(path, "status")) {
+    } else if (is_self_proc(p, path, "status")) {
         file->generated = proc_self_status(p);
-    } else if (is_self_proc(path, "pagemap")) {
+    } else if (is_self_proc(p, path, "pagemap")) {
         file->pagemap = true;
     } else {
-        const int host_dirfd = dirfd == AT_FDCWD ? AT_FDCWD : -1;
-        int real_dirfd = host_dirfd;
-        if (dirfd != AT_FDCWD) {
-            auto dir = p.files().get(dirfd);
-            if (!dir) return err(EBADF);
-            real_dirfd = dir->host_fd;
-        }
-        const int fd = ::openat(real_dirfd, host_path(p, path).c_str(), flags | O_CLOEXEC, mode);
+        RESOLVE_OR_RETURN(hp, dirfd, path);
+        // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
+        const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
+        const int fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, create_mode);
         if (fd < 0) return err(errno);
         file->host_fd = fd;
     }
@@ -256,19 +252,56 @@ std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uin
             r = ::fstat(f->host_fd, &st);
         }
     } else {
-        int real_dirfd = AT_FDCWD;
-        if (dirfd != AT_FDCWD && path[0] != '/') {
-            auto f = p.files().get(dirfd);
-            if (!f) return err(EBADF);
-            real_dirfd = f->host_fd;
-        }
-        r = ::fstatat(real_dirfd, host_path(p, path).c_str(), &st, flags);
+        RESOLVE_OR_RETURN(hp, dirfd, path);
+        r = ::fstatat(hp.dirfd, hp.path.c_str(), &st, flags & ~AT_EMPTY_PATH);
     }
     if (r < 0) return err(errno);
     return put(p, out, st);
 }
 
 }  // namespace
+
+std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out) {
+    // /proc/PID of the calling guest process is the host's /proc/self (a directory, never the
+    // pid of mmuemu); the rest of /proc is still the host's (a virtual /proc is future work).
+    const std::string own = "/proc/" + std::to_string(p.group().tgid);
+    if (path.compare(0, own.size(), own) == 0 && (path.size() == own.size() || path[own.size()] == '/')) {
+        out = {AT_FDCWD, "/proc/self/" + path.substr(std::min(path.size(), own.size() + 1))};
+        return 0;
+    }
+    if (!path.empty() && path[0] == '/') {
+        out = {AT_FDCWD, p.options().root == "/" ? path : p.options().root + path};
+        return 0;
+    }
+    if (dirfd == AT_FDCWD) {
+        out = {p.fs().cwd_fd >= 0 ? p.fs().cwd_fd : AT_FDCWD, path};
+        return 0;
+    }
+    auto f = p.files().get(dirfd);
+    if (!f) return err(EBADF);
+    if (f->host_fd < 0) return err(ENOTDIR);
+    out = {f->host_fd, path};
+    return 0;
+}
+
+std::string host_path_of(const HostPath& hp) {
+    if (hp.dirfd == AT_FDCWD || (!hp.path.empty() && hp.path[0] == '/')) return hp.path;
+    char link[64], target[4096];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", hp.dirfd);
+    const long n = ::readlink(link, target, sizeof target - 1);
+    if (n <= 0) return hp.path;
+    std::string dir(target, static_cast<std::size_t>(n));
+    return hp.path.empty() ? dir : dir + "/" + hp.path;
+}
+
+std::string guest_cwd(Process& p) {
+    std::string cwd = host_path_of({p.fs().cwd_fd, ""});
+    const std::string& root = p.options().root;
+    if (root != "/" && cwd.compare(0, root.size(), root) == 0 &&
+        (cwd.size() == root.size() || cwd[root.size()] == '/'))
+        cwd = cwd.size() == root.size() ? "/" : cwd.substr(root.size());
+    return cwd;
+}
 
 // read, write, open, stat, ioctl, fcntl, dup, pipe, directories, sendfile...
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
@@ -302,15 +335,16 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     case SYS_statx: {
         std::string path;
         if (!read_string(p, a[1], path)) return err(EFAULT);
-        int real_dirfd = AT_FDCWD;
-        if (static_cast<int>(a[0]) != AT_FDCWD) {
+        struct statx stx;
+        long r;
+        if (path.empty() && (a[2] & AT_EMPTY_PATH)) {
             auto f = p.files().get(static_cast<int>(a[0]));
             if (!f || f->host_fd < 0) return err(EBADF);
-            real_dirfd = f->host_fd;
+            r = ::statx(f->host_fd, "", static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
+        } else {
+            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path);
+            r = ::statx(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
         }
-        struct statx stx;
-        const long r = ::statx(real_dirfd, host_path(p, path).c_str(), static_cast<int>(a[2]),
-                               static_cast<unsigned>(a[3]), &stx);
         if (r < 0) return err(errno);
         return put(p, a[4], stx);
     }
@@ -411,11 +445,10 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         return 0;
     }
     case SYS_getcwd: {
-        char buf[4096];
-        if (!::getcwd(buf, sizeof buf)) return err(errno);
-        const std::size_t n = std::strlen(buf) + 1;
+        const std::string cwd = guest_cwd(p);
+        const std::size_t n = cwd.size() + 1;
         if (n > a[1]) return err(ERANGE);
-        return p.as().copy_to_user(a[0], buf, n) ? static_cast<std::int64_t>(n) : err(EFAULT);
+        return p.as().copy_to_user(a[0], cwd.c_str(), n) ? static_cast<std::int64_t>(n) : err(EFAULT);
     }
     case SYS_readlink:
     case SYS_readlinkat: {
@@ -424,12 +457,17 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
         const std::uint64_t buf = a[at ? 2 : 1], size = a[at ? 3 : 2];
         std::string target;
-        if (is_self_proc(path, "exe")) {
+        if (is_self_proc(p, path, "exe")) {
             char real[4096];
             target = ::realpath(p.program_path().c_str(), real) ? real : p.program_path();
+        } else if (path == "/proc/self" || path == "/proc/self/") {
+            target = std::to_string(p.group().tgid);  // the guest's pid, not mmuemu's
+        } else if (path == "/proc/thread-self" || path == "/proc/thread-self/") {
+            target = std::to_string(p.group().tgid) + "/task/" + std::to_string(p.task().tid);
         } else {
+            RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
             char tmp[4096];
-            const long n = ::readlink(host_path(p, path).c_str(), tmp, sizeof tmp);
+            const long n = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp, sizeof tmp);
             if (n < 0) return err(errno);
             target.assign(tmp, static_cast<std::size_t>(n));
         }
@@ -442,7 +480,9 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr != SYS_access;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        return host_result(::access(host_path(p, path).c_str(), static_cast<int>(a[at ? 2 : 1])));
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        const int flags = s.nr == SYS_faccessat2 ? static_cast<int>(a[3]) : 0;
+        return host_result(::faccessat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[at ? 2 : 1]), flags));
     }
     case SYS_getdents64: {
         auto f = p.files().get(fd);
@@ -461,11 +501,12 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_unlinkat || s.nr == SYS_mkdirat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        const std::string hp = host_path(p, path);
-        if (s.nr == SYS_unlink) return host_result(::unlink(hp.c_str()));
-        if (s.nr == SYS_rmdir) return host_result(::rmdir(hp.c_str()));
-        if (s.nr == SYS_unlinkat) return host_result(::unlinkat(AT_FDCWD, hp.c_str(), static_cast<int>(a[2])));
-        return host_result(::mkdir(hp.c_str(), static_cast<mode_t>(a[at ? 2 : 1])));
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        if (s.nr == SYS_unlink) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), 0));
+        if (s.nr == SYS_rmdir) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), AT_REMOVEDIR));
+        if (s.nr == SYS_unlinkat) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2])));
+        const mode_t mode = static_cast<mode_t>(a[at ? 2 : 1]) & ~static_cast<mode_t>(p.fs().umask) & 07777;
+        return host_result(::mkdirat(hp.dirfd, hp.path.c_str(), mode));
     }
     case SYS_rename:
     case SYS_renameat:
@@ -473,7 +514,11 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr != SYS_rename;
         std::string from, to;
         if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
-        return host_result(::rename(host_path(p, from).c_str(), host_path(p, to).c_str()));
+        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from);
+        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to);
+        const unsigned flags = s.nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
+        return host_result(::renameat2(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
+                                       new_path.path.c_str(), flags));
     }
     case SYS_ftruncate: {
         auto f = p.files().get(fd);
@@ -485,13 +530,23 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_fchmodat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        int dirfd = AT_FDCWD;
-        if (at && static_cast<int>(a[0]) != AT_FDCWD && (path.empty() || path[0] != '/')) {
-            auto d = p.files().get(static_cast<int>(a[0]));
-            if (!d || d->host_fd < 0) return err(EBADF);
-            dirfd = d->host_fd;
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        return host_result(::fchmodat(hp.dirfd, hp.path.c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
+    }
+    case SYS_utimensat: {
+        struct timespec times[2];
+        if (a[2] && !p.as().copy_from_user(times, a[2], sizeof times)) return err(EFAULT);
+        const struct timespec* t = a[2] ? times : nullptr;
+        if (!a[1]) {  // futimens: the descriptor itself
+            auto f = p.files().get(fd);
+            if (!f) return err(EBADF);
+            if (f->host_fd < 0) return err(EPERM);
+            return host_result(::futimens(f->host_fd, t));
         }
-        return host_result(::fchmodat(dirfd, host_path(p, path).c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
+        std::string path;
+        if (!read_string(p, a[1], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, fd, path);
+        return host_result(::utimensat(hp.dirfd, hp.path.c_str(), t, static_cast<int>(a[3])));
     }
     case SYS_fchmod: {
         auto f = p.files().get(fd);
@@ -499,11 +554,36 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (f->host_fd < 0) return err(EPERM);
         return host_result(::fchmod(f->host_fd, static_cast<mode_t>(a[1])));
     }
-    case SYS_umask: return ::umask(static_cast<mode_t>(a[0]));
-    case SYS_chdir: {
-        std::string path;
-        if (!read_string(p, a[0], path)) return err(EFAULT);
-        return host_result(::chdir(host_path(p, path).c_str()));
+    case SYS_umask: {
+        const unsigned old = p.fs().umask;
+        p.fs().umask = static_cast<unsigned>(a[0]) & 0777;
+        return old;
+    }
+    case SYS_chdir:
+    case SYS_fchdir: {
+        int dir;
+        if (s.nr == SYS_chdir) {
+            std::string path;
+            if (!read_string(p, a[0], path)) return err(EFAULT);
+            RESOLVE_OR_RETURN(hp, AT_FDCWD, path);
+            dir = ::openat(hp.dirfd, hp.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        } else {
+            auto f = p.files().get(fd);
+            if (!f) return err(EBADF);
+            if (f->host_fd < 0) return err(ENOTDIR);
+            dir = ::openat(f->host_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (dir < 0) return err(errno);
+        // Search permission on the new directory, as chdir checks it.
+        if (::faccessat(dir, ".", X_OK, 0) < 0) {
+            const int e = errno;
+            ::close(dir);
+            return err(e);
+        }
+        FsState& fs = p.fs();
+        if (fs.cwd_fd >= 0) ::close(fs.cwd_fd);
+        fs.cwd_fd = dir;
+        return 0;
     }
     case SYS_sendfile: {
         auto out = p.files().get(fd), in = p.files().get(static_cast<int>(a[1]));

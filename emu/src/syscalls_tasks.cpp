@@ -136,28 +136,6 @@ std::int64_t do_clone3(Process& p, std::uint64_t args, std::uint64_t size) {
 
 // --- execve ---
 
-// A guest path as the host opens it: absolute paths inside --root, relative ones from the
-// task's working directory (or from a directory descriptor).
-struct HostPath {
-    int dirfd;
-    std::string path;
-};
-
-std::int64_t host_path_at(Process& p, int dirfd, const std::string& path, HostPath& out) {
-    if (!path.empty() && path[0] == '/') {
-        out = {AT_FDCWD, p.options().root == "/" ? path : p.options().root + path};
-        return 0;
-    }
-    if (dirfd == AT_FDCWD) {
-        out = {p.fs().cwd_fd >= 0 ? p.fs().cwd_fd : AT_FDCWD, path};
-        return 0;
-    }
-    auto f = p.files().get(dirfd);
-    if (!f || f->host_fd < 0) return err(EBADF);
-    out = {f->host_fd, path};
-    return 0;
-}
-
 bool read_string_array(Process& p, std::uint64_t addr, std::vector<std::string>& out) {
     out.clear();
     if (!addr) return true;
@@ -179,7 +157,7 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
                           int flags, int depth) {
     if (path.empty() && !(flags & AT_EMPTY_PATH)) return err(ENOENT);
     HostPath hp;
-    if (const std::int64_t e = host_path_at(p, dirfd, path, hp)) return e;
+    if (const std::int64_t e = resolve_path(p, dirfd, path, hp)) return e;
     // The magic link to the running program is the guest's program, never mmuemu's binary.
     if (path == "/proc/self/exe" || path == "/proc/" + std::to_string(p.group().tgid) + "/exe")
         hp = {AT_FDCWD, p.group().exe};
@@ -205,14 +183,7 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
     const bool executable = ::access(self_fd, X_OK) == 0 && (st.st_mode & 0111);
     ::close(fd);
     if (!ok || !S_ISREG(st.st_mode) || !executable) return err(EACCES);
-    const std::string host_file = hp.path.empty() || hp.path[0] == '/' || hp.dirfd == AT_FDCWD
-                                      ? hp.path
-                                      : [&] {
-                                            char link[64], target[4096];
-                                            std::snprintf(link, sizeof link, "/proc/self/fd/%d", hp.dirfd);
-                                            const long n = ::readlink(link, target, sizeof target - 1);
-                                            return n > 0 ? std::string(target, static_cast<std::size_t>(n)) + "/" + hp.path : hp.path;
-                                        }();
+    const std::string host_file = host_path_of(hp);
     // "#!interpreter [one argument]": the interpreter runs with the script's path (Linux's
     // binfmt_script), at most a few levels deep.
     if (bytes.size() >= 2 && bytes[0] == '#' && bytes[1] == '!') {

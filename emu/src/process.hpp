@@ -117,8 +117,11 @@ public:
                     const LoadedImage& image, const StackImage& stack);
     // Sends a signal to a thread group (kill) or one task (tgkill); applies Linux's generation
     // rules (ignored signals are dropped, SIGKILL/SIGSTOP/SIGCONT act at once).
-    void signal_group(ThreadGroup& group, const SigInfo& info);
-    void signal_task(Task& task, const SigInfo& info);
+    // Both return whether the signal was queued (false: ignored, coalesced, or no target).
+    bool signal_group(ThreadGroup& group, const SigInfo& info);
+    bool signal_task(Task& task, const SigInfo& info);
+    // Bookkeeping of a POSIX timer's signal when it is dequeued (delivery, sigtimedwait, signalfd).
+    void timer_signal_taken(SigInfo& info);
     // The current task blocks in its system call until `block.ready` (or a signal, or the
     // deadline); the call is executed again then, with block.retry set.
     std::int64_t block(BlockState block);

@@ -119,6 +119,7 @@ void Process::deliver_pending() {
 void Process::deliver(const SigInfo& original, bool synchronous) {
     ++stats_.signals_delivered;
     SigInfo info = original;
+    timer_signal_taken(info);
     if (gdb_ && is_debugged(*current_)) {
         // As under ptrace: the debugger sees the signal before any handler runs, and decides
         // whether it is delivered (continue), replaced, or suppressed (signal 0).

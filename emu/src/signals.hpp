@@ -36,7 +36,8 @@ struct SigInfo {
     int pid = 0;             // kill/tgkill/SIGCHLD: the sender or child
     int uid = 0;
     int status = 0;          // SIGCHLD: exit code or signal
-    std::uint64_t value = 0; // rt_sigqueueinfo: si_value
+    std::uint64_t value = 0; // rt_sigqueueinfo, timers: si_value
+    bool timer = false;      // from a POSIX timer (pid = timer id, uid = overrun)
     bool from_kill = false;
     // x86 trap information for the ucontext (REG_TRAPNO, REG_ERR, REG_CR2).
     std::uint64_t trapno = 0;
@@ -76,18 +77,23 @@ struct SignalState {
     std::array<std::deque<SigInfo>, kNsig + 1> pending_info{};
     AltStack altstack;
 
-    void queue(const SigInfo& info) {
+    // False when a standard signal was already pending (it coalesces).
+    bool queue(const SigInfo& info) {
         auto& q = pending_info[info.signo];
-        if (info.signo < 32 && !q.empty()) return;
+        if (info.signo < 32 && !q.empty()) return false;
         q.push_back(info);
         pending |= sig_bit(info.signo);
+        return true;
     }
     // The lowest-numbered pending, unblocked signal (synchronous faults are delivered directly).
     std::optional<SigInfo> take_deliverable() {
         const std::uint64_t ready = pending & ~blocked;
         if (!ready) return std::nullopt;
-        const int sig = __builtin_ctzll(ready) + 1;
-        auto& q = pending_info[sig];
+        return take(__builtin_ctzll(ready) + 1);
+    }
+    // Dequeues the oldest instance of pending signal `sig`.
+    SigInfo take(int sig) {
+        auto& q = pending_info[static_cast<std::size_t>(sig)];
         SigInfo info = q.front();
         q.pop_front();
         if (q.empty()) pending &= ~sig_bit(sig);

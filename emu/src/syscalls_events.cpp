@@ -135,7 +135,12 @@ signalfd_siginfo to_ssi(const SigInfo& in) {
     o.ssi_code = in.code;
     const bool fault = in.code > 0 && in.code < 0x80 &&
                        (in.signo == 4 || in.signo == 5 || in.signo == 7 || in.signo == 8 || in.signo == 11);
-    if (fault) {
+    if (in.timer) {  // SIL_TIMER: the timer id and its overruns, and the sigev_value
+        o.ssi_tid = static_cast<std::uint32_t>(in.pid);
+        o.ssi_overrun = static_cast<std::uint32_t>(in.uid);
+        o.ssi_int = static_cast<std::int32_t>(in.value);
+        o.ssi_ptr = in.value;
+    } else if (fault) {
         o.ssi_addr = in.addr;  // SIL_FAULT
     } else {
         o.ssi_pid = static_cast<std::uint32_t>(in.pid);  // SIL_KILL, SIL_RT, SIL_CHLD
@@ -171,10 +176,8 @@ std::int64_t read_signalfd(Process& p, const std::shared_ptr<GuestFile>& fp, std
     std::uint64_t done = 0;
     while (done < n && (s.pending & f.sigmask)) {
         const int sig = __builtin_ctzll(s.pending & f.sigmask) + 1;
-        auto& q = s.pending_info[static_cast<std::size_t>(sig)];
-        const SigInfo info = q.front();
-        q.pop_front();
-        if (q.empty()) s.pending &= ~sig_bit(sig);
+        SigInfo info = s.take(sig);
+        p.timer_signal_taken(info);
         // As Linux: the signal is dequeued before the copy, so a bad buffer loses it.
         const signalfd_siginfo o = to_ssi(info);
         if (!p.as().copy_to_user(buf + done * 128, &o, sizeof o)) break;

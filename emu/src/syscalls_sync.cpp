@@ -189,10 +189,8 @@ std::int64_t do_sigtimedwait(Process& p, std::uint64_t set_addr, std::uint64_t i
     set &= ~kUnblockable;
     if (const std::uint64_t ready = t.signals.pending & set) {
         const int sig = __builtin_ctzll(ready) + 1;
-        auto& q = t.signals.pending_info[static_cast<std::size_t>(sig)];
-        const SigInfo info = q.front();
-        q.pop_front();
-        if (q.empty()) t.signals.pending &= ~sig_bit(sig);
+        SigInfo info = t.signals.take(sig);
+        p.timer_signal_taken(info);
         if (info_addr && put(p, info_addr, encode_siginfo(info)) != 0) return err(EFAULT);
         return sig;
     }
@@ -294,6 +292,82 @@ std::int64_t do_alarm(Process& p, std::uint64_t seconds) {
     return left;
 }
 
+// --- POSIX timers ---
+
+struct KernelItimerspec {
+    KernelTimespec interval, value;
+};
+
+std::uint64_t ns_of(const KernelTimespec& t) { return to_ns(t); }
+
+KernelTimespec timespec_of(std::uint64_t ns) {
+    return {static_cast<std::int64_t>(ns / 1000000000ull), static_cast<std::int64_t>(ns % 1000000000ull)};
+}
+
+PosixTimer* find_timer(Process& p, std::uint64_t id) {
+    for (PosixTimer& t : p.group().timers)
+        if (static_cast<std::uint64_t>(t.id) == id) return &t;
+    return nullptr;
+}
+
+// timer_create: clocks whose time mmuemu can read without CPU accounting; the notification as
+// struct sigevent gives it (value, signo, notify, thread id).
+std::int64_t do_timer_create(Process& p, std::int64_t clock, std::uint64_t sevp, std::uint64_t id_out) {
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC && clock != CLOCK_BOOTTIME && clock != CLOCK_TAI) {
+        if (clock == CLOCK_PROCESS_CPUTIME_ID || clock == CLOCK_THREAD_CPUTIME_ID || clock < 0)
+            return err(clock < 0 ? EINVAL : ENOTSUP);  // CPU-time timers are not modelled
+        return err(EINVAL);
+    }
+    PosixTimer t;
+    t.id = p.group().next_timer_id;
+    t.value = static_cast<std::uint64_t>(t.id);
+    if (sevp) {
+        struct {
+            std::uint64_t value;
+            std::int32_t signo, notify, tid, pad;
+        } ev{};
+        if (!p.as().copy_from_user(&ev, sevp, sizeof ev)) return err(EFAULT);
+        constexpr int kSignal = 0, kNone = 1, kThreadId = 4;
+        if (ev.notify != kSignal && ev.notify != kNone && ev.notify != kThreadId) return err(EINVAL);
+        if (ev.notify != kNone && (ev.signo < 1 || ev.signo > kNsig)) return err(EINVAL);
+        if (ev.notify == kThreadId) {
+            auto target = p.find_task(ev.tid);
+            if (!target || target->group.get() != &p.group()) return err(EINVAL);
+            t.target_tid = ev.tid;
+        }
+        t.notify = ev.notify != kNone;
+        t.signo = ev.signo;
+        t.value = ev.value;
+    }
+    const std::int32_t id = t.id;
+    if (put(p, id_out, id) != 0) return err(EFAULT);
+    p.group().timers.push_back(t);
+    ++p.group().next_timer_id;
+    return 0;
+}
+
+std::int64_t do_timer_settime(Process& p, std::uint64_t id, std::uint64_t flags, std::uint64_t next,
+                              std::uint64_t old) {
+    PosixTimer* t = find_timer(p, id);
+    if (!t) return err(EINVAL);
+    KernelItimerspec spec;
+    if (!p.as().copy_from_user(&spec, next, sizeof spec)) return err(EFAULT);
+    if (!valid(spec.value) || !valid(spec.interval)) return err(EINVAL);
+    const std::uint64_t now = monotonic_ns();
+    if (old) {
+        const KernelItimerspec previous{timespec_of(t->interval_ns),
+                                        timespec_of(t->deadline_ns > now ? t->deadline_ns - now : 0)};
+        if (put(p, old, previous) != 0) return err(EFAULT);
+    }
+    const std::uint64_t value = ns_of(spec.value);
+    t->interval_ns = ns_of(spec.interval);
+    t->overrun = t->pending_overrun = 0;
+    if (value == 0) t->deadline_ns = 0;  // disarm
+    else if (flags & 1) t->deadline_ns = std::max<std::uint64_t>(1, monotonic_deadline(CLOCK_REALTIME, value));
+    else t->deadline_ns = now + value;
+    return 0;
+}
+
 }  // namespace
 
 std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s) {
@@ -319,6 +393,26 @@ std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s) {
         if (a[0] > 2) return err(EINVAL);
         const KernelItimerval v = a[0] == 0 ? current_itimer(p.group()) : KernelItimerval{};
         return put(p, a[1], v);
+    }
+    case SYS_timer_create: return do_timer_create(p, static_cast<std::int32_t>(a[0]), a[1], a[2]);
+    case SYS_timer_settime: return do_timer_settime(p, a[0], a[1], a[2], a[3]);
+    case SYS_timer_gettime: {
+        const PosixTimer* t = find_timer(p, a[0]);
+        if (!t) return err(EINVAL);
+        const std::uint64_t now = monotonic_ns();
+        const KernelItimerspec cur{timespec_of(t->interval_ns),
+                                   timespec_of(t->deadline_ns > now ? t->deadline_ns - now : (t->deadline_ns ? 1 : 0))};
+        return put(p, a[1], cur);
+    }
+    case SYS_timer_getoverrun: {
+        const PosixTimer* t = find_timer(p, a[0]);
+        return t ? t->overrun : err(EINVAL);
+    }
+    case SYS_timer_delete: {
+        auto& timers = p.group().timers;
+        const auto before = timers.size();
+        std::erase_if(timers, [&](const PosixTimer& t) { return static_cast<std::uint64_t>(t.id) == a[0]; });
+        return timers.size() == before ? err(EINVAL) : 0;
     }
     case SYS_sched_yield: p.yield(); return 0;
     case SYS_sched_getaffinity: {

@@ -76,10 +76,40 @@ std::int64_t Process::block(BlockState b) {
     return kBlock;
 }
 
-// Interval timers (alarm, setitimer ITIMER_REAL) of every group.
+// Interval timers (alarm, setitimer ITIMER_REAL) and POSIX timers of every group.
 void Process::check_timers() {
     const std::uint64_t now = monotonic_ns();
     for (auto& [tgid, g] : groups_) {
+        if (g->state != GroupState::Alive) continue;
+        for (PosixTimer& t : g->timers) {
+            if (!t.deadline_ns || now < t.deadline_ns) continue;
+            std::uint64_t expiries = 1;
+            if (t.interval_ns) {
+                expiries += (now - t.deadline_ns) / t.interval_ns;
+                t.deadline_ns += expiries * t.interval_ns;
+            } else {
+                t.deadline_ns = 0;
+            }
+            if (!t.notify) continue;
+            if (t.signal_pending) {  // not yet delivered: the expiries are overruns
+                t.pending_overrun += static_cast<int>(std::min<std::uint64_t>(expiries, INT_MAX));
+                continue;
+            }
+            t.pending_overrun = static_cast<int>(std::min<std::uint64_t>(expiries - 1, INT_MAX));
+            SigInfo info;
+            info.signo = t.signo;
+            info.code = -2;  // SI_TIMER: si_timerid, si_overrun, si_value
+            info.pid = t.id;
+            info.uid = t.pending_overrun;
+            info.value = t.value;
+            info.from_kill = true;
+            info.timer = true;
+            if (t.target_tid) {
+                if (auto task = find_task(t.target_tid)) t.signal_pending = signal_task(*task, info);
+            } else {
+                t.signal_pending = signal_group(*g, info);
+            }
+        }
         if (g->state != GroupState::Alive || !g->alarm_ns || now < g->alarm_ns) continue;
         g->alarm_ns = g->alarm_interval_ns ? now + g->alarm_interval_ns : 0;
         SigInfo info;
@@ -141,9 +171,12 @@ void Process::wait_for_events() {
         for (const pollfd& f : t->block.host_fds) fds.push_back(f);
         if (t->block.deadline_ns) deadline = std::min(deadline.value_or(UINT64_MAX), *t->block.deadline_ns);
     }
-    for (auto& [tgid, g] : groups_)
-        if (g->state == GroupState::Alive && g->alarm_ns)
-            deadline = std::min(deadline.value_or(UINT64_MAX), g->alarm_ns);
+    for (auto& [tgid, g] : groups_) {
+        if (g->state != GroupState::Alive) continue;
+        if (g->alarm_ns) deadline = std::min(deadline.value_or(UINT64_MAX), g->alarm_ns);
+        for (const PosixTimer& t : g->timers)
+            if (t.deadline_ns) deadline = std::min(deadline.value_or(UINT64_MAX), t.deadline_ns);
+    }
     if (!blocked) {
         // No task left that could ever run: the first task's group is gone or the state is
         // inconsistent; end rather than spin.

@@ -74,6 +74,20 @@ struct Task {
 
 enum class GroupState : std::uint8_t { Alive, Zombie, Reaped };
 
+// A POSIX timer (timer_create): a CLOCK_MONOTONIC deadline, a period, and the signal it sends
+// (to the process, or to one thread with SIGEV_THREAD_ID). An expiry while the previous signal
+// is still pending counts as an overrun instead of a second signal.
+struct PosixTimer {
+    int id = 0;
+    int signo = 14;
+    bool notify = true;        // false: SIGEV_NONE
+    int target_tid = 0;        // SIGEV_THREAD_ID, else 0
+    std::uint64_t value = 0;   // sigev_value
+    std::uint64_t deadline_ns = 0, interval_ns = 0;  // 0 deadline: disarmed
+    int overrun = 0, pending_overrun = 0;
+    bool signal_pending = false;
+};
+
 struct ThreadGroup {
     int tgid = 0;
     int pgid = 0;
@@ -95,6 +109,8 @@ struct ThreadGroup {
     StackImage stack;
     // Interval timer (ITIMER_REAL / alarm): CLOCK_MONOTONIC deadline and period, 0 = off.
     std::uint64_t alarm_ns = 0, alarm_interval_ns = 0;
+    std::vector<PosixTimer> timers;
+    int next_timer_id = 0;
 
     int live_threads() const {
         int n = 0;

@@ -312,16 +312,16 @@ void Process::continue_group(ThreadGroup& g) {
 // Linux's signal generation: SIGKILL kills at once, SIGSTOP stops at once, SIGCONT continues at
 // once; a signal whose action is to ignore it is dropped unless blocked (complete_signal and
 // sig_ignored); otherwise it is queued on one thread that does not block it.
-void Process::signal_group(ThreadGroup& g, const SigInfo& info) {
-    if (g.state != GroupState::Alive) return;
+bool Process::signal_group(ThreadGroup& g, const SigInfo& info) {
+    if (g.state != GroupState::Alive) return false;
     if (info.signo == kSigkill) {
         kill_group(g, kSigkill);
-        return;
+        return true;
     }
     if (info.signo == kSigcont) continue_group(g);
     if (info.signo == kSigstop) {
         stop_group(g, kSigstop);
-        return;
+        return true;
     }
     std::shared_ptr<Task> target;
     if (current_ && current_->group.get() == &g && current_->alive() &&
@@ -335,17 +335,14 @@ void Process::signal_group(ThreadGroup& g, const SigInfo& info) {
         if (target) break;
         if (auto t = w.lock(); t && t->alive()) target = t;
     }
-    if (target) signal_task(*target, info);
+    return target && signal_task(*target, info);
 }
 
-void Process::signal_task(Task& t, const SigInfo& info) {
-    if (!t.alive()) return;
+bool Process::signal_task(Task& t, const SigInfo& info) {
+    if (!t.alive()) return false;
     const int sig = info.signo;
     if (sig == kSigkill || sig == kSigstop || sig == kSigcont) {
-        if (sig != kSigcont) {
-            signal_group(*t.group, info);
-            return;
-        }
+        if (sig != kSigcont) return signal_group(*t.group, info);
         continue_group(*t.group);
     }
     const SigAction& action = t.signals.action(sig);
@@ -353,14 +350,28 @@ void Process::signal_task(Task& t, const SigInfo& info) {
     const bool ignored = action.handler == 1 ||
                          (action.handler == 0 && (default_action(sig) == DefaultAction::Ignore ||
                                                   default_action(sig) == DefaultAction::Continue));
-    if (ignored && !blocked) return;
+    if (ignored && !blocked) return false;
     // A stop signal generated for the group cancels a pending SIGCONT and vice versa.
     if (kStopSignals & sig_bit(sig)) {
         t.signals.pending &= ~sig_bit(kSigcont);
         t.signals.pending_info[kSigcont].clear();
     }
-    t.signals.queue(info);
+    if (!t.signals.queue(info)) return false;
     if (current_.get() == &t && !blocked) cpu().stop();  // delivered before the next instruction
+    return true;
+}
+
+// A POSIX timer's signal leaves the pending set: it carries the overruns counted so far, and
+// the timer may signal again (Linux fills si_overrun when the signal is dequeued).
+void Process::timer_signal_taken(SigInfo& info) {
+    if (!info.timer) return;
+    for (PosixTimer& t : group().timers)
+        if (t.id == info.pid) {
+            info.uid = t.pending_overrun;
+            t.overrun = t.pending_overrun;
+            t.pending_overrun = 0;
+            t.signal_pending = false;
+        }
 }
 
 // execve succeeded: the group runs `image` in `mm` from now on. Other threads are gone, the
@@ -394,6 +405,7 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     t->signals.altstack = AltStack{};
     t->clear_child_tid = 0;
     t->robust_list = 0;
+    g.timers.clear();  // POSIX timers do not survive execve (alarm does)
     g.exe = exe;
     g.stack = stack;
     const auto slash = exe.find_last_of('/');

@@ -11,6 +11,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,10 @@ Process::Process(const RunOptions& options, const std::string& program,
     init_->mm = mm;
     init_->exe = program;
     init_->stack = build_stack(*mm, image, argv, envp, program);
+    for (int r = 0; r < static_cast<int>(init_->rlimits.size()); ++r) {
+        struct rlimit host;
+        if (::getrlimit(r, &host) == 0) init_->rlimits[static_cast<std::size_t>(r)] = {host.rlim_cur, host.rlim_max};
+    }
     auto task = std::make_shared<Task>();
     task->tid = init_->tgid;
     task->group = init_;

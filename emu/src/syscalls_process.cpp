@@ -109,14 +109,25 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         default: return err(EINVAL);
         }
     case SYS_prlimit64:
-    case SYS_getrlimit: {
+    case SYS_getrlimit:
+    case SYS_setrlimit: {
         const bool pr = s.nr == SYS_prlimit64;
-        if (pr && a[0] != 0 && !p.find_task(static_cast<int>(a[0]))) return err(ESRCH);
-        const int resource = static_cast<int>(a[pr ? 1 : 0]);
-        struct rlimit old;
-        if (::getrlimit(resource, &old) < 0) return err(errno);
-        const std::uint64_t out = a[pr ? 3 : 1];
-        return out ? put(p, out, old) : 0;
+        std::shared_ptr<Task> target = p.current();
+        if (pr && a[0] != 0 && !(target = p.find_task(static_cast<int>(a[0])))) return err(ESRCH);
+        const unsigned resource = static_cast<unsigned>(a[pr ? 1 : 0]);
+        if (resource >= target->group->rlimits.size()) return err(EINVAL);
+        auto& limit = target->group->rlimits[resource];
+        const std::uint64_t in = s.nr == SYS_setrlimit ? a[1] : pr ? a[2] : 0;
+        const std::uint64_t out = s.nr == SYS_getrlimit ? a[1] : pr ? a[3] : 0;
+        std::pair<std::uint64_t, std::uint64_t> next{};
+        if (in && !p.as().copy_from_user(&next, in, sizeof next)) return err(EFAULT);
+        if (in && next.first > next.second) return err(EINVAL);
+        // Raising a hard limit needs CAP_SYS_RESOURCE (the guest has mmuemu's user's rights).
+        if (in && next.second > limit.second && ::geteuid() != 0) return err(EPERM);
+        const auto old = limit;
+        if (out && put(p, out, old) != 0) return err(EFAULT);
+        if (in) limit = next;
+        return 0;
     }
     case SYS_getrandom: {
         const std::size_t n = std::min<std::size_t>(a[1], 1 << 16);

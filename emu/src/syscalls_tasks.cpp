@@ -1,6 +1,7 @@
 // Task system calls: identity, clone/fork/vfork/clone3, execve, exit, wait4/waitid, kill and
 // friends, pidfds, process groups and sessions. Each follows Linux's argument rules and errno.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,8 +54,22 @@ std::int64_t validate_clone(const CloneRequest& r) {
     return 0;
 }
 
+// Linux's two limits on new tasks: RLIMIT_NPROC of the user (not for root), and threads-max,
+// which the kernel derives from RAM (one task per 8 thread stacks of 16 KiB: RAM / 128 KiB).
+std::int64_t check_task_limits(Process& p) {
+    std::uint64_t live = 0;
+    for (const auto& [tid, t] : p.tasks())
+        if (t->alive()) ++live;
+    const std::uint64_t threads_max = std::max<std::uint64_t>(20, p.options().ram_bytes / (128 * 1024));
+    if (live >= threads_max) return err(EAGAIN);
+    const std::uint64_t nproc = p.group().rlimits[RLIMIT_NPROC].first;
+    if (::geteuid() != 0 && live >= nproc) return err(EAGAIN);
+    return 0;
+}
+
 std::int64_t do_clone(Process& p, CloneRequest r) {
     if (const std::int64_t e = validate_clone(r)) return e;
+    if (const std::int64_t e = check_task_limits(p)) return e;
     std::shared_ptr<AddressSpace> mm;
     if (r.flags & kCloneVm) {
         mm = p.group().mm;

@@ -4,6 +4,7 @@
 // shared_ptr that clone either shares or copies.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -110,6 +111,9 @@ struct ThreadGroup {
     // Interval timer (ITIMER_REAL / alarm): CLOCK_MONOTONIC deadline and period, 0 = off.
     std::uint64_t alarm_ns = 0, alarm_interval_ns = 0;
     std::vector<PosixTimer> timers;
+    // Resource limits (getrlimit/setrlimit/prlimit64), inherited by fork; RLIMIT_NPROC is
+    // enforced by clone, the others are kept and reported.
+    std::array<std::pair<std::uint64_t, std::uint64_t>, 16> rlimits{};
     int next_timer_id = 0;
 
     int live_threads() const {

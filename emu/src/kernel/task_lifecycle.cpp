@@ -54,6 +54,7 @@ std::shared_ptr<Task> Process::clone_task(std::uint64_t flags, std::shared_ptr<A
         g->exe = pg.exe;
         g->comm = pg.comm;
         g->stack = pg.stack;
+        g->rlimits = pg.rlimits;
         groups_[g->tgid] = g;
         t->group = g;
     }

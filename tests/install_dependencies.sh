@@ -8,6 +8,7 @@ packages=(
     libgtest-dev libgmock-dev libbenchmark-dev              # tests and micro-benchmarks
     libcapstone-dev libboost-program-options-dev libzstd-dev
     gdb busybox-static qemu-user zstd bc                    # debugger tests, real binaries, bench peers
+    golang-go                                               # the Go guest (guest/go)
 )
 
 missing=()

@@ -32,7 +32,6 @@ Process::Process(const RunOptions& options, const std::string& program,
     if (!options.trace_path.empty()) {
         recorder_ = std::make_unique<TraceRecorder>(options.trace_path);
         recorder_->attach(*mm);
-        traced_mm_ = mm.get();
     }
     const auto bytes = read_program(program);
     const LoadedImage image = load_elf(*mm, bytes, program);
@@ -67,7 +66,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     // Every invalidation the MMU commits is mirrored onto the soft TLB of each CPU that may hold
     // translations of that address space before any of them runs again.
     tlb_.set_listener([this](const FlushEvent& e) {
-        if (recorder_ && traced_mm_ && e.asid == traced_mm_->asid()) recorder_->flush(e);
+        if (recorder_) recorder_->flush(e);  // those of traced address spaces
         on_mmu_flush(e.asid);
     });
     install_host_signal_forwarding();
@@ -149,7 +148,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     AddressSpace& as = p.as();
     const Translated t = as.access(vaddr, access);
-    if (p.recorder_ && p.options_.trace_fills && &as == p.traced_mm_)
+    if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
                           t.translation.writable, t.translation.executable);
     if (!t.ok) {
@@ -194,7 +193,6 @@ std::string Process::start_trace(const std::string& path) {
     if (recorder_ && recorder_->active()) return "a trace is already being recorded\n";
     try {
         recorder_ = std::make_unique<TraceRecorder>(path, as());
-        traced_mm_ = &as();
     } catch (const TraceError& e) {
         return std::string(e.what()) + "\n";
     }
@@ -218,7 +216,7 @@ void Process::on_syscall() {
                       cpu.reg(UC_X86_REG_R10), cpu.reg(UC_X86_REG_R8), cpu.reg(UC_X86_REG_R9)}};
     const std::shared_ptr<Task> task = current_;
     AddressSpace* mm = &as();
-    const bool traced = recorder_ && mm == traced_mm_;
+    const bool traced = recorder_ && recorder_->traces(*mm);
     std::int64_t result = do_syscall(*this, args);
         if (result != kBlock && task->state == TaskState::Runnable) {
         if (task->block.retry) futex_dequeue(*task);

@@ -214,6 +214,7 @@ private:
     void drain_host_wake_fd();
     void run_slice();
     std::uint64_t next_slice_budget();
+    std::uint64_t next_random();
     void enable_preemption();
     void check_timers();
     // --- task teardown (kernel/task_lifecycle.cpp) ---
@@ -261,7 +262,6 @@ private:
     std::string violation_;
 
     std::unique_ptr<TraceRecorder> recorder_;
-    const mmu::AddressSpace* traced_mm_ = nullptr;  // the trace follows the first task
     std::unique_ptr<GdbStub> gdb_;
     Resume resume_ = Resume::Continue;
     bool stepping_ = false, step_started_ = false, step_done_ = false;

@@ -20,7 +20,7 @@ using namespace mmu;
 // page table gives at that moment ("unmapped": the access is about to fault, see the next events).
 void Process::trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
-    if (!p.recorder_ || !p.recorder_->active() || &p.as() != p.traced_mm_) return;
+    if (!p.recorder_ || !p.recorder_->traces(p.as())) return;
     for (const MemoryOperand& op : memory_operands(p, address)) {
         const PageWalk w = p.as().walk(op.addr);
         const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();

@@ -148,11 +148,11 @@ void Process::deliver(const SigInfo& original, bool synchronous) {
             stop_group(group(), info.signo);
             return;
         }
-        if (recorder_ && &as() == traced_mm_) recorder_->signal(as(), info);
+        if (recorder_ && recorder_->traces(as())) recorder_->signal(as(), info);
         kill_by_signal(info, synchronous);
         return;
     }
-    if (recorder_ && &as() == traced_mm_) recorder_->signal(as(), info);  // handler or death
+    if (recorder_ && recorder_->traces(as())) recorder_->signal(as(), info);  // handler or death
     if (!setup_frame(info, action)) {
         // The frame could not be written (no stack): SIGSEGV with the default action.
         SigInfo segv;

@@ -16,7 +16,8 @@ bool nondeterministic(std::uint64_t nr) {
     switch (nr) {
     case SYS_getpid: case SYS_gettid: case SYS_getppid: case SYS_set_tid_address: case SYS_time:
     case SYS_clock_gettime: case SYS_gettimeofday: case SYS_getrandom: case SYS_fork: case SYS_vfork:
-    case SYS_clone: case SYS_wait4: case SYS_pidfd_open: case SYS_getuid: case SYS_geteuid:
+    case SYS_clone: case SYS_clone3: case SYS_wait4: case SYS_pidfd_open: case SYS_getpgid:
+    case SYS_getsid: case SYS_setsid: case SYS_timer_create: case SYS_getuid: case SYS_geteuid:
     case SYS_getgid: case SYS_getegid: case SYS_getpgrp: case SYS_umask:
     case SYS_readlink: case SYS_readlinkat: case SYS_getcwd:  // depend on where things are
         return true;
@@ -47,7 +48,8 @@ const char* syscall_name(std::uint64_t nr) {
     case SYS_mlock2: return "mlock2";   case 462: return "mseal";           case SYS_sigaltstack: return "sigaltstack";
     case SYS_process_madvise: return "process_madvise"; case SYS_pidfd_open: return "pidfd_open";
     case SYS_nanosleep: return "nanosleep"; case SYS_clock_gettime: return "clock_gettime";
-    case SYS_gettid: return "gettid";   case SYS_readlinkat: return "readlinkat"; case SYS_statx: return "statx";
+    case SYS_gettid: return "gettid";   case SYS_clone3: return "clone3"; case SYS_futex: return "futex";
+    case SYS_execve: return "execve";   case SYS_waitid: return "waitid"; case SYS_poll: return "poll";   case SYS_readlinkat: return "readlinkat"; case SYS_statx: return "statx";
     default: return nullptr;
     }
 }
@@ -70,12 +72,12 @@ TraceRecorder::TraceRecorder(const std::string& path, AddressSpace& running) : w
 // reproduced, so replay of such a trace does not check TLB flushes.
 void TraceRecorder::write_snapshot(AddressSpace& as) {
     const int id = id_of(as);
-    writer_.line("# snapshot of the running address space: rebuilds it up to '# end of snapshot'");
-    writer_.line("as " + std::to_string(id));
+    emit("# snapshot of the running address space: rebuilds it up to '# end of snapshot'");
+    emit("as " + std::to_string(id));
     const std::string as_id = " " + std::to_string(id) + " ";
     if (as.brk_base()) {
-        writer_.line("brk-base" + as_id + hex(as.brk_base()));
-        if (as.brk_current() != as.brk_base()) writer_.line("brk" + as_id + hex(as.brk_current()));
+        emit("brk-base" + as_id + hex(as.brk_base()));
+        if (as.brk_current() != as.brk_base()) emit("brk" + as_id + hex(as.brk_current()));
     }
     for (const auto& [start, v] : as.vmas().all()) {
         if (v.has(vma_flag::kHeap)) continue;  // made by brk above
@@ -84,32 +86,52 @@ void TraceRecorder::write_snapshot(AddressSpace& as) {
         if (v.has(vma_flag::kGrowsDown)) flags |= map::kGrowsDown;
         if (v.has(vma_flag::kNoReserve)) flags |= map::kNoReserve;
         if (v.has(vma_flag::kSpecial)) {
-            writer_.line("special" + as_id + hex(v.start) + " " + prot_text(v.prot) + " " + hex(v.end - v.start) +
+            emit("special" + as_id + hex(v.start) + " " + prot_text(v.prot) + " " + hex(v.end - v.start) +
                          " " + v.name);
         } else if (v.file_private()) {
             OperationRecord r{Operation::MmapFile, {v.start, v.end - v.start, v.prot, flags, v.pgoff,
                                                     v.shmem->frames.size()}, 0, v.name, nullptr};
             r.result = static_cast<std::int64_t>(v.start);
-            writer_.line(operation_line(id, r, 0));
+            emit(operation_line(id, r, 0));
         } else {
-            writer_.line("mmap" + as_id + range + " " + prot_text(v.prot) + " " +
+            emit("mmap" + as_id + range + " " + prot_text(v.prot) + " " +
                          mmap_flags_text(flags | map::kAnonymous));
         }
-        if (v.has(vma_flag::kLocked)) writer_.line("mlock" + as_id + range + (v.has(vma_flag::kLockOnFault) ? " 0x1" : " 0x0"));
-        if (v.has(vma_flag::kWipeOnFork)) writer_.line("madvise" + as_id + range + " WIPEONFORK");
-        if (v.has(vma_flag::kDontFork)) writer_.line("madvise" + as_id + range + " DONTFORK");
+        if (v.has(vma_flag::kLocked)) emit("mlock" + as_id + range + (v.has(vma_flag::kLockOnFault) ? " 0x1" : " 0x0"));
+        if (v.has(vma_flag::kWipeOnFork)) emit("madvise" + as_id + range + " WIPEONFORK");
+        if (v.has(vma_flag::kDontFork)) emit("madvise" + as_id + range + " DONTFORK");
         for (VirtAddr va = v.start; va < v.end; va += kPageSize) {
             const PagemapEntry e = as.pagemap(va);
-            if (e.guard) writer_.line("madvise" + as_id + hex(va) + " 0x1000 GUARD_INSTALL");
+            if (e.guard) emit("madvise" + as_id + hex(va) + " 0x1000 GUARD_INSTALL");
             else if (e.present)
-                writer_.line("fault" + as_id + hex(va) + (e.pfn == as.memory().zero_page() ? " read" : " write"));
+                emit("fault" + as_id + hex(va) + (e.pfn == as.memory().zero_page() ? " read" : " write"));
         }
-        if (v.has(vma_flag::kSealed)) writer_.line("mseal" + as_id + range + " 0x0");
+        if (v.has(vma_flag::kSealed)) emit("mseal" + as_id + range + " 0x0");
     }
-    writer_.line("# end of snapshot");
+    emit("# end of snapshot");
 }
 
 TraceRecorder::~TraceRecorder() = default;
+
+// Once a second task exists, the events of each task follow a "task N" line (N counts tasks in
+// the order they were created, 1 = the first): deterministic, unlike pids.
+void TraceRecorder::emit(const std::string& line) {
+    if (task_ && task_ != written_task_) {
+        writer_.line("task " + std::to_string(task_));
+        written_task_ = task_;
+    }
+    writer_.line(line);
+}
+
+void TraceRecorder::set_task(int task) { task_ = task; }
+
+bool TraceRecorder::traces(const AddressSpace& as) const { return active_ && ids_.count(&as) != 0; }
+
+void TraceRecorder::follow(AddressSpace& child) {
+    if (!active_) return;
+    id_of(child);
+    child.set_observer(this);
+}
 
 int TraceRecorder::id_of(const AddressSpace& as) {
     auto it = ids_.find(&as);
@@ -122,7 +144,7 @@ int TraceRecorder::id_of(const AddressSpace& as) {
 
 void TraceRecorder::attach(AddressSpace& as) {
     as.set_observer(this);
-    writer_.line("as " + std::to_string(id_of(as)));
+    emit("as " + std::to_string(id_of(as)));
 }
 
 void TraceRecorder::on_operation(const AddressSpace& as, const OperationRecord& record) {
@@ -130,12 +152,12 @@ void TraceRecorder::on_operation(const AddressSpace& as, const OperationRecord& 
     const int id = id_of(as);
     int child = 0;
     if (record.op == Operation::Fork && record.child) child = id_of(*record.child);
-    writer_.line(operation_line(id, record, child));
+    emit(operation_line(id, record, child));
     write_flushes();
 }
 
 void TraceRecorder::write_flushes() {
-    for (const std::string& f : flushes_) writer_.line(f);
+    for (const std::string& f : flushes_) emit(f);
     flushes_.clear();
 }
 
@@ -146,7 +168,7 @@ void TraceRecorder::fill(const AddressSpace& as, std::uint64_t vpage, Access acc
     std::string line = "fill " + std::to_string(id_of(as)) + " " + hex(vpage) + " " + access_text(access) + " -> ";
     if (!ok) line += "refused";
     else line += hex(paddr) + " r" + (writable ? "w" : "-") + (executable ? "x" : "-");
-    writer_.line(line);
+    emit(line);
 }
 
 void TraceRecorder::flush(const FlushEvent& e) {
@@ -165,7 +187,7 @@ void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned 
                        " " + access_text(access) + " -> ";
     (void)si_code;
     line += ok ? hex(paddr) : std::string("unmapped");
-    writer_.line(line);
+    emit(line);
 }
 
 void TraceRecorder::syscall(const AddressSpace& as, std::uint64_t nr, std::int64_t result) {
@@ -174,26 +196,26 @@ void TraceRecorder::syscall(const AddressSpace& as, std::uint64_t nr, std::int64
     const char* name = syscall_name(nr);
     std::string line = "syscall " + std::to_string(id_of(as)) + " " + (name ? name : std::to_string(nr)) + " -> ";
     line += nondeterministic(nr) ? "?" : result_text(result, result > 4096);
-    writer_.line(line);
+    emit(line);
 }
 
 void TraceRecorder::signal(const AddressSpace& as, const SigInfo& info) {
     write_flushes();
     if (!active_) return;
-    writer_.line("signal " + std::to_string(id_of(as)) + " " + signal_name(info.signo) + " " +
+    emit("signal " + std::to_string(id_of(as)) + " " + signal_name(info.signo) + " " +
                  si_code_name(info.signo, info.code) + " " + (info.from_kill ? std::string("-") : hex(info.addr)));
 }
 
 void TraceRecorder::sigreturn(const AddressSpace& as) {
     write_flushes();
-    if (active_) writer_.line("sigreturn " + std::to_string(id_of(as)));
+    if (active_) emit("sigreturn " + std::to_string(id_of(as)));
 }
 
 void TraceRecorder::release(const AddressSpace& as, int status, int signo) {
     write_flushes();
     auto it = ids_.find(&as);
     if (!active_ || it == ids_.end()) return;
-    writer_.line("exit " + std::to_string(it->second) + " " +
+    emit("exit " + std::to_string(it->second) + " " +
                  (signo ? std::string(signal_name(signo)) : std::to_string(status)));
     asid_ids_.erase(as.asid());
     ids_.erase(it);
@@ -202,7 +224,7 @@ void TraceRecorder::release(const AddressSpace& as, int status, int signo) {
 void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {
     write_flushes();
     if (!active_) return;
-    writer_.line("exit " + std::to_string(id_of(as)) + " " +
+    emit("exit " + std::to_string(id_of(as)) + " " +
                  (signo ? std::string(signal_name(signo)) : std::to_string(status)));
     writer_.close();
     active_ = false;
@@ -211,7 +233,7 @@ void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {
 void TraceRecorder::stop(AddressSpace& as) {
     as.set_observer(nullptr);
     write_flushes();
-    writer_.line("# trace stopped by the debugger");
+    emit("# trace stopped by the debugger");
     writer_.close();
     active_ = false;
 }

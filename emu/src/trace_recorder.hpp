@@ -39,6 +39,13 @@ public:
     void release(const mmu::AddressSpace& as, int status, int signo);
     // In a forked child: the parent owns the file; the child records nothing.
     void abandon();
+    // Whether events of `as` are recorded (the first task's, and those forked from a traced one).
+    bool traces(const mmu::AddressSpace& as) const;
+    // A forked child's address space: its operations are recorded from now on (under the id its
+    // fork line gave it).
+    void follow(mmu::AddressSpace& child);
+    // The task whose events follow (0: a single task, no tags).
+    void set_task(int task);
     // gdb's `monitor trace off`: the trace ends here.
     void stop(mmu::AddressSpace& as);
     bool active() const { return active_; }
@@ -49,6 +56,8 @@ private:
     // Flushes happen inside an operation but are written after its line, where replay makes them.
     void write_flushes();
     std::vector<std::string> flushes_;
+    void emit(const std::string& line);
+    int task_ = 0, written_task_ = 0;
     TraceWriter writer_;
     std::map<const mmu::AddressSpace*, int> ids_;
     std::map<mmu::Asid, int> asid_ids_;

@@ -187,7 +187,8 @@ void Replayer::execute(const TraceLine& l) {
         asid_ids_[spaces_[n]->asid()] = n;
         return;
     }
-    if (ev == "syscall" || ev == "signal" || ev == "sigreturn") return;  // no CPU here: informational
+    // No CPU and no scheduler here: system calls, signals and task tags are informational.
+    if (ev == "syscall" || ev == "signal" || ev == "sigreturn" || ev == "task") return;
     if (ev == "expect") return expect(l);
     AddressSpace& as = space(l.tokens.size() > 1 ? l.tokens[1] : "?");
     if (ev == "mmap") {
@@ -297,7 +298,7 @@ void Replayer::execute(const TraceLine& l) {
     } else {
         throw std::invalid_argument("a known event (mmap, munmap, mprotect, mremap, madvise, mlock, munlock, "
                                     "mlockall, munlockall, mseal, brk, poke, fork, fault, fill, flush, access, "
-                                    "syscall, signal, sigreturn, exit, expect, as), got '" + std::string(ev) + "'");
+                                    "syscall, signal, sigreturn, task, exit, expect, as), got '" + std::string(ev) + "'");
     }
     track(as);
 }

@@ -28,13 +28,18 @@ namespace {
 constexpr std::uint64_t kSliceBlocks = 20000;  // translated blocks per time slice
 }  // namespace
 
-std::uint64_t Process::next_slice_budget() {
-    if (options_.sched_seed == 0) return kSliceBlocks;
-    // xorshift64: slices between 1/8 and 2 times the default, varying the interleaving.
+// xorshift64, seeded by --sched-seed.
+std::uint64_t Process::next_random() {
     rng_state_ ^= rng_state_ << 13;
     rng_state_ ^= rng_state_ >> 7;
     rng_state_ ^= rng_state_ << 17;
-    return kSliceBlocks / 8 + rng_state_ % (kSliceBlocks * 2);
+    return rng_state_;
+}
+
+std::uint64_t Process::next_slice_budget() {
+    if (options_.sched_seed == 0) return kSliceBlocks;
+    // Slices between 1/8 and 2 times the default, varying the interleaving.
+    return kSliceBlocks / 8 + next_random() % (kSliceBlocks * 2);
 }
 
 // Time slices start once there is a second task: the block hook is added to every CPU and the
@@ -149,6 +154,13 @@ std::shared_ptr<Task> Process::pick_next() {
         auto eligible = [&](const std::shared_ptr<Task>& t) {
             return t->state == TaskState::Runnable && !t->group->stopped && (t->affinity & cpu_bit);
         };
+        if (options_.sched_seed) {
+            // A seeded run picks among the runnable tasks at random (still reproducibly).
+            std::vector<std::shared_ptr<Task>> ready;
+            for (const auto& [tid, t] : tasks_)
+                if (eligible(t)) ready.push_back(t);
+            if (!ready.empty()) return ready[next_random() % ready.size()];
+        }
         for (auto it = tasks_.upper_bound(last_scheduled_tid_); it != tasks_.end(); ++it)
             if (eligible(it->second)) return it->second;
         for (auto it = tasks_.begin(); it != tasks_.end() && it->first <= last_scheduled_tid_; ++it)
@@ -220,6 +232,8 @@ void Process::switch_to(unsigned index, const std::shared_ptr<Task>& task) {
         c.loaded_asid = asid;
     }
     current_ = task;
+    // With more than one task, a trace tags events with the task (numbered in creation order).
+    if (recorder_ && preemption_) recorder_->set_task(task->tid - init_->tgid + 1);
     task->last_cpu = static_cast<int>(index);
     ++task->slices;
     last_scheduled_tid_ = task->tid;

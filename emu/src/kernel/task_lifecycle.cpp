@@ -50,6 +50,8 @@ std::shared_ptr<Task> Process::clone_task(std::uint64_t flags, std::shared_ptr<A
         g->parent = parent_group;
         parent_group->children.push_back(g);
         g->mm = std::move(mm);
+        // A fork of a traced process is traced too (its fork line named the child's id).
+        if (recorder_ && g->mm != pg.mm && pg.mm && recorder_->traces(*pg.mm)) recorder_->follow(*g->mm);
         g->exit_signal = static_cast<int>(flags & 0xff);
         g->exe = pg.exe;
         g->comm = pg.comm;
@@ -233,10 +235,9 @@ void Process::finish_group(ThreadGroup& g, int wait_status) {
         finished_ = true;
         killed_by_ = signo;
         exit_status_ = signo ? 128 + signo : (wait_status >> 8) & 0xff;
-        if (recorder_ && traced_mm_ == g.mm.get() && g.mm) recorder_->exit(*g.mm, exit_status_, killed_by_);
+        if (recorder_ && g.mm && recorder_->traces(*g.mm)) recorder_->exit(*g.mm, exit_status_, killed_by_);
         return;
     }
-    if (traced_mm_ == g.mm.get()) traced_mm_ = nullptr;
     if (recorder_ && g.mm && g.mm.use_count() == 1)
         recorder_->release(*g.mm, (wait_status >> 8) & 0xff, signo);
     drop_address_space(g.mm);
@@ -386,12 +387,11 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
         if (auto other = w.lock(); other && other != t && other->alive()) release_thread(*other, true);
     std::erase_if(g.threads, [&](const std::weak_ptr<Task>& w) { return w.lock() != t; });
     mm->set_checked(options_.check);
-    const bool traced = recorder_ && traced_mm_ == g.mm.get() && &g == init_.get();
+    const bool traced = recorder_ && g.mm && recorder_->traces(*g.mm);
     std::shared_ptr<AddressSpace> old = std::move(g.mm);
     g.mm = std::move(mm);
     if (traced) {
         recorder_->attach(*g.mm);
-        traced_mm_ = g.mm.get();
     }
     if (recorder_ && old && old.use_count() == 1) recorder_->release(*old, 0, 0);
     drop_address_space(old);

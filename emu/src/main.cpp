@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "process.hpp"
-#include "trace_io.hpp"
-#include "trace_replay.hpp"
+#include "machine/process.hpp"
+#include "trace/trace_io.hpp"
+#include "trace/trace_replay.hpp"
 
 namespace po = boost::program_options;
 

@@ -14,10 +14,10 @@
 
 #include <poll.h>
 
-#include "elf_loader.hpp"
-#include "guest_files.hpp"
+#include "loader/elf_loader.hpp"
+#include "fs/guest_files.hpp"
 #include "mmu/address_space.hpp"
-#include "signals.hpp"
+#include "kernel/signals.hpp"
 
 namespace emu {
 

@@ -1,0 +1,255 @@
+#include "loader/elf_loader.hpp"
+
+#include <elf.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <unistd.h>
+
+namespace emu {
+
+using namespace mmu;
+
+namespace {
+
+[[noreturn]] void corrupt(const std::string& path, const std::string& why) {
+    throw LoadError(path + ": truncated or corrupt ELF file (" + why + ")", 126);
+}
+
+template <class T>
+T read_struct(const std::vector<std::uint8_t>& bytes, std::uint64_t offset) {
+    T value;
+    std::memcpy(&value, bytes.data() + offset, sizeof value);
+    return value;
+}
+
+std::uint32_t prot_of(const Elf64_Phdr& ph) {
+    std::uint32_t prot = 0;
+    if (ph.p_flags & PF_R) prot |= kProtRead;
+    if (ph.p_flags & PF_W) prot |= kProtWrite;
+    if (ph.p_flags & PF_X) prot |= kProtExec;
+    return prot;
+}
+
+void check_header(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    if (bytes.size() < 4 || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0)
+        throw LoadError(path + ": not an ELF executable", 126);
+    if (bytes.size() < sizeof(Elf64_Ehdr)) corrupt(path, "file shorter than the ELF header");
+    const auto eh = read_struct<Elf64_Ehdr>(bytes, 0);
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64)
+        throw LoadError(path + ": wrong architecture (mmuemu runs x86-64 ELF64 executables)", 126);
+    if (eh.e_ident[EI_DATA] != ELFDATA2LSB) corrupt(path, "not little-endian");
+    if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
+        throw LoadError(path + ": not an executable (ELF type " + std::to_string(eh.e_type) + ")", 126);
+    if (eh.e_phentsize != sizeof(Elf64_Phdr)) corrupt(path, "bad program header size");
+    if (eh.e_phnum == 0 || eh.e_phnum > 512) corrupt(path, "bad program header count");
+    if (eh.e_phoff > bytes.size() || eh.e_phnum * sizeof(Elf64_Phdr) > bytes.size() - eh.e_phoff)
+        corrupt(path, "program headers beyond the end of the file");
+}
+
+void check_segment(const Elf64_Phdr& ph, std::size_t file_size, std::uint64_t bias,
+                   const std::string& path) {
+    if (ph.p_offset > file_size || ph.p_filesz > file_size - ph.p_offset)
+        corrupt(path, "segment beyond the end of the file");
+    if (ph.p_filesz > ph.p_memsz) corrupt(path, "segment file size larger than memory size");
+    if ((ph.p_vaddr & (kPageSize - 1)) != (ph.p_offset & (kPageSize - 1)))
+        corrupt(path, "segment address and offset not congruent modulo the page size");
+    const std::uint64_t start = ph.p_vaddr + bias;
+    if (start < ph.p_vaddr || ph.p_memsz > kTaskSize || start > kTaskSize - ph.p_memsz)
+        corrupt(path, "segment outside the user address space");
+}
+
+[[noreturn]] void out_of_ram(const std::string& path) {
+    throw LoadError(path + ": the program needs more memory than the guest RAM (--ram)", 126);
+}
+
+// Maps one PT_LOAD segment as Linux does: a private mapping of the file's pages (named after the
+// file; a page shared with the neighbouring segment holds both), the bytes past p_filesz in the
+// last file page zeroed (which copies that page), then anonymous pages for the rest of .bss.
+void map_segment(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const Elf64_Phdr& ph,
+                 std::uint64_t bias, const std::string& path, const struct stat& st) {
+    const std::uint64_t start = page_down(ph.p_vaddr + bias);
+    const std::uint64_t file_end = page_up(ph.p_vaddr + bias + ph.p_filesz);
+    const std::uint64_t mem_end = page_up(ph.p_vaddr + bias + ph.p_memsz);
+    const std::uint32_t flags = map::kPrivate | map::kFixed;
+    const std::uint32_t prot = prot_of(ph);
+    if (file_end > start) {
+        const std::uint64_t first = page_down(ph.p_offset);
+        const std::uint64_t last = std::min<std::uint64_t>(bytes.size(), first + (file_end - start));
+        auto cache = make_page_cache(as.memory(), bytes.data() + first, last - first, pages(first));
+        if (!cache) out_of_ram(path);
+        cache.value()->id = st.st_ino;
+        cache.value()->dev_major = major(st.st_dev);
+        cache.value()->dev_minor = minor(st.st_dev);
+        auto mapped = as.mmap_file(start, file_end - start, prot, flags, cache.value(),
+                                   pages(first), path);
+        if (!mapped) throw LoadError(path + ": cannot map segment: " + std::strerror(mapped.error()), 126);
+        const std::uint64_t data_end = ph.p_vaddr + bias + ph.p_filesz;
+        if (ph.p_memsz > ph.p_filesz && data_end < file_end) {
+            const std::vector<std::uint8_t> zeros(file_end - data_end, 0);
+            if (!as.poke(data_end, zeros.data(), zeros.size())) out_of_ram(path);
+        }
+    }
+    if (mem_end > file_end) {
+        auto bss = as.mmap(file_end, mem_end - file_end, prot, flags | map::kAnonymous);
+        if (!bss) throw LoadError(path + ": cannot map bss: " + std::strerror(bss.error()), 126);
+    }
+}
+
+}  // namespace
+
+std::vector<std::uint8_t> read_program(const std::string& path) {
+    if (::access(path.c_str(), F_OK) != 0) throw LoadError(path + ": No such file or directory", 127);
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw LoadError(path + ": cannot open: " + std::strerror(errno), 126);
+    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw LoadError(path + ": read error", 126);
+    return bytes;
+}
+
+LoadedImage load_elf(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    check_header(bytes, path);
+    const auto eh = read_struct<Elf64_Ehdr>(bytes, 0);
+    LoadedImage image;
+    image.load_bias = eh.e_type == ET_DYN ? kPieBase : 0;
+    image.phnum = eh.e_phnum;
+    std::vector<Elf64_Phdr> loads;
+    for (unsigned i = 0; i < eh.e_phnum; ++i) {
+        const auto ph = read_struct<Elf64_Phdr>(bytes, eh.e_phoff + i * sizeof(Elf64_Phdr));
+        if (ph.p_type == PT_INTERP)
+            throw LoadError(path + ": dynamically linked executables are not supported yet", 126);
+        if (ph.p_type == PT_GNU_STACK) image.executable_stack = ph.p_flags & PF_X;
+        if (ph.p_type == PT_PHDR) image.phdr = ph.p_vaddr + image.load_bias;
+        if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+        check_segment(ph, bytes.size(), image.load_bias, path);
+        loads.push_back(ph);
+    }
+    if (loads.empty()) corrupt(path, "no loadable segment");
+    std::sort(loads.begin(), loads.end(), [](auto& a, auto& b) { return a.p_vaddr < b.p_vaddr; });
+    struct stat st {};
+    ::stat(path.c_str(), &st);
+    for (const auto& ph : loads) {
+        map_segment(as, bytes, ph, image.load_bias, path, st);
+        // AT_PHDR: where the program headers land, if a segment covers them.
+        if (image.phdr == 0 && eh.e_phoff >= ph.p_offset && eh.e_phoff < ph.p_offset + ph.p_filesz)
+            image.phdr = ph.p_vaddr + image.load_bias + (eh.e_phoff - ph.p_offset);
+        image.brk_start = std::max(image.brk_start, page_up(ph.p_vaddr + image.load_bias + ph.p_memsz));
+    }
+    image.entry = eh.e_entry + image.load_bias;
+    return image;
+}
+
+namespace {
+
+class StackWriter {
+public:
+    StackWriter(AddressSpace& as, std::uint64_t top) : as_(as), sp_(top) {}
+    std::uint64_t push_bytes(const void* data, std::size_t n) {
+        sp_ -= n;
+        if (!as_.copy_to_user(sp_, data, n)) throw LoadError("initial stack does not fit", 126);
+        return sp_;
+    }
+    std::uint64_t push_string(const std::string& s) { return push_bytes(s.c_str(), s.size() + 1); }
+    void align(std::uint64_t a) { sp_ &= ~(a - 1); }
+    std::uint64_t sp() const { return sp_; }
+    void set_sp(std::uint64_t sp) { sp_ = sp; }
+
+private:
+    AddressSpace& as_;
+    std::uint64_t sp_;
+};
+
+}  // namespace
+
+// The vDSO, mapped like Linux 6.18 maps it: [vvar] (4 pages), [vvar_vclock] (2), then [vdso]
+// (2), as special mappings placed top-down. Ours is a minimal valid shared object that exports
+// no function, so the C library falls back to system calls for the time functions.
+std::uint64_t map_vdso(AddressSpace& as) {
+    constexpr std::uint64_t kVvarPages = 4, kVclockPages = 2, kVdsoPages = 2;
+    constexpr std::uint64_t kTotal = (kVvarPages + kVclockPages + kVdsoPages) * kPageSize;
+    auto area = as.mmap(0, kTotal, kProtNone, map::kPrivate | map::kAnonymous);
+    if (!area) throw LoadError("cannot map the vDSO", 126);
+    const std::uint64_t base = area.value();
+    std::vector<std::uint8_t> image(kVdsoPages * kPageSize, 0);
+    Elf64_Ehdr eh{};
+    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    eh.e_ident[EI_VERSION] = EV_CURRENT;
+    eh.e_type = ET_DYN;
+    eh.e_machine = EM_X86_64;
+    eh.e_version = EV_CURRENT;
+    eh.e_phoff = sizeof(Elf64_Ehdr);
+    eh.e_ehsize = sizeof(Elf64_Ehdr);
+    eh.e_phentsize = sizeof(Elf64_Phdr);
+    eh.e_phnum = 2;
+    Elf64_Phdr load{PT_LOAD, PF_R | PF_X, 0, 0, 0, image.size(), image.size(), kPageSize};
+    Elf64_Phdr dynamic{PT_DYNAMIC, PF_R, 0x200, 0x200, 0x200, sizeof(Elf64_Dyn), sizeof(Elf64_Dyn), 8};
+    std::memcpy(image.data(), &eh, sizeof eh);
+    std::memcpy(image.data() + sizeof eh, &load, sizeof load);
+    std::memcpy(image.data() + sizeof eh + sizeof load, &dynamic, sizeof dynamic);  // [DT_NULL]
+    const std::vector<std::uint8_t> zeros(kVvarPages * kPageSize, 0);
+    const std::uint64_t vclock = base + kVvarPages * kPageSize;
+    const std::uint64_t vdso = vclock + kVclockPages * kPageSize;
+    if (!as.map_special(base, kProtRead, zeros.data(), kVvarPages * kPageSize, "[vvar]") ||
+        !as.map_special(vclock, kProtRead, zeros.data(), kVclockPages * kPageSize, "[vvar_vclock]") ||
+        !as.map_special(vdso, kProtRead | kProtExec, image.data(), image.size(), "[vdso]"))
+        throw LoadError("cannot map the vDSO", 126);
+    return vdso;
+}
+
+StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::vector<std::string>& argv,
+                       const std::vector<std::string>& envp, const std::string& execfn) {
+    // The stack VMA: 132 KiB below the top of user space, growing down on demand.
+    constexpr std::uint64_t kInitialStack = 0x21000;
+    auto stack = as.mmap(kStackTop - kInitialStack, kInitialStack,
+                         kProtRead | kProtWrite | (image.executable_stack ? std::uint32_t{kProtExec} : 0u),
+                         map::kPrivate | map::kAnonymous | map::kFixed | map::kGrowsDown, "[stack]");
+    if (!stack) throw LoadError("cannot map the initial stack", 126);
+
+    StackWriter w(as, kStackTop - 8);
+    const std::uint64_t execfn_addr = w.push_string(execfn);
+    std::vector<std::uint64_t> env_addrs, arg_addrs;
+    for (auto it = envp.rbegin(); it != envp.rend(); ++it) env_addrs.insert(env_addrs.begin(), w.push_string(*it));
+    for (auto it = argv.rbegin(); it != argv.rend(); ++it) arg_addrs.insert(arg_addrs.begin(), w.push_string(*it));
+    const std::uint64_t platform = w.push_string("x86_64");
+    // AT_RANDOM: fixed bytes so that runs (and traces) are reproducible.
+    const std::uint8_t random_bytes[16] = {0x6d, 0x6d, 0x75, 0x65, 0x6d, 0x75, 0x21, 0x00,
+                                           0x13, 0x37, 0xc0, 0xde, 0x5e, 0xed, 0x42, 0x99};
+    const std::uint64_t random_addr = w.push_bytes(random_bytes, sizeof random_bytes);
+    w.align(16);
+
+    const std::uint64_t vdso = map_vdso(as);
+    StackImage out;
+    out.auxv_words = {
+        AT_SYSINFO_EHDR, vdso,
+        AT_HWCAP, 0x078bfbff, AT_PAGESZ, kPageSize, AT_CLKTCK, 100,
+        AT_PHDR, image.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, image.phnum,
+        AT_BASE, 0, AT_FLAGS, 0, AT_ENTRY, image.entry,
+        AT_UID, ::getuid(), AT_EUID, ::geteuid(), AT_GID, ::getgid(), AT_EGID, ::getegid(),
+        AT_SECURE, 0, AT_RANDOM, random_addr, AT_HWCAP2, 0, AT_EXECFN, execfn_addr,
+        AT_PLATFORM, platform, AT_MINSIGSTKSZ, 2048, AT_NULL, 0,
+    };
+    std::vector<std::uint64_t> table;
+    table.push_back(argv.size());
+    table.insert(table.end(), arg_addrs.begin(), arg_addrs.end());
+    table.push_back(0);
+    table.insert(table.end(), env_addrs.begin(), env_addrs.end());
+    table.push_back(0);
+    const std::size_t auxv_index = table.size();
+    table.insert(table.end(), out.auxv_words.begin(), out.auxv_words.end());
+    // argc must end up 16-byte aligned.
+    std::uint64_t sp = w.sp() - table.size() * 8;
+    sp &= ~0xfull;
+    w.set_sp(sp + table.size() * 8);
+    out.rsp = w.push_bytes(table.data(), table.size() * 8);
+    out.auxv = out.rsp + auxv_index * 8;
+    return out;
+}
+
+}  // namespace emu

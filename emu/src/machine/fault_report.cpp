@@ -1,0 +1,191 @@
+#include "machine/fault_report.hpp"
+
+#include <capstone/capstone.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "machine/process.hpp"
+
+namespace emu {
+
+using namespace mmu;
+
+namespace {
+
+// RAII for a Capstone handle and one decoded instruction.
+class Disassembler {
+public:
+    Disassembler() {
+        if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle_) != CS_ERR_OK) handle_ = 0;
+        if (handle_) cs_option(handle_, CS_OPT_DETAIL, CS_OPT_ON);
+    }
+    ~Disassembler() {
+        if (insn_) cs_free(insn_, 1);
+        if (handle_) cs_close(&handle_);
+    }
+    Disassembler(const Disassembler&) = delete;
+    Disassembler& operator=(const Disassembler&) = delete;
+
+    const cs_insn* decode(const std::uint8_t* code, std::size_t size, std::uint64_t address) {
+        if (!handle_) return nullptr;
+        if (insn_) cs_free(insn_, 1);
+        insn_ = nullptr;
+        if (cs_disasm(handle_, code, size, address, 1, &insn_) != 1) return nullptr;
+        return insn_;
+    }
+    csh handle() const { return handle_; }
+
+private:
+    csh handle_ = 0;
+    cs_insn* insn_ = nullptr;
+};
+
+// Reads up to 15 code bytes at `rip` through the page table (what a debugger would see).
+std::size_t read_code(Process& p, std::uint64_t rip, std::uint8_t (&buf)[16]) {
+    std::size_t n = 0;
+    for (; n < 15; ++n) {
+        const PageWalk w = p.as().walk(rip + n);
+        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+        if (!leaf.present()) break;
+        buf[n] = std::to_integer<std::uint8_t>(
+            p.as().memory().frame(leaf.pfn())[(rip + n) & (kPageSize - 1)]);
+    }
+    return n;
+}
+
+std::uint64_t reg_value(Process& p, x86_reg reg) {
+    static const std::pair<x86_reg, int> table[] = {
+        {X86_REG_RAX, UC_X86_REG_RAX}, {X86_REG_RBX, UC_X86_REG_RBX}, {X86_REG_RCX, UC_X86_REG_RCX},
+        {X86_REG_RDX, UC_X86_REG_RDX}, {X86_REG_RSI, UC_X86_REG_RSI}, {X86_REG_RDI, UC_X86_REG_RDI},
+        {X86_REG_RBP, UC_X86_REG_RBP}, {X86_REG_RSP, UC_X86_REG_RSP}, {X86_REG_R8, UC_X86_REG_R8},
+        {X86_REG_R9, UC_X86_REG_R9},   {X86_REG_R10, UC_X86_REG_R10}, {X86_REG_R11, UC_X86_REG_R11},
+        {X86_REG_R12, UC_X86_REG_R12}, {X86_REG_R13, UC_X86_REG_R13}, {X86_REG_R14, UC_X86_REG_R14},
+        {X86_REG_R15, UC_X86_REG_R15}, {X86_REG_EAX, UC_X86_REG_RAX}, {X86_REG_EBX, UC_X86_REG_RBX},
+        {X86_REG_ECX, UC_X86_REG_RCX}, {X86_REG_EDX, UC_X86_REG_RDX}, {X86_REG_ESI, UC_X86_REG_RSI},
+        {X86_REG_EDI, UC_X86_REG_RDI}, {X86_REG_EBP, UC_X86_REG_RBP}, {X86_REG_ESP, UC_X86_REG_RSP},
+    };
+    for (const auto& [cs_reg, uc_reg] : table)
+        if (cs_reg == reg) {
+            std::uint64_t v = p.cpu().reg(uc_reg);
+            return (reg >= X86_REG_EAX && reg <= X86_REG_ESP) ? (v & 0xffffffffu) : v;
+        }
+    return 0;
+}
+
+}  // namespace
+
+std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t rip) {
+    const std::uint64_t page = page_down(fault.addr);
+    auto clamp = [&](std::uint64_t ea, std::uint64_t size) -> std::optional<std::uint64_t> {
+        if (ea >= page && ea < page + kPageSize) return ea;                // starts in the page
+        if (ea < page && ea + size > page) return page;                  // crosses into it
+        return std::nullopt;
+    };
+    if (fault.access == Access::Execute) return rip >= page ? rip : page;
+    for (const MemoryOperand& op : memory_operands(p, rip)) {
+        if (!is_canonical(op.addr)) return op.addr;  // a #GP, not a page fault: the caller tells
+        if (auto hit = clamp(op.addr, op.size ? op.size : 1)) return *hit;
+    }
+    // Implicit operands: the stack (push, call, pop, ret) and the string registers.
+    const std::uint64_t rsp = p.cpu().reg(UC_X86_REG_RSP);
+    for (std::uint64_t ea : {rsp - 8, rsp, p.cpu().reg(UC_X86_REG_RDI), p.cpu().reg(UC_X86_REG_RSI)})
+        if (auto hit = clamp(ea, 8)) return *hit;
+    return page;
+}
+
+std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
+    static Disassembler dis;  // one handle for the whole run: decoding is per instruction
+    std::uint8_t code[16];
+    const std::size_t n = read_code(p, rip, code);
+    const cs_insn* insn = dis.decode(code, n, rip);
+    std::vector<MemoryOperand> out;
+    if (!insn || !insn->detail) return out;
+    const cs_x86& x86 = insn->detail->x86;
+    if (insn->id == X86_INS_LEA || insn->id == X86_INS_NOP) return out;  // address only
+    for (int i = 0; i < x86.op_count; ++i) {
+        const cs_x86_op& op = x86.operands[i];
+        if (op.type != X86_OP_MEM) continue;
+        std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
+        if (op.mem.base == X86_REG_RIP) ea += rip + insn->size;
+        else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
+        if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
+        if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
+        if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
+        if (op.access & CS_AC_READ) out.push_back({ea, op.size, Access::Read});
+        if (op.access & CS_AC_WRITE) out.push_back({ea, op.size, Access::Write});
+        if (!(op.access & (CS_AC_READ | CS_AC_WRITE))) out.push_back({ea, op.size, Access::Read});
+    }
+    return out;
+}
+
+std::string disassemble_at(Process& p, std::uint64_t rip) {
+    std::uint8_t code[16];
+    const std::size_t n = read_code(p, rip, code);
+    Disassembler dis;
+    const cs_insn* insn = dis.decode(code, n, rip);
+    if (!insn) return "(no instruction could be decoded)";
+    std::string text = std::string(insn->mnemonic) + " " + insn->op_str + "  (";
+    char byte[4];
+    for (std::size_t i = 0; i < insn->size; ++i) {
+        std::snprintf(byte, sizeof byte, i ? " %02x" : "%02x", insn->bytes[i]);
+        text += byte;
+    }
+    return text + ")";
+}
+
+void print_fault_report(Process& p, const SigInfo& info) {
+    const std::uint64_t rip = p.cpu().reg(UC_X86_REG_RIP);
+    std::FILE* out = stderr;
+    std::fprintf(out, "\nmmuemu: guest killed by %s (%s)", signal_name(info.signo),
+                 si_code_name(info.signo, info.code));
+    if (!info.from_kill) std::fprintf(out, " at address 0x%" PRIx64, info.addr);
+    std::fprintf(out, "\n  instruction  0x%" PRIx64 ": %s\n", rip, disassemble_at(p, rip).c_str());
+    if (info.trapno == 14) {
+        std::fprintf(out, "  access       %s%s%s (x86 error code 0x%" PRIx64 ")\n",
+                     (info.error_code & 0x10) ? "instruction fetch" : (info.error_code & 2) ? "write" : "read",
+                     (info.error_code & 1) ? ", page present" : ", page not present",
+                     (info.error_code & 0x20) ? ", protection key" : "", info.error_code);
+        static const char* names[] = {"", "PTE  ", "PDE  ", "PDPTE", "PML4E"};
+        const PageWalk w = p.as().walk(info.addr);
+        std::fprintf(out, "  page walk of 0x%" PRIx64 ":\n", info.addr);
+        for (int i = 0; i < w.depth; ++i)
+            std::fprintf(out, "    %s[%3u] %s\n", names[w.levels[i].level], w.levels[i].index,
+                         describe(w.levels[i].entry, w.levels[i].level).c_str());
+        if (w.depth < kLevels) std::fprintf(out, "    (no lower-level table)\n");
+        const Vma* vma = p.as().vmas().find(info.addr);
+        if (vma) {
+            std::fprintf(out, "  mapping      %08" PRIx64 "-%08" PRIx64 " %c%c%c %s%s\n", vma->start,
+                         vma->end, (vma->prot & kProtRead) ? 'r' : '-', (vma->prot & kProtWrite) ? 'w' : '-',
+                         (vma->prot & kProtExec) ? 'x' : '-', vma->name.empty() ? "[anon]" : vma->name.c_str(),
+                         vma->has(vma_flag::kHasGuards) ? " (has guard regions)" : "");
+            if (w.depth == kLevels && w.levels[kLevels - 1].entry.is_guard())
+                std::fprintf(out, "  why          the page is a guard region (MADV_GUARD_INSTALL): "
+                                  "every access faults\n");
+        } else {
+            const Vma* above = p.as().vmas().find_at_or_above(info.addr);
+            std::fprintf(out, "  mapping      none: the address is not mapped");
+            if (above) std::fprintf(out, " (next mapping starts at 0x%" PRIx64 ")", above->start);
+            std::fprintf(out, "\n");
+        }
+    }
+    static const std::pair<const char*, int> regs[] = {
+        {"rax", UC_X86_REG_RAX}, {"rbx", UC_X86_REG_RBX}, {"rcx", UC_X86_REG_RCX},
+        {"rdx", UC_X86_REG_RDX}, {"rsi", UC_X86_REG_RSI}, {"rdi", UC_X86_REG_RDI},
+        {"rbp", UC_X86_REG_RBP}, {"rsp", UC_X86_REG_RSP}, {"r8", UC_X86_REG_R8},
+        {"r9", UC_X86_REG_R9},   {"r10", UC_X86_REG_R10}, {"r11", UC_X86_REG_R11},
+        {"r12", UC_X86_REG_R12}, {"r13", UC_X86_REG_R13}, {"r14", UC_X86_REG_R14},
+        {"r15", UC_X86_REG_R15}, {"rip", UC_X86_REG_RIP}, {"eflags", UC_X86_REG_EFLAGS},
+    };
+    std::fprintf(out, "  registers");
+    int column = 0;
+    for (const auto& [name, id] : regs) {
+        if (column++ % 4 == 0) std::fprintf(out, "\n   ");
+        std::fprintf(out, " %-6s 0x%016" PRIx64, name, p.cpu().reg(id));
+    }
+    std::fprintf(out, "\n");
+}
+
+}  // namespace emu

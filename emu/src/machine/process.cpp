@@ -1,0 +1,487 @@
+#include "machine/process.hpp"
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "machine/fault_report.hpp"
+#include "syscalls/syscalls.hpp"
+
+#include <sys/syscall.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+
+namespace emu {
+
+using namespace mmu;
+
+Process::Process(const RunOptions& options, const std::string& program,
+                 std::vector<std::string> argv, std::vector<std::string> envp)
+    : options_(options), program_(program), ram_(options.ram_bytes) {
+    next_pid_ = static_cast<int>(::getpid());
+    rng_state_ = options.sched_seed * 0x9e3779b97f4a7c15ull + 1;
+    auto mm = std::make_shared<AddressSpace>(ram_, tlb_);
+    mm->set_checked(options.check);
+    if (!options.trace_path.empty()) {
+        recorder_ = std::make_unique<TraceRecorder>(options.trace_path);
+        recorder_->attach(*mm);
+    }
+    const auto bytes = read_program(program);
+    const LoadedImage image = load_elf(*mm, bytes, program);
+    mm->set_brk_base(image.brk_start);
+
+    init_ = std::make_shared<ThreadGroup>();
+    init_->tgid = init_->pgid = init_->sid = next_pid_++;
+    init_->mm = mm;
+    init_->exe = program;
+    init_->stack = build_stack(*mm, image, argv, envp, program);
+    for (int r = 0; r < static_cast<int>(init_->rlimits.size()); ++r) {
+        struct rlimit host;
+        if (::getrlimit(r, &host) == 0) init_->rlimits[static_cast<std::size_t>(r)] = {host.rlim_cur, host.rlim_max};
+    }
+    auto task = std::make_shared<Task>();
+    task->tid = init_->tgid;
+    task->group = init_;
+    task->files = std::make_shared<GuestFiles>();
+    task->fs = std::make_shared<FsState>();
+    // The guest starts in mmuemu's working directory with its umask; from now on both are the
+    // guest tasks' own (CLONE_FS), and mmuemu's umask is 0 so that the guest's alone applies.
+    task->fs->cwd_fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    task->fs->umask = ::umask(0);
+    init_->threads.push_back(task);
+    groups_[init_->tgid] = init_;
+    tasks_[task->tid] = task;
+    current_ = task;
+
+    for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();
+    initial_context_ = std::make_unique<CpuContext>(cpus_[0].engine->handle());
+    cpus_[0].engine->save(*initial_context_);
+    // Every invalidation the MMU commits is mirrored onto the soft TLB of each CPU that may hold
+    // translations of that address space before any of them runs again.
+    tlb_.set_listener([this](const FlushEvent& e) {
+        if (recorder_) recorder_->flush(e);  // those of traced address spaces
+        on_mmu_flush(e.asid);
+    });
+    install_host_signal_forwarding();
+    switch_to(0, task);
+    if (options.gdb) gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
+    cpu().set_reg(UC_X86_REG_RSP, init_->stack.rsp);
+    cpu().set_reg(UC_X86_REG_RIP, image.entry);
+}
+
+void Process::add_cpu() {
+    VirtualCpu v;
+    v.engine = std::make_unique<Cpu>();
+    Cpu& c = *v.engine;
+    c.map_ram(ram_.host_base(), ram_.size_bytes());
+    c.on_tlb_fill(&Process::tlb_fill_hook, this);
+    c.on_syscall(&Process::syscall_hook, this);
+    c.on_interrupt(&Process::interrupt_hook, this);
+    if (options_.max_instructions) c.on_code(&Process::count_hook, this);
+    if (options_.check) {
+        c.on_code(&Process::check_code_hook, this);
+        c.on_memory(&Process::check_memory_hook, this);
+    }
+    if (recorder_ && options_.trace_accesses) c.on_code(&Process::trace_access_hook, this);
+    if (options_.gdb) {
+        c.on_code(&Process::debug_code_hook, this);
+        c.on_memory(&Process::debug_memory_hook, this);
+    }
+    cpus_.push_back(std::move(v));
+}
+
+// Address spaces flush the TLB as they are torn down: stop mirroring flushes (the CPUs and the
+// trace recorder may be gone) before they go, and tear them down before the CPUs.
+Process::~Process() {
+    tlb_.set_listener(nullptr);
+    futex_waiters_.clear();
+    for (auto& [tid, t] : tasks_) {
+        t->block = BlockState{};
+        t->group.reset();
+    }
+    for (auto& c : cpus_) c.task.reset();
+    current_.reset();
+    tasks_.clear();
+    for (auto& [tgid, g] : groups_) g->mm.reset(), g->children.clear();
+    groups_.clear();
+    init_.reset();
+}
+
+void Process::flush_cpu(VirtualCpu& c) {
+    c.engine->flush_tlb();
+    c.handed_out.clear();
+    c.checked_code_page = c.checked_data_frame = ~0ull;
+    ++stats_.unicorn_flushes;
+}
+
+void Process::on_mmu_flush(Asid asid) {
+    if (options_.skip_tlb_flush) return;
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        VirtualCpu& c = cpus_[i];
+        if (c.loaded_asid != asid) continue;
+        if (i != cpu_index_) {
+            // A shootdown: the other CPU is not running (one host thread runs them in turn), so
+            // flushing it now is the IPI and its acknowledgement in one.
+            if (options_.skip_shootdown) continue;
+            ++stats_.shootdowns;
+        }
+        flush_cpu(c);
+    }
+}
+
+bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, uc_tlb_entry* out,
+                            void* self) {
+    auto& p = *static_cast<Process*>(self);
+    ++p.stats_.tlb_fills;
+    VirtualCpu& c = p.cpus_[p.cpu_index_];
+    c.checked_code_page = c.checked_data_frame = ~0ull;  // the page table may change now
+    const Access access = type == UC_MEM_WRITE ? Access::Write
+                          : type == UC_MEM_FETCH ? Access::Execute
+                                                 : Access::Read;
+    // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
+    AddressSpace& as = p.as();
+    const Translated t = as.access(vaddr, access);
+    if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
+        p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
+                          t.translation.writable, t.translation.executable);
+    if (!t.ok) {
+        p.refused_ = t.fault;
+        return false;  // Unicorn stops with UC_ERR_EXCEPTION, RIP at the faulting instruction
+    }
+    out->paddr = page_down(t.translation.paddr);
+    int perms = UC_PROT_READ;
+    if (t.translation.writable) perms |= UC_PROT_WRITE;
+    if (t.translation.executable) perms |= UC_PROT_EXEC;
+    out->perms = static_cast<uc_prot>(perms);
+    if (p.options_.check) c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
+    return true;
+}
+
+void Process::syscall_hook(uc_engine*, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    try {
+        p.on_syscall();
+    } catch (...) {
+        // Never unwind through Unicorn: stop and let run() see what happened.
+        p.violation_ = "internal error in a system call";
+        p.cpu().stop();
+        throw;
+    }
+}
+
+void Process::interrupt_hook(uc_engine*, std::uint32_t intno, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    p.pending_interrupt_ = static_cast<int>(intno);
+    p.cpu().stop();
+}
+
+// Preemption: a time slice is a number of translated blocks entered, counted by the emulator,
+// never by the wall clock, so the same program and input interleave the same way.
+void Process::block_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    if (p.slice_blocks_ && --p.slice_blocks_ == 0) p.cpu().stop();
+}
+
+std::string Process::start_trace(const std::string& path) {
+    if (recorder_ && recorder_->active()) return "a trace is already being recorded\n";
+    try {
+        recorder_ = std::make_unique<TraceRecorder>(path, as());
+    } catch (const TraceError& e) {
+        return std::string(e.what()) + "\n";
+    }
+    return "recording the MMU trace to " + path + " (it starts with a snapshot of the address space)\n";
+}
+
+std::string Process::stop_trace() {
+    if (!recorder_ || !recorder_->active()) return "no trace is being recorded\n";
+    recorder_->stop(as());
+    return "trace stopped\n";
+}
+
+void Process::on_syscall() {
+    ++stats_.syscalls;
+    VirtualCpu& c = cpus_[cpu_index_];
+    c.checked_code_page = c.checked_data_frame = ~0ull;  // the page table may change now
+    Cpu& cpu = *c.engine;
+    const std::uint64_t rip = cpu.reg(UC_X86_REG_RIP);  // the syscall instruction itself
+    SyscallArgs args{cpu.reg(UC_X86_REG_RAX),
+                     {cpu.reg(UC_X86_REG_RDI), cpu.reg(UC_X86_REG_RSI), cpu.reg(UC_X86_REG_RDX),
+                      cpu.reg(UC_X86_REG_R10), cpu.reg(UC_X86_REG_R8), cpu.reg(UC_X86_REG_R9)}};
+    const std::shared_ptr<Task> task = current_;
+    AddressSpace* mm = &as();
+    const bool traced = recorder_ && recorder_->traces(*mm);
+    std::int64_t result = do_syscall(*this, args);
+        if (result != kBlock && task->state == TaskState::Runnable) {
+        if (task->block.retry) futex_dequeue(*task);
+        task->block = BlockState{};
+    }
+    if (traced && task->alive() && result != kBlock) {
+        if (args.nr == SYS_rt_sigreturn) recorder_->sigreturn(*mm);
+        else if (result != kNoReturn) recorder_->syscall(*mm, args.nr, result);
+    }
+    if (task->alive() && task->group->mm)
+        stats_.peak_rss_pages = std::max(stats_.peak_rss_pages, task->group->mm->rss_pages());
+    take_host_signals();
+    if (result == kNoReturn) return;
+    if (result == kBlock || result == kRestart) {
+        // Blocked: the call runs again when the task is woken. Restart: the handler runs first,
+        // then the syscall instruction again.
+        cpu.set_reg(UC_X86_REG_RAX, args.nr);
+        redirect(rip);
+        return;
+    }
+    cpu.set_reg(UC_X86_REG_RAX, static_cast<std::uint64_t>(result));
+    // What the syscall instruction itself does: RCX = return address, R11 = RFLAGS.
+    cpu.set_reg(UC_X86_REG_RCX, rip + 2);
+    cpu.set_reg(UC_X86_REG_R11, cpu.reg(UC_X86_REG_EFLAGS));
+    if ((signals().pending & ~signals().blocked) || yield_ || task->state != TaskState::Runnable ||
+        task->group->stopped)
+        redirect(rip + 2);
+}
+
+void Process::redirect(std::uint64_t rip) {
+    redirect_ = rip;
+    cpu().stop();
+}
+
+void Process::send_signal(int sig, int code) {
+    SigInfo info;
+    info.signo = sig;
+    info.code = code;
+    info.pid = group().tgid;
+    info.from_kill = true;
+    signal_task(task(), info);
+}
+
+int Process::run() {
+    if (gdb_) {
+        gdb_->wait_for_client();
+        resume_ = gdb_->stopped(5, nullptr, "", false);  // stopped before the first instruction
+        if (resume_ == Resume::Kill) finished_ = true, killed_by_ = 9, exit_status_ = 137;
+        if (resume_ == Resume::Detach) gdb_.reset(), resume_ = Resume::Continue;
+    }
+    bool first = true;
+    while (!finished_) {
+        std::shared_ptr<Task> next = first ? current_ : pick_next();
+        first = false;
+        if (!next) {
+            wait_for_events();
+            continue;
+        }
+        switch_to(cpu_index_, next);
+        run_slice();
+        save_current();
+        if (cpus_.size() > 1) cpu_index_ = (cpu_index_ + 1) % static_cast<unsigned>(cpus_.size());
+    }
+    if (gdb_) gdb_->exited(exit_status_, killed_by_);
+    if (options_.stats) print_stats();
+    return exit_status_;
+}
+
+// One time slice of the current task: runs until it blocks, exits, yields or uses its budget.
+void Process::run_slice() {
+    const std::shared_ptr<Task> task = current_;
+    slice_blocks_ = preemption_ ? next_slice_budget() : 0;
+    yield_ = false;
+    std::uint64_t rip = cpu().reg(UC_X86_REG_RIP);
+    redirect_.reset();
+    // Signals that arrived while it was off the CPU; a task woken in a blocking call first
+    // finishes the call (EINTR or a restart), the handler runs after it.
+    if (!task->block.retry) deliver_pending();
+    if (!task->alive() || task->state != TaskState::Runnable || task->group->stopped || finished_) return;
+    if (redirect_) rip = *redirect_;
+    while (!finished_ && task->alive() && task->state == TaskState::Runnable) {
+        redirect_.reset();
+        refused_.reset();
+        pending_interrupt_.reset();
+        debug_stop_.reset();
+        const bool stepping = gdb_ && resume_ == Resume::Step;
+        if (gdb_) {
+            if (gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
+            prepare_watchpoints();
+        }
+        const std::uint64_t signals_before = stats_.signals_delivered;
+        stepping_ = stepping;
+        step_started_ = step_done_ = false;
+        if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
+        const uc_err err = cpu().run(rip, 0);
+        if (gdb_) gdb_->stop_watching();
+        stepping_ = false;
+        if (gdb_ && gdb_->take_interrupt() && !refused_) {  // ^C from the debugger
+            if (redirect_) cpu().set_reg(UC_X86_REG_RIP, *redirect_);
+            debugger_stop(2, nullptr, "");
+            rip = cpu().reg(UC_X86_REG_RIP);
+            continue;
+        }
+        if (!violation_.empty()) {
+            coherence_violation(violation_);
+            return;
+        }
+        if (finished_ || !task->alive()) return;
+        if (options_.max_instructions && instructions_ >= options_.max_instructions) {
+            std::fprintf(stderr, "mmuemu: stopped after %" PRIu64 " instructions (--max-insns)\n",
+                         instructions_);
+            finished_ = true;
+            exit_status_ = 124;  // like timeout(1)
+            return;
+        }
+        if (step_done_ && !refused_ && !redirect_ && !pending_interrupt_) debug_stop_ = "";
+        if (gdb_ && debug_stop_ && !refused_) {  // a breakpoint, watchpoint or finished step
+            debugger_stop(5, nullptr, *debug_stop_);
+            rip = cpu().reg(UC_X86_REG_RIP);
+            continue;
+        }
+        const bool out_of_budget = preemption_ && slice_blocks_ == 0 && err == UC_ERR_OK &&
+                                   !redirect_ && !refused_ && !pending_interrupt_;
+        if (!handle_stop(err)) return;
+        rip = redirect_ ? *redirect_ : cpu().reg(UC_X86_REG_RIP);
+        // A completed single step (a step that raised a signal was reported as that signal).
+        if (stepping && gdb_ && task->alive() && stats_.signals_delivered == signals_before) {
+            cpu().set_reg(UC_X86_REG_RIP, rip);
+            debugger_stop(5, nullptr, "");
+            rip = cpu().reg(UC_X86_REG_RIP);
+        }
+        if (out_of_budget || yield_ || task->state != TaskState::Runnable || task->group->stopped) {
+            cpu().set_reg(UC_X86_REG_RIP, rip);
+            return;
+        }
+    }
+}
+
+// Why did uc_emu_start return? A redirect (signal delivery, sigreturn), a page fault the MMU
+// refused, an interrupt (int3, divide error...), an invalid instruction, or the budget.
+bool Process::handle_stop(uc_err err) {
+    const std::uint64_t rip = cpu().reg(UC_X86_REG_RIP);
+    if (redirect_) {
+        // The hook asked to continue elsewhere: make that the interrupted RIP a signal frame saves.
+        cpu().set_reg(UC_X86_REG_RIP, *redirect_);
+        if (current_->state == TaskState::Runnable) deliver_pending();
+        return current_->alive() && !finished_;
+    }
+    if (err == UC_ERR_EXCEPTION && refused_ && refused_->reason == FaultReason::OutOfMemory) {
+        // Linux would OOM-kill the process: say why, and die by SIGKILL.
+        std::fprintf(stderr, "mmuemu: the guest needs more memory than the guest RAM (--ram %" PRIu64
+                     " MiB): no free frame at address 0x%" PRIx64 "\n",
+                     options_.ram_bytes >> 20, refused_->addr);
+        exit_group(0, 9);
+        return false;
+    }
+    if (err == UC_ERR_EXCEPTION && refused_) {
+        deliver(fault_signal(*refused_, rip), true);
+        return current_->alive() && !finished_;
+    }
+    if (pending_interrupt_) {
+        SigInfo info;
+        info.trapno = static_cast<std::uint64_t>(*pending_interrupt_);
+        switch (*pending_interrupt_) {
+        case 0:  // #DE
+            info.signo = 8;
+            info.code = 1;  // FPE_INTDIV
+            info.addr = rip;
+            break;
+        case 3:  // int3: RIP is already past the instruction
+            info.signo = 5;
+            info.code = 0x80;  // SI_KERNEL
+            break;
+        case 13:  // #GP (non-canonical address, privileged instruction)
+            info.signo = 11;
+            info.code = 0x80;
+            break;
+        case 6:  // #UD
+            info.signo = 4;
+            info.code = 2;  // ILL_ILLOPN
+            info.addr = rip;
+            break;
+        default:
+            info.signo = 11;
+            info.code = 0x80;
+            break;
+        }
+        deliver(info, true);
+        return current_->alive() && !finished_;
+    }
+    if (err == UC_ERR_INSN_INVALID) {
+        SigInfo info;
+        info.signo = 4;
+        info.code = 2;  // ILL_ILLOPN
+        info.addr = rip;
+        info.trapno = 6;
+        deliver(info, true);
+        return current_->alive() && !finished_;
+    }
+    if (err == UC_ERR_OK) {
+        take_host_signals();
+        deliver_pending();
+        return current_->alive() && !finished_;
+    }
+    std::fprintf(stderr, "mmuemu: CPU stopped at rip 0x%" PRIx64 ": %s\n", rip, uc_strerror(err));
+    finished_ = true;
+    exit_status_ = 134;
+    return false;
+}
+
+SigInfo Process::fault_signal(const Fault& fault, std::uint64_t rip) {
+    SigInfo info;
+    info.signo = fault.signo;
+    info.code = fault.si_code;
+    info.addr = exact_fault_address(*this, fault, rip);
+    info.trapno = 14;  // #PF
+    if (!is_canonical(info.addr)) {
+        // A non-canonical address is a general-protection fault: SI_KERNEL, no address.
+        info.code = 0x80;
+        info.addr = 0;
+        info.trapno = 13;
+        return info;
+    }
+    // The x86 page-fault error code: P (protection violation on a present page), W, U, I.
+    const PageWalk walk = as().walk(info.addr);
+    // Kernel addresses are mapped (supervisor-only), so the fault is a protection violation.
+    const bool present = info.addr >= (1ull << 47) ||
+                         (walk.depth == kLevels && walk.levels[kLevels - 1].entry.present());
+    info.error_code = 4 | (present ? 1 : 0) | (fault.access == Access::Write ? 2 : 0) |
+                      (fault.access == Access::Execute ? 0x10 : 0) |
+                      (fault.si_code == kSegvPkuErr ? 0x20 : 0);
+    return info;
+}
+
+void Process::coherence_violation(const std::string& what) {
+    std::fprintf(stderr, "mmuemu: MMU coherence violation: %s\n", what.c_str());
+    finished_ = true;
+    exit_status_ = 70;
+}
+
+void Process::print_stats() const {
+    const TlbCounters& t = tlb_.counters();
+    const AddressSpace& as = *init_->mm;
+    const FaultCounters& f = as.fault_counters();
+    std::fprintf(stderr,
+                 "mmuemu stats:\n"
+                 "  syscalls %" PRIu64 ", signals delivered %" PRIu64 "\n"
+                 "  page faults %" PRIu64 " (demand-zero %" PRIu64 ", zero page %" PRIu64
+                 ", COW copies %" PRIu64 ", write-enable %" PRIu64 ", guard %" PRIu64
+                 ", signals %" PRIu64 ")\n"
+                 "  TLB model: hits %" PRIu64 ", misses %" PRIu64 ", walks %" PRIu64
+                 ", page flushes %" PRIu64 ", full flushes %" PRIu64 "\n"
+                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64 "\n"
+                 "  VMAs %zu, RSS %" PRIu64 " KiB (peak frames in use %" PRIu64
+                 "), page-table pages %" PRIu64 "\n",
+                 stats_.syscalls, stats_.signals_delivered, f.faults, f.demand_zero, f.zero_page_maps,
+                 f.cow_copies, f.write_enables, f.guard_faults, f.signals, t.hits, t.misses, t.walks,
+                 t.page_flushes, t.full_flushes, stats_.tlb_fills, stats_.unicorn_flushes,
+                 as.vma_count(), as.rss_pages() * 4, ram_.stats().frames_peak,
+                 as.page_table_pages());
+    std::fprintf(stderr,
+                 "  tasks: created %" PRIu64 ", context switches %" PRIu64 ", CR3 loads %" PRIu64
+                 ", TLB shootdowns %" PRIu64 " (%zu virtual CPUs)\n",
+                 stats_.tasks_created, stats_.context_switches, stats_.cr3_loads,
+                 stats_.shootdowns, cpus_.size());
+}
+
+}  // namespace emu

@@ -1,0 +1,131 @@
+// The system-call dispatcher: memory calls go to the mmu library and return exactly its errno;
+// the rest are answered from the host (files under --root, time, identity) with guest pointers
+// read and written through the MMU with the kernel's rules (EFAULT, never a host crash).
+#include "syscalls/syscalls.hpp"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+#include "machine/process.hpp"
+#include "syscalls/syscall_support.hpp"
+
+namespace emu {
+
+namespace sys {
+
+// A NUL-terminated string from guest memory (paths are at most PATH_MAX).
+bool read_string(Process& p, std::uint64_t addr, std::string& out, std::size_t limit) {
+    out.clear();
+    char c;
+    while (out.size() < limit) {
+        if (!p.as().copy_from_user(&c, addr + out.size(), 1)) return false;
+        if (c == 0) return true;
+        out.push_back(c);
+    }
+    return false;
+}
+
+// How many bytes of [addr, addr + n) the guest could write before the first faulting page.
+std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n) {
+    std::size_t ok = 0;
+    while (ok < n) {
+        if (!p.as().access(addr + ok, Access::Write).ok) break;
+        ok += std::min<std::size_t>(n - ok, kPageSize - ((addr + ok) & (kPageSize - 1)));
+    }
+    return ok;
+}
+
+std::int64_t unsupported(std::uint64_t nr) {
+    static std::set<std::uint64_t> warned;
+    if (warned.insert(nr).second)
+        std::fprintf(stderr, "mmuemu: unsupported system call %llu: returning -ENOSYS\n",
+                     static_cast<unsigned long long>(nr));
+    return err(ENOSYS);
+}
+
+}  // namespace sys
+
+namespace {
+
+using namespace sys;
+
+// Translated code is cached by physical address; when executable memory goes away its frames
+// may be reused, so the cache is dropped (rare: unmapping or replacing code).
+bool touches_code(Process& p, std::uint64_t start, std::uint64_t len) {
+    for (const Vma* v = p.as().vmas().find_at_or_above(start); v && v->start < start + len;
+         v = p.as().vmas().find_at_or_above(v->end))
+        if (v->prot & kProtExec) return true;
+    return false;
+}
+
+// Calls that block in the host and are restarted after a SA_RESTART handler (Linux: -ERESTARTSYS).
+bool restartable(std::uint64_t nr) {
+    switch (nr) {
+    case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64:
+    case SYS_pwrite64: case SYS_wait4: case SYS_waitid: case SYS_open: case SYS_openat:
+    case SYS_ioctl: case SYS_futex:
+        return true;
+    default:
+        return false;
+    }
+}
+
+std::int64_t dispatch(Process& p, const SyscallArgs& s) {
+    if (auto r = task_syscall(p, s)) return *r;
+    if (auto r = wait_syscall(p, s)) return *r;
+    if (auto r = poll_syscall(p, s)) return *r;
+    if (auto r = event_syscall(p, s)) return *r;
+    if (auto r = memory_syscall(p, s)) return *r;
+    if (auto r = file_syscall(p, s)) return *r;
+    if (auto r = process_syscall(p, s)) return *r;
+    return unsupported(s.nr);
+}
+
+}  // namespace
+
+std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
+    bool code_may_change = false;
+    if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
+        (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
+        code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
+    // A task woken from a blocking call by a signal: the call ends with EINTR (or restarts), even
+    // if what it waited for is also there now. Sleeps and sigtimedwait answer for themselves.
+    const Task& t = p.task();
+    const bool interrupted = t.block.retry && t.block.interruptible && !t.block.futex_woken &&
+                             p.signal_interrupts() && s.nr != SYS_nanosleep &&
+                             s.nr != SYS_clock_nanosleep && s.nr != SYS_rt_sigtimedwait;
+    std::int64_t result = interrupted ? err(EINTR) : dispatch(p, s);
+    if (code_may_change) p.flush_code_everywhere();
+    // Linux checks for a pending signal before it sleeps: a blocking call then fails with EINTR.
+    if (result == kBlock && p.signal_interrupts() && p.task().block.interruptible) result = err(EINTR);
+    // The call does not wait after all: the task stays on the CPU (a vfork parent, whose block
+    // is not a retry, waits with its result already set).
+    Task& task = p.task();
+    if (result != kBlock && task.state == TaskState::Blocked && task.block.retry) {
+        task.state = TaskState::Runnable;
+        p.futex_dequeue(task);
+        task.block = BlockState{};
+    }
+    if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) return kRestart;
+    return result;
+}
+
+}  // namespace emu

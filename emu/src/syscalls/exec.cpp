@@ -1,0 +1,119 @@
+// execve and execveat: static and static-PIE ELF programs and "#!" scripts, with Linux's errno
+// rules (ENOENT, EACCES, ENOEXEC, ELOOP, E2BIG/EFAULT for the argument arrays).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstring>
+
+#include "machine/process.hpp"
+#include "syscalls/syscall_support.hpp"
+
+namespace emu::sys {
+
+namespace {
+
+
+bool read_string_array(Process& p, std::uint64_t addr, std::vector<std::string>& out) {
+    out.clear();
+    if (!addr) return true;
+    std::size_t total = 0;
+    for (std::size_t i = 0;; ++i) {
+        std::uint64_t ptr;
+        if (!p.as().copy_from_user(&ptr, addr + 8 * i, 8)) return false;
+        if (!ptr) return true;
+        std::string s;
+        if (!read_string(p, ptr, s, 128 * 1024)) return false;
+        total += s.size() + 1 + 8;
+        if (total > 2 * 1024 * 1024 || i > 0x7fffffff) return false;
+        out.push_back(std::move(s));
+    }
+}
+
+std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
+                          std::vector<std::string> argv, const std::vector<std::string>& envp,
+                          int flags, int depth) {
+    if (path.empty() && !(flags & AT_EMPTY_PATH)) return err(ENOENT);
+    HostPath hp;
+    if (const std::int64_t e = resolve_path(p, dirfd, path, hp)) return e;
+    // The magic link to the running program is the guest's program, never mmuemu's binary.
+    if (path == "/proc/self/exe" || path == "/proc/" + std::to_string(p.group().tgid) + "/exe")
+        hp = {AT_FDCWD, p.group().exe};
+    const int open_flags = O_RDONLY | O_CLOEXEC | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
+    const int fd = path.empty() ? ::fcntl(hp.dirfd, F_DUPFD_CLOEXEC, 3)
+                                : ::openat(hp.dirfd, hp.path.c_str(), open_flags);
+    if (fd < 0) return err(errno == ELOOP && (flags & AT_SYMLINK_NOFOLLOW) ? ELOOP : errno);
+    struct stat st;
+    const bool ok = ::fstat(fd, &st) == 0;
+    std::vector<std::uint8_t> bytes;
+    if (ok && S_ISREG(st.st_mode)) {
+        bytes.resize(static_cast<std::size_t>(st.st_size));
+        std::size_t got = 0;
+        while (got < bytes.size()) {
+            const long n = ::pread(fd, bytes.data() + got, bytes.size() - got, static_cast<off_t>(got));
+            if (n <= 0) break;
+            got += static_cast<std::size_t>(n);
+        }
+        bytes.resize(got);
+    }
+    char self_fd[64];
+    std::snprintf(self_fd, sizeof self_fd, "/proc/self/fd/%d", fd);
+    const bool executable = ::access(self_fd, X_OK) == 0 && (st.st_mode & 0111);
+    ::close(fd);
+    if (!ok || !S_ISREG(st.st_mode) || !executable) return err(EACCES);
+    const std::string host_file = host_path_of(hp);
+    // "#!interpreter [one argument]": the interpreter runs with the script's path (Linux's
+    // binfmt_script), at most a few levels deep.
+    if (bytes.size() >= 2 && bytes[0] == '#' && bytes[1] == '!') {
+        if (depth >= 4) return err(ELOOP);
+        std::string line(bytes.begin() + 2, bytes.begin() + static_cast<long>(std::min<std::size_t>(bytes.size(), 256)));
+        line = line.substr(0, line.find('\n'));
+        const auto trim = [](std::string s) {
+            const auto b = s.find_first_not_of(" \t");
+            if (b == std::string::npos) return std::string();
+            return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+        };
+        line = trim(line);
+        if (line.empty()) return err(ENOEXEC);
+        const auto space = line.find_first_of(" \t");
+        const std::string interp = line.substr(0, space);
+        const std::string arg = space == std::string::npos ? "" : trim(line.substr(space));
+        std::vector<std::string> next{interp};
+        if (!arg.empty()) next.push_back(arg);
+        next.push_back(path);
+        for (std::size_t i = 1; i < argv.size(); ++i) next.push_back(argv[i]);
+        return exec_program(p, AT_FDCWD, interp, std::move(next), envp, 0, depth + 1);
+    }
+    if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return err(ENOEXEC);
+    auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb());
+    try {
+        const LoadedImage image = load_elf(*mm, bytes, host_file);
+        mm->set_brk_base(image.brk_start);
+        const StackImage stack = build_stack(*mm, image, argv, envp, path);
+        p.exec_image(std::move(mm), host_file, image, stack);
+    } catch (const LoadError& e) {
+        std::fprintf(stderr, "mmuemu: execve: %s\n", e.what());
+        return err(std::string(e.what()).find("dynamically linked") != std::string::npos ? ENOENT : ENOEXEC);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mmuemu: execve of %s: %s\n", path.c_str(), e.what());
+        return err(ENOMEM);
+    }
+    return kNoReturn;
+}
+
+}  // namespace
+
+std::int64_t do_execve(Process& p, int dirfd, std::uint64_t path_addr, std::uint64_t argv_addr,
+                       std::uint64_t envp_addr, int flags) {
+    if (flags & ~(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) return err(EINVAL);
+    std::string path;
+    if (!read_string(p, path_addr, path)) return err(EFAULT);
+    std::vector<std::string> argv, envp;
+    if (!read_string_array(p, argv_addr, argv) || !read_string_array(p, envp_addr, envp))
+        return err(EFAULT);
+    return exec_program(p, dirfd, path, std::move(argv), envp, flags, 0);
+}
+
+}  // namespace emu::sys

@@ -1,0 +1,605 @@
+// File system calls: descriptors on host files under --root, pipes, and the /proc/self files
+// generated from the MMU.
+#include "syscalls/syscalls.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <vector>
+#include "machine/process.hpp"
+#include "syscalls/syscall_support.hpp"
+
+namespace emu::sys {
+
+namespace {
+
+bool is_self_proc(Process& p, const std::string& path, const char* leaf) {
+    return path == std::string("/proc/self/") + leaf ||
+           path == "/proc/" + std::to_string(p.group().tgid) + "/" + leaf;
+}
+
+// Resolves a path argument; on failure returns from the calling system call with its errno.
+#define RESOLVE_OR_RETURN(out, dirfd, path)                                  \
+    HostPath out;                                                            \
+    if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out)) \
+        return resolve_error
+
+std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
+    std::string path;
+    if (!read_string(p, path_addr, path)) return err(EFAULT);
+    auto file = std::make_shared<GuestFile>();
+    file->path = path;
+    file->open_flags = flags;
+    if (is_self_proc(p, path, "maps")) {
+        file->generated = proc_self_maps(p);
+    } else if (is_self_proc(p, path, "status")) {
+        file->generated = proc_self_status(p);
+    } else if (is_self_proc(p, path, "pagemap")) {
+        file->pagemap = true;
+    } else {
+        RESOLVE_OR_RETURN(hp, dirfd, path);
+        // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
+        const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
+        const int fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, create_mode);
+        if (fd < 0) return err(errno);
+        file->host_fd = fd;
+    }
+    file->nonblocking = flags & O_NONBLOCK;
+    return p.files().install(file, 0, flags & O_CLOEXEC);
+}
+
+std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n,
+                            std::uint64_t* offset) {
+    std::uint64_t& pos = offset ? *offset : f.offset;
+    std::vector<char> data;
+    if (f.pagemap) {
+        // 8 bytes per virtual page: bit 63 present, 58 guard, pfn in bits 0-54.
+        const std::size_t count = n / 8;
+        data.resize(count * 8);
+        for (std::size_t i = 0; i < count; ++i) {
+            const std::uint64_t word = p.as().pagemap((pos / 8 + i) * kPageSize).raw();
+            std::memcpy(data.data() + i * 8, &word, 8);
+        }
+    } else {
+        if (pos < f.generated.size())
+            data.assign(f.generated.begin() + static_cast<long>(pos),
+                        f.generated.begin() + static_cast<long>(std::min(f.generated.size(), pos + n)));
+    }
+    if (data.empty()) return 0;
+    const std::size_t copied = p.as().copy_to_user_partial(buf, data.data(), data.size());
+    if (copied == 0) return err(EFAULT);
+    pos += copied;
+    return static_cast<std::int64_t>(copied);
+}
+
+// One user buffer of a read/write/readv/writev.
+struct UserBuffer {
+    std::uint64_t addr;
+    std::size_t len;
+};
+
+bool is_regular_file(int host_fd) {
+    struct stat st;
+    return ::fstat(host_fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool host_ready(int fd, short events) {
+    pollfd pfd{fd, events, 0};
+    return ::poll(&pfd, 1, 0) != 0;
+}
+
+// A read or write on a pipe, socket or terminal that would wait: the task blocks (other tasks
+// run) until the host descriptor is ready, unless the guest asked for O_NONBLOCK.
+std::optional<std::int64_t> wait_until_ready(Process& p, const GuestFile& f, short events) {
+    if (f.nonblocking || f.host_fd < 0 || is_regular_file(f.host_fd)) return std::nullopt;
+    if (host_ready(f.host_fd, events)) return std::nullopt;
+    BlockState b;
+    b.host_fds = {{f.host_fd, events, 0}};
+    const int fd = f.host_fd;
+    b.ready = [fd, events] { return host_ready(fd, events); };
+    return p.block(std::move(b));
+}
+
+// Reads into the buffers the way Linux does when one of them faults: a regular file returns the
+// bytes copied before the fault; a pipe, socket or terminal refuses with EFAULT and leaves its
+// data unread when the data would reach the faulting byte.
+std::int64_t read_into(Process& p, GuestFile& f, const std::vector<UserBuffer>& bufs, std::int64_t offset) {
+    if (offset < 0)
+        if (auto wait = wait_until_ready(p, f, POLLIN)) return *wait;
+    std::size_t total = 0, room = 0;
+    bool faulted = false;
+    for (const UserBuffer& b : bufs) {
+        total += b.len;
+        if (faulted) continue;
+        const std::size_t ok = writable_prefix(p, b.addr, b.len);
+        room += ok;
+        faulted = ok < b.len;
+    }
+    total = std::min<std::size_t>(total, 1 << 20);
+    room = std::min(room, total);
+    if (total == 0) return 0;
+    if (room == 0) return err(EFAULT);
+    if (room < total && !is_regular_file(f.host_fd)) {
+        int available = 0;
+        if (::ioctl(f.host_fd, FIONREAD, &available) == 0 && static_cast<std::size_t>(available) > room)
+            return err(EFAULT);
+    }
+    std::vector<char> tmp(room);
+    const long got = offset < 0 ? ::read(f.host_fd, tmp.data(), room) : ::pread(f.host_fd, tmp.data(), room, offset);
+    if (got < 0) return err(errno);
+    std::size_t done = 0;
+    for (const UserBuffer& b : bufs) {
+        if (done >= static_cast<std::size_t>(got)) break;
+        const std::size_t chunk = std::min(b.len, static_cast<std::size_t>(got) - done);
+        if (!p.as().copy_to_user(b.addr, tmp.data() + done, chunk)) return err(EFAULT);
+        done += chunk;
+    }
+    return got;
+}
+
+// Writes the buffers; a faulting byte makes a pipe or terminal write fail with EFAULT (nothing
+// written), a regular file write stop short before it.
+std::int64_t write_from(Process& p, GuestFile& f, const std::vector<UserBuffer>& bufs, std::int64_t offset) {
+    std::vector<char> tmp;
+    bool faulted = false;
+    for (const UserBuffer& b : bufs) {
+        const std::size_t at = tmp.size();
+        const std::size_t len = std::min<std::size_t>(b.len, (1 << 20) - std::min<std::size_t>(at, 1 << 20));
+        tmp.resize(at + len);
+        const std::size_t got = p.as().copy_from_user_partial(tmp.data() + at, b.addr, len);
+        if (got < len) {
+            tmp.resize(at + got);
+            faulted = true;
+            break;
+        }
+    }
+    if (faulted && (tmp.empty() || !is_regular_file(f.host_fd))) return err(EFAULT);
+    if (tmp.empty()) return 0;
+    if (offset >= 0) return host_result(::pwrite(f.host_fd, tmp.data(), tmp.size(), offset));
+    if (auto wait = wait_until_ready(p, f, POLLOUT)) return *wait;
+    // A blocking write to a pipe mmuemu keeps non-blocking on the host: what fits now is
+    // written, the task waits for room and the call continues where it stopped.
+    const std::size_t done = std::min<std::size_t>(p.task().block.progress, tmp.size());
+    const long put = ::write(f.host_fd, tmp.data() + done, tmp.size() - done);
+    if (put < 0 && !(errno == EAGAIN && f.host_nonblocking && !f.nonblocking)) {
+        if (errno == EPIPE) p.send_signal(13, 0);  // SIGPIPE, as the kernel sends it
+        return done ? static_cast<std::int64_t>(done) : err(errno);
+    }
+    const std::size_t total = done + static_cast<std::size_t>(std::max<long>(put, 0));
+    if (total < tmp.size() && f.host_nonblocking && !f.nonblocking) {
+        BlockState b;
+        b.progress = total;
+        b.host_fds = {{f.host_fd, POLLOUT, 0}};
+        const int fd = f.host_fd;
+        b.ready = [fd] { return host_ready(fd, POLLOUT); };
+        p.task().block.progress = total;
+        return p.block(std::move(b));
+    }
+    return static_cast<std::int64_t>(total);
+}
+
+std::int64_t do_read(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
+    auto f = p.files().get(fd);
+    if (!f) return err(EBADF);
+    if (f->host_fd < 0) {
+        std::uint64_t off = offset < 0 ? 0 : static_cast<std::uint64_t>(offset);
+        return read_generated(p, *f, buf, n, offset < 0 ? nullptr : &off);
+    }
+    return read_into(p, *f, {{buf, n}}, offset);
+}
+
+std::int64_t do_write(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
+    auto f = p.files().get(fd);
+    if (!f || f->host_fd < 0) return err(EBADF);
+    return write_from(p, *f, {{buf, n}}, offset);
+}
+
+std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool is_write) {
+    if (count < 0 || count > 1024) return err(EINVAL);
+    auto f = p.files().get(fd);
+    if (!f) return err(EBADF);
+    std::vector<UserBuffer> bufs;
+    for (int i = 0; i < count; ++i) {
+        struct iovec iov;
+        if (!p.as().copy_from_user(&iov, iov_addr + i * sizeof iov, sizeof iov)) return err(EFAULT);
+        if (iov.iov_len) bufs.push_back({reinterpret_cast<std::uint64_t>(iov.iov_base), iov.iov_len});
+    }
+    if (f->host_fd < 0) {
+        if (is_write) return err(EBADF);
+        std::int64_t total = 0;
+        for (const UserBuffer& b : bufs) {
+            const std::int64_t r = read_generated(p, *f, b.addr, b.len, nullptr);
+            if (r < 0) return total ? total : r;
+            total += r;
+            if (static_cast<std::size_t>(r) < b.len) break;
+        }
+        return total;
+    }
+    return is_write ? write_from(p, *f, bufs, -1) : read_into(p, *f, bufs, -1);
+}
+
+std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uint64_t out, int flags) {
+    std::string path;
+    if (!read_string(p, path_addr, path)) return err(EFAULT);
+    struct stat st;
+    int r;
+    if (path.empty() && (flags & AT_EMPTY_PATH)) {
+        auto f = p.files().get(dirfd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) {
+            std::memset(&st, 0, sizeof st);
+            st.st_mode = S_IFREG | 0444;
+            r = 0;
+        } else {
+            r = ::fstat(f->host_fd, &st);
+        }
+    } else {
+        RESOLVE_OR_RETURN(hp, dirfd, path);
+        r = ::fstatat(hp.dirfd, hp.path.c_str(), &st, flags & ~AT_EMPTY_PATH);
+    }
+    if (r < 0) return err(errno);
+    return put(p, out, st);
+}
+
+}  // namespace
+
+std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out) {
+    // /proc/PID of the calling guest process is the host's /proc/self (a directory, never the
+    // pid of mmuemu); the rest of /proc is still the host's (a virtual /proc is future work).
+    const std::string own = "/proc/" + std::to_string(p.group().tgid);
+    if (path.compare(0, own.size(), own) == 0 && (path.size() == own.size() || path[own.size()] == '/')) {
+        out = {AT_FDCWD, "/proc/self/" + path.substr(std::min(path.size(), own.size() + 1))};
+        return 0;
+    }
+    if (!path.empty() && path[0] == '/') {
+        out = {AT_FDCWD, p.options().root == "/" ? path : p.options().root + path};
+        return 0;
+    }
+    if (dirfd == AT_FDCWD) {
+        out = {p.fs().cwd_fd >= 0 ? p.fs().cwd_fd : AT_FDCWD, path};
+        return 0;
+    }
+    auto f = p.files().get(dirfd);
+    if (!f) return err(EBADF);
+    if (f->host_fd < 0) return err(ENOTDIR);
+    out = {f->host_fd, path};
+    return 0;
+}
+
+std::string host_path_of(const HostPath& hp) {
+    if (hp.dirfd == AT_FDCWD || (!hp.path.empty() && hp.path[0] == '/')) return hp.path;
+    char link[64], target[4096];
+    std::snprintf(link, sizeof link, "/proc/self/fd/%d", hp.dirfd);
+    const long n = ::readlink(link, target, sizeof target - 1);
+    if (n <= 0) return hp.path;
+    std::string dir(target, static_cast<std::size_t>(n));
+    return hp.path.empty() ? dir : dir + "/" + hp.path;
+}
+
+std::string guest_cwd(Process& p) {
+    std::string cwd = host_path_of({p.fs().cwd_fd, ""});
+    const std::string& root = p.options().root;
+    if (root != "/" && cwd.compare(0, root.size(), root) == 0 &&
+        (cwd.size() == root.size() || cwd[root.size()] == '/'))
+        cwd = cwd.size() == root.size() ? "/" : cwd.substr(root.size());
+    return cwd;
+}
+
+// read, write, open, stat, ioctl, fcntl, dup, pipe, directories, sendfile...
+std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
+    [[maybe_unused]] auto& as = p.as();
+    [[maybe_unused]] const auto& a = s.a;
+    [[maybe_unused]] const int fd = static_cast<int>(a[0]);
+    switch (s.nr) {
+    case SYS_read: return do_read(p, fd, a[1], a[2], -1);
+    case SYS_write: return do_write(p, fd, a[1], a[2], -1);
+    case SYS_pread64: return do_read(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
+    case SYS_pwrite64: return do_write(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
+    case SYS_readv: return do_iov(p, fd, a[1], static_cast<int>(a[2]), false);
+    case SYS_writev: return do_iov(p, fd, a[1], static_cast<int>(a[2]), true);
+    case SYS_open: return open_file(p, AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<int>(a[2]));
+    case SYS_openat: return open_file(p, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    case SYS_close: return p.files().close(fd) ? 0 : err(EBADF);
+    case SYS_fstat: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        struct stat st{};
+        if (f->host_fd >= 0) {
+            if (::fstat(f->host_fd, &st) < 0) return err(errno);
+        } else {
+            st.st_mode = S_IFREG | 0444;
+        }
+        return put(p, a[1], st);
+    }
+    case SYS_stat: return do_fstatat(p, AT_FDCWD, a[0], a[1], 0);
+    case SYS_lstat: return do_fstatat(p, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW);
+    case SYS_newfstatat: return do_fstatat(p, fd, a[1], a[2], static_cast<int>(a[3]));
+    case SYS_statx: {
+        std::string path;
+        if (!read_string(p, a[1], path)) return err(EFAULT);
+        struct statx stx;
+        long r;
+        if (path.empty() && (a[2] & AT_EMPTY_PATH)) {
+            auto f = p.files().get(static_cast<int>(a[0]));
+            if (!f || f->host_fd < 0) return err(EBADF);
+            r = ::statx(f->host_fd, "", static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
+        } else {
+            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path);
+            r = ::statx(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
+        }
+        if (r < 0) return err(errno);
+        return put(p, a[4], stx);
+    }
+    case SYS_lseek: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) {
+            if (a[2] == SEEK_SET) f->offset = a[1];
+            else if (a[2] == SEEK_CUR) f->offset += a[1];
+            else if (a[2] == SEEK_END) f->offset = f->generated.size() + a[1];
+            else return err(EINVAL);
+            return static_cast<std::int64_t>(f->offset);
+        }
+        return host_result(::lseek(f->host_fd, static_cast<off_t>(a[1]), static_cast<int>(a[2])));
+    }
+    case SYS_ioctl: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(ENOTTY);
+        if (a[1] == TCGETS) {
+            char buf[60];
+            if (::ioctl(f->host_fd, TCGETS, buf) < 0) return err(errno);
+            return p.as().copy_to_user(a[2], buf, sizeof buf) ? 0 : err(EFAULT);
+        }
+        if (a[1] == TIOCGWINSZ) {
+            struct winsize ws;
+            if (::ioctl(f->host_fd, TIOCGWINSZ, &ws) < 0) return err(errno);
+            return put(p, a[2], ws);
+        }
+        if (a[1] == TIOCGPGRP) {
+            pid_t pg;
+            if (::ioctl(f->host_fd, TIOCGPGRP, &pg) < 0) return err(errno);
+            return put(p, a[2], pg);
+        }
+        return err(ENOTTY);
+    }
+    case SYS_fcntl: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        switch (a[1]) {
+        case F_DUPFD: return p.files().install(f, static_cast<int>(a[2]));
+        case F_DUPFD_CLOEXEC: return p.files().install(f, static_cast<int>(a[2]), true);
+        case F_GETFD: return p.files().cloexec(fd) ? FD_CLOEXEC : 0;
+        case F_GETPIPE_SZ:
+        case F_SETPIPE_SZ:
+            if (f->host_fd < 0) return err(EBADF);
+            return host_result(::fcntl(f->host_fd, static_cast<int>(a[1]), static_cast<int>(a[2])));
+        case F_SETFD: p.files().set_cloexec(fd, a[2] & FD_CLOEXEC); return 0;
+        case F_GETFL: {
+            if (f->host_fd < 0) return O_RDONLY | (f->nonblocking ? O_NONBLOCK : 0);
+            const int flags = ::fcntl(f->host_fd, F_GETFL);
+            if (flags < 0) return err(errno);
+            return (flags & ~O_NONBLOCK) | (f->nonblocking ? O_NONBLOCK : 0);
+        }
+        case F_SETFL: {
+            f->nonblocking = a[2] & O_NONBLOCK;
+            if (f->host_fd < 0) return 0;
+            const int flags = static_cast<int>(a[2]) | (f->host_nonblocking ? O_NONBLOCK : 0);
+            return host_result(::fcntl(f->host_fd, F_SETFL, flags));
+        }
+        default: return err(EINVAL);
+        }
+    }
+    case SYS_dup: {
+        auto f = p.files().get(fd);
+        return f ? p.files().install(f) : err(EBADF);
+    }
+    case SYS_dup2:
+    case SYS_dup3: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (s.nr == SYS_dup3 && a[0] == a[1]) return err(EINVAL);
+        if (a[0] == a[1]) return static_cast<std::int64_t>(a[1]);  // dup2 onto itself: no change
+        p.files().install_at(static_cast<int>(a[1]), f, s.nr == SYS_dup3 && (a[2] & O_CLOEXEC));
+        return static_cast<std::int64_t>(a[1]);
+    }
+    case SYS_pipe:
+    case SYS_pipe2: {
+        int fds[2];
+        const int flags = s.nr == SYS_pipe2 ? static_cast<int>(a[1]) : 0;
+        if (flags & ~(O_CLOEXEC | O_NONBLOCK | O_DIRECT)) return err(EINVAL);
+        // Non-blocking on the host: a guest task that waits for a pipe never blocks mmuemu.
+        if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK | (flags & O_DIRECT)) < 0) return err(errno);
+        auto r = std::make_shared<GuestFile>(), w = std::make_shared<GuestFile>();
+        r->host_fd = fds[0];
+        w->host_fd = fds[1];
+        for (auto* f : {&r, &w}) {
+            (*f)->host_nonblocking = true;
+            (*f)->nonblocking = flags & O_NONBLOCK;
+        }
+        const bool cloexec = flags & O_CLOEXEC;
+        const int gfds[2] = {p.files().install(r, 0, cloexec), p.files().install(w, 0, cloexec)};
+        if (!p.as().copy_to_user(a[0], gfds, sizeof gfds)) {
+            p.files().close(gfds[0]);
+            p.files().close(gfds[1]);
+            return err(EFAULT);
+        }
+        return 0;
+    }
+    case SYS_getcwd: {
+        const std::string cwd = guest_cwd(p);
+        const std::size_t n = cwd.size() + 1;
+        if (n > a[1]) return err(ERANGE);
+        return p.as().copy_to_user(a[0], cwd.c_str(), n) ? static_cast<std::int64_t>(n) : err(EFAULT);
+    }
+    case SYS_readlink:
+    case SYS_readlinkat: {
+        const bool at = s.nr == SYS_readlinkat;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        const std::uint64_t buf = a[at ? 2 : 1], size = a[at ? 3 : 2];
+        std::string target;
+        if (is_self_proc(p, path, "exe")) {
+            char real[4096];
+            target = ::realpath(p.program_path().c_str(), real) ? real : p.program_path();
+        } else if (path == "/proc/self" || path == "/proc/self/") {
+            target = std::to_string(p.group().tgid);  // the guest's pid, not mmuemu's
+        } else if (path == "/proc/thread-self" || path == "/proc/thread-self/") {
+            target = std::to_string(p.group().tgid) + "/task/" + std::to_string(p.task().tid);
+        } else {
+            RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+            char tmp[4096];
+            const long n = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp, sizeof tmp);
+            if (n < 0) return err(errno);
+            target.assign(tmp, static_cast<std::size_t>(n));
+        }
+        const std::size_t n = std::min<std::size_t>(target.size(), size);
+        return p.as().copy_to_user(buf, target.data(), n) ? static_cast<std::int64_t>(n) : err(EFAULT);
+    }
+    case SYS_access:
+    case SYS_faccessat:
+    case SYS_faccessat2: {
+        const bool at = s.nr != SYS_access;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        const int flags = s.nr == SYS_faccessat2 ? static_cast<int>(a[3]) : 0;
+        return host_result(::faccessat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[at ? 2 : 1]), flags));
+    }
+    case SYS_getdents64: {
+        auto f = p.files().get(fd);
+        if (!f || f->host_fd < 0) return err(EBADF);
+        const std::size_t n = std::min<std::size_t>(a[2], 1 << 16);
+        std::vector<char> tmp(n);
+        const long got = ::syscall(SYS_getdents64, f->host_fd, tmp.data(), n);
+        if (got < 0) return err(errno);
+        return p.as().copy_to_user(a[1], tmp.data(), static_cast<std::size_t>(got)) ? got : err(EFAULT);
+    }
+    case SYS_unlink:
+    case SYS_unlinkat:
+    case SYS_mkdir:
+    case SYS_mkdirat:
+    case SYS_rmdir: {
+        const bool at = s.nr == SYS_unlinkat || s.nr == SYS_mkdirat;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        if (s.nr == SYS_unlink) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), 0));
+        if (s.nr == SYS_rmdir) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), AT_REMOVEDIR));
+        if (s.nr == SYS_unlinkat) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2])));
+        const mode_t mode = static_cast<mode_t>(a[at ? 2 : 1]) & ~static_cast<mode_t>(p.fs().umask) & 07777;
+        return host_result(::mkdirat(hp.dirfd, hp.path.c_str(), mode));
+    }
+    case SYS_rename:
+    case SYS_renameat:
+    case SYS_renameat2: {
+        const bool at = s.nr != SYS_rename;
+        std::string from, to;
+        if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
+        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from);
+        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to);
+        const unsigned flags = s.nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
+        return host_result(::renameat2(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
+                                       new_path.path.c_str(), flags));
+    }
+    case SYS_ftruncate: {
+        auto f = p.files().get(fd);
+        if (!f || f->host_fd < 0) return err(EBADF);
+        return host_result(::ftruncate(f->host_fd, static_cast<off_t>(a[1])));
+    }
+    case SYS_chmod:
+    case SYS_fchmodat: {
+        const bool at = s.nr == SYS_fchmodat;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        return host_result(::fchmodat(hp.dirfd, hp.path.c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
+    }
+    case SYS_utimensat: {
+        struct timespec times[2];
+        if (a[2] && !p.as().copy_from_user(times, a[2], sizeof times)) return err(EFAULT);
+        const struct timespec* t = a[2] ? times : nullptr;
+        if (!a[1]) {  // futimens: the descriptor itself
+            auto f = p.files().get(fd);
+            if (!f) return err(EBADF);
+            if (f->host_fd < 0) return err(EPERM);
+            return host_result(::futimens(f->host_fd, t));
+        }
+        std::string path;
+        if (!read_string(p, a[1], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, fd, path);
+        return host_result(::utimensat(hp.dirfd, hp.path.c_str(), t, static_cast<int>(a[3])));
+    }
+    case SYS_fchmod: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EPERM);
+        return host_result(::fchmod(f->host_fd, static_cast<mode_t>(a[1])));
+    }
+    case SYS_umask: {
+        const unsigned old = p.fs().umask;
+        p.fs().umask = static_cast<unsigned>(a[0]) & 0777;
+        return old;
+    }
+    case SYS_chdir:
+    case SYS_fchdir: {
+        int dir;
+        if (s.nr == SYS_chdir) {
+            std::string path;
+            if (!read_string(p, a[0], path)) return err(EFAULT);
+            RESOLVE_OR_RETURN(hp, AT_FDCWD, path);
+            dir = ::openat(hp.dirfd, hp.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        } else {
+            auto f = p.files().get(fd);
+            if (!f) return err(EBADF);
+            if (f->host_fd < 0) return err(ENOTDIR);
+            dir = ::openat(f->host_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        }
+        if (dir < 0) return err(errno);
+        // Search permission on the new directory, as chdir checks it.
+        if (::faccessat(dir, ".", X_OK, 0) < 0) {
+            const int e = errno;
+            ::close(dir);
+            return err(e);
+        }
+        FsState& fs = p.fs();
+        if (fs.cwd_fd >= 0) ::close(fs.cwd_fd);
+        fs.cwd_fd = dir;
+        return 0;
+    }
+    case SYS_sendfile: {
+        auto out = p.files().get(fd), in = p.files().get(static_cast<int>(a[1]));
+        if (!out || !in) return err(EBADF);
+        if (out->host_fd < 0 || in->host_fd < 0) return err(EINVAL);
+        off_t offset = 0;
+        if (a[2] && !p.as().copy_from_user(&offset, a[2], sizeof offset)) return err(EFAULT);
+        const long n = ::sendfile(out->host_fd, in->host_fd, a[2] ? &offset : nullptr,
+                                  std::min<std::uint64_t>(a[3], 1 << 30));
+        if (n < 0) return err(errno);
+        if (a[2] && put(p, a[2], offset) != 0) return err(EFAULT);
+        return n;
+    }
+    default:
+        return std::nullopt;
+    }
+}
+
+}  // namespace emu::sys

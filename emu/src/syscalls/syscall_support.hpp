@@ -1,0 +1,73 @@
+// Helpers shared by the system-call files: Linux results and guest memory accessed with the
+// kernel's rules.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "machine/process.hpp"
+#include "syscalls/syscalls.hpp"
+
+namespace emu::sys {
+
+using namespace mmu;
+
+constexpr std::int64_t err(int e) { return -static_cast<std::int64_t>(e); }
+inline std::int64_t host_result(long r) { return r < 0 ? err(errno) : r; }
+inline std::int64_t status(const Status& s) { return s ? 0 : err(s.error()); }
+template <class T>
+std::int64_t value_or_errno(const Result<T>& r) {
+    return r ? static_cast<std::int64_t>(r.value()) : err(r.error());
+}
+
+// Writes `value` to the guest at `addr`: 0, or -EFAULT.
+template <class T>
+std::int64_t put(Process& p, std::uint64_t addr, const T& value) {
+    return p.as().copy_to_user(addr, &value, sizeof value) ? 0 : err(EFAULT);
+}
+
+// A NUL-terminated string from guest memory (paths are at most PATH_MAX).
+bool read_string(Process& p, std::uint64_t addr, std::string& out, std::size_t limit = 4096);
+// How many bytes of [addr, addr + n) the guest could write before the first faulting page.
+std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n);
+// A guest path as the host opens it: absolute paths under --root, relative ones from the task's
+// working directory (CLONE_FS) or from a directory descriptor (*at calls).
+struct HostPath {
+    int dirfd;
+    std::string path;
+};
+std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out);
+// The host's absolute path of a resolved path (for names shown to the guest and in reports).
+std::string host_path_of(const HostPath& hp);
+// getcwd: the task's working directory as the guest sees it (inside --root).
+std::string guest_cwd(Process& p);
+// -ENOSYS, with one warning line per system call number.
+std::int64_t unsupported(std::uint64_t nr);
+
+// Each area answers its own calls and std::nullopt for the others.
+std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s);
+// execve/execveat (exec.cpp) and wait4/waitid (wait.cpp), called by task_syscall.
+std::int64_t do_execve(Process& p, int dirfd, std::uint64_t path, std::uint64_t argv, std::uint64_t envp,
+                       int flags);
+std::int64_t do_wait4(Process& p, std::int64_t pid, std::uint64_t status, int options, std::uint64_t rusage);
+std::int64_t do_waitid(Process& p, int idtype, std::int64_t id, std::uint64_t info, int options,
+                       std::uint64_t rusage);
+std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s);
+// eventfd2, signalfd4, epoll_create1/ctl/wait/pwait (syscalls_events.cpp).
+std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s);
+// ppoll, pselect6, epoll_pwait: the signal mask is replaced for the duration of the call (as
+// rt_sigsuspend does); restore_temporary_mask puts it back unless a handler frame will (EINTR).
+std::int64_t set_temporary_mask(Process& p, std::uint64_t mask_addr, std::uint64_t size);
+void restore_temporary_mask(Process& p, std::int64_t result);
+// Which of `requested` (POLLIN, POLLOUT, ...) guest descriptor `fd` has now (POLLNVAL: closed).
+short poll_events(Process& p, int fd, short requested);
+// The same for an epoll descriptor: POLLIN when one of its interests is ready.
+short epoll_poll_events(Process& p, GuestFile& epoll, short requested);
+
+}  // namespace emu::sys

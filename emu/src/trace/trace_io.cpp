@@ -1,0 +1,148 @@
+#include "trace/trace_io.hpp"
+
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace emu {
+
+namespace {
+constexpr std::size_t kChunk = 1 << 16;
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+}  // namespace
+
+TraceWriter::TraceWriter(const std::string& path) : compressed_(ends_with(path, ".zst")) {
+    file_ = std::fopen(path.c_str(), "wb");
+    if (!file_) throw TraceError(path + ": cannot create trace file: " + std::strerror(errno));
+    if (compressed_) {
+        zstd_ = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(zstd_), ZSTD_c_compressionLevel, 6);
+        ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(zstd_), ZSTD_c_checksumFlag, 1);
+        out_.resize(ZSTD_CStreamOutSize());
+    }
+}
+
+TraceWriter::~TraceWriter() { close(); }
+
+void TraceWriter::line(const std::string& text) {
+    buffer_ += text;
+    buffer_ += '\n';
+    if (buffer_.size() >= kChunk) flush_buffer(false);
+}
+
+void TraceWriter::flush_buffer(bool end) {
+    if (!file_) return;
+    if (!compressed_) {
+        std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+    } else {
+        ZSTD_inBuffer in{buffer_.data(), buffer_.size(), 0};
+        const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
+        std::size_t remaining;
+        do {
+            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+            remaining = ZSTD_compressStream2(static_cast<ZSTD_CCtx*>(zstd_), &out, &in, mode);
+            if (ZSTD_isError(remaining)) break;
+            std::fwrite(out_.data(), 1, out.pos, file_);
+        } while (end ? remaining != 0 : in.pos < in.size);
+    }
+    buffer_.clear();
+}
+
+void TraceWriter::close() {
+    if (!file_) return;
+    flush_buffer(true);
+    std::fclose(file_);
+    file_ = nullptr;
+    if (zstd_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));
+    zstd_ = nullptr;
+}
+
+void TraceWriter::abandon() {
+    buffer_.clear();
+    if (file_) std::fclose(file_);  // nothing buffered in stdio is ours to write
+    file_ = nullptr;
+    if (zstd_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));
+    zstd_ = nullptr;
+}
+
+TraceReader::TraceReader(const std::string& path) : path_(path) {
+    file_ = std::fopen(path.c_str(), "rb");
+    if (!file_) throw TraceError(path + ": cannot open trace file: " + std::strerror(errno));
+    in_.resize(kChunk);
+    in_size_ = std::fread(in_.data(), 1, in_.size(), file_);
+    // zstd frames start with the magic number 0xFD2FB528 (little-endian).
+    static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
+    compressed_ = in_size_ >= 4 && std::memcmp(in_.data(), magic, 4) == 0;
+    if (compressed_) zstd_ = ZSTD_createDCtx();
+}
+
+TraceReader::~TraceReader() {
+    if (file_) std::fclose(file_);
+    if (zstd_) ZSTD_freeDCtx(static_cast<ZSTD_DCtx*>(zstd_));
+}
+
+// Appends more decoded text to pending_; false when the input is exhausted.
+bool TraceReader::fill() {
+    if (pending_pos_ > 0) {
+        pending_.erase(0, pending_pos_);
+        pending_pos_ = 0;
+    }
+    while (true) {
+        if (in_pos_ == in_size_) {
+            if (eof_) return false;
+            in_size_ = std::fread(in_.data(), 1, in_.size(), file_);
+            in_pos_ = 0;
+            if (in_size_ == 0) {
+                eof_ = true;
+                if (compressed_ && frame_open_)
+                    throw TraceError(path_ + ":" + std::to_string(line_number_ + 1) +
+                                     ": truncated compressed trace (the zstd frame does not end)");
+                return false;
+            }
+        }
+        if (!compressed_) {
+            pending_.append(in_.data() + in_pos_, in_size_ - in_pos_);
+            in_pos_ = in_size_;
+            return true;
+        }
+        char out[kChunk];
+        ZSTD_inBuffer in{in_.data(), in_size_, in_pos_};
+        ZSTD_outBuffer o{out, sizeof out, 0};
+        const std::size_t r = ZSTD_decompressStream(static_cast<ZSTD_DCtx*>(zstd_), &o, &in);
+        if (ZSTD_isError(r))
+            throw TraceError(path_ + ":" + std::to_string(line_number_ + 1) +
+                             ": corrupt compressed trace (" + ZSTD_getErrorName(r) + ")");
+        frame_open_ = r != 0;
+        in_pos_ = in.pos;
+        pending_.append(out, o.pos);
+        if (o.pos > 0) return true;
+    }
+}
+
+bool TraceReader::next(std::string& line) {
+    while (true) {
+        const std::size_t nl = pending_.find('\n', pending_pos_);
+        if (nl != std::string::npos) {
+            line.assign(pending_, pending_pos_, nl - pending_pos_);
+            pending_pos_ = nl + 1;
+            ++line_number_;
+            return true;
+        }
+        if (pending_.size() - pending_pos_ > (1u << 20))
+            throw TraceError(path_ + ":" + std::to_string(line_number_ + 1) + ": line longer than 1 MiB");
+        if (!fill()) {
+            if (pending_pos_ < pending_.size()) {  // a last line without '\n'
+                line.assign(pending_, pending_pos_, std::string::npos);
+                pending_pos_ = pending_.size();
+                ++line_number_;
+                return true;
+            }
+            return false;
+        }
+    }
+}
+
+}  // namespace emu

@@ -1,0 +1,418 @@
+#include "trace/trace_replay.hpp"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include "mmu/address_space.hpp"
+#include "trace/trace_events.hpp"
+#include "trace/trace_io.hpp"
+
+namespace emu {
+
+using namespace mmu;
+
+namespace {
+
+// A divergence between the recorded outcome and the replayed one.
+struct Divergence {
+    std::string expected, got;
+};
+
+struct Counters {
+    std::map<std::string, std::uint64_t> events;
+    std::map<std::string, std::uint64_t> fault_outcomes;
+    std::uint64_t page_flushes = 0, full_flushes = 0;
+    std::uint64_t peak_rss_pages = 0;
+    std::size_t peak_vmas = 0;
+};
+
+// Drives the mmu library from trace lines.
+class Replayer {
+public:
+    explicit Replayer(bool check) : check_(check), ram_(1ull << 30) {
+        tlb_.set_listener([this](const FlushEvent& e) { produced_.push_back(e); });
+    }
+    // Address spaces flush the TLB as they go: stop listening before they are destroyed.
+    ~Replayer() {
+        tlb_.set_listener(nullptr);
+        spaces_.clear();
+    }
+    Replayer(const Replayer&) = delete;
+    Replayer& operator=(const Replayer&) = delete;
+
+    // Executes one tokenized line; throws std::invalid_argument (malformed) or Divergence.
+    void execute(const TraceLine& line);
+    const Counters& counters() const { return counters_; }
+    void finish() {
+        if (check_ && strict_ && !produced_.empty()) unexpected_flush();
+    }
+
+private:
+    AddressSpace& space(std::string_view id_token);
+    int id(std::string_view token) const { return static_cast<int>(parse_u64(token)); }
+    void need(const TraceLine& l, std::size_t n, const char* usage) const {
+        if (l.tokens.size() != n) throw std::invalid_argument(usage);
+    }
+    void compare(const TraceLine& l, const std::string& got) const {
+        if (l.result.size() == 1 && l.result[0].size() > 1 && l.result[0][0] == '-')
+            (void)parse_result(l.result[0]);  // an unknown errno name is malformed input
+        if (!check_ || l.result.empty()) return;
+        std::string expected;
+        for (auto t : l.result) expected += (expected.empty() ? "" : " ") + std::string(t);
+        if (expected != got && expected != "?") throw Divergence{expected, got};
+    }
+    void check_flush(const TraceLine& l);
+    void unexpected_flush() {
+        const FlushEvent& e = produced_.front();
+        throw Divergence{"no flush", e.kind == FlushKind::Full ? "flush full" : "flush page " + hex(e.vpage)};
+    }
+    void expect(const TraceLine& l);
+    // Event counts without a string allocation per event (the replay hot path).
+    void count(std::string_view ev) {
+        if (ev == last_event_) {
+            ++*last_counter_;
+            return;
+        }
+        last_counter_ = &counters_.events[std::string(ev)];
+        last_event_ = counters_.events.find(std::string(ev))->first;
+        ++*last_counter_;
+    }
+    std::string_view last_event_;
+    std::uint64_t* last_counter_ = nullptr;
+    void track(const AddressSpace& as) {
+        counters_.peak_rss_pages = std::max(counters_.peak_rss_pages, as.rss_pages());
+        counters_.peak_vmas = std::max(counters_.peak_vmas, as.vma_count());
+    }
+
+    bool check_;
+    bool strict_ = false;    // a recorded trace: every flush the MMU makes must be in the trace
+    bool recorded_ = false;  // recorded by mmuemu run: forks split guest RAM as the emulator does
+    bool ignore_flushes_ = false;
+    PhysicalMemory ram_;
+    Tlb tlb_;
+    std::map<int, std::unique_ptr<AddressSpace>> spaces_;
+    std::map<Asid, int> asid_ids_;
+    std::deque<FlushEvent> produced_;
+    Counters counters_;
+};
+
+AddressSpace& Replayer::space(std::string_view token) {
+    auto it = spaces_.find(id(token));
+    if (it == spaces_.end())
+        throw std::invalid_argument("an existing address space, but " + std::string(token) +
+                                    " was never created (add \"as " + std::string(token) + "\")");
+    return *it->second;
+}
+
+void Replayer::check_flush(const TraceLine& l) {
+    if (l.tokens.size() < 3) throw std::invalid_argument("flush AS page ADDR | flush AS full");
+    const bool full = l.tokens[2] == "full";
+    if (!full && (l.tokens[2] != "page" || l.tokens.size() != 4))
+        throw std::invalid_argument("flush AS page ADDR | flush AS full");
+    if (!check_ || ignore_flushes_) return;
+    if (produced_.empty()) throw Divergence{full ? "flush full" : "flush page " + std::string(l.tokens[3]), "no flush"};
+    const FlushEvent e = produced_.front();
+    produced_.pop_front();
+    const std::string got = e.kind == FlushKind::Full ? "full" : "page " + hex(e.vpage);
+    const std::string want = full ? "full" : "page " + hex(parse_u64(l.tokens[3]));
+    if (got != want) throw Divergence{"flush " + want, "flush " + got};
+}
+
+void Replayer::expect(const TraceLine& l) {
+    if (l.tokens.size() < 4) throw std::invalid_argument("expect AS guard|present|absent|vmas|byte|fault ...");
+    AddressSpace& as = space(l.tokens[1]);
+    const std::string_view what = l.tokens[2];
+    if (what == "vmas") {
+        const std::uint64_t want = parse_u64(l.tokens[3]);
+        if (check_ && as.vma_count() != want)
+            throw Divergence{"vmas " + std::to_string(want), "vmas " + std::to_string(as.vma_count())};
+        return;
+    }
+    const std::uint64_t addr = parse_u64(l.tokens[3]);
+    if (what == "guard" || what == "present" || what == "absent") {
+        const PagemapEntry e = as.pagemap(addr);
+        const std::string got = e.guard ? "guard" : e.present ? "present" : "absent";
+        if (check_ && got != what) throw Divergence{std::string(what), got};
+    } else if (what == "byte") {
+        if (l.tokens.size() != 5) throw std::invalid_argument("expect AS byte ADDR VALUE");
+        const std::uint64_t want = parse_u64(l.tokens[4]);
+        std::uint8_t got = 0;
+        if (!as.copy_from_user(&got, addr, 1)) throw Divergence{"byte " + hex(want), "fault"};
+        if (check_ && got != want) throw Divergence{"byte " + hex(want), "byte " + hex(got)};
+    } else if (what == "fault") {
+        if (l.tokens.size() != 6) throw std::invalid_argument("expect AS fault ADDR ACCESS OUTCOME");
+        const Access access = parse_access(l.tokens[4]);
+        const std::int64_t want = parse_fault_outcome(l.tokens[5]);
+        const Translated t = as.access(addr, access);
+        const std::int64_t got = t.ok ? 0 : (static_cast<std::int64_t>(t.fault.signo) << 8) | t.fault.si_code;
+        if (check_ && got != want) throw Divergence{fault_outcome_text(want), fault_outcome_text(got)};
+    } else {
+        throw std::invalid_argument("expect AS guard|present|absent|vmas|byte|fault ...");
+    }
+}
+
+void Replayer::execute(const TraceLine& l) {
+    if (l.tokens.empty()) return;
+    const std::string_view ev = l.tokens[0];
+    count(ev);
+    if (ev == "flush") {
+        (ev == "flush" && l.tokens.size() > 2 && l.tokens[2] == "full") ? ++counters_.full_flushes
+                                                                          : ++counters_.page_flushes;
+        check_flush(l);
+        return;
+    }
+    // Any other event: the MMU's flushes so far must all have been matched (recorded traces).
+    if (check_ && strict_ && !produced_.empty()) unexpected_flush();
+    produced_.clear();
+    auto u = [&](std::size_t i) { return parse_u64(l.tokens.at(i)); };
+    if (ev == "mmuemu-trace") {
+        if (l.tokens.size() < 2 || l.tokens[1] != "1") throw std::invalid_argument("mmuemu-trace 1 (format version 1)");
+        recorded_ = strict_ = l.tokens.size() > 2 && l.tokens[2] == "recorded";
+        // A trace started mid-run rebuilds the address space from a snapshot that cannot say
+        // which frames were shared copy-on-write: the flushes those would cause are not checked.
+        ignore_flushes_ = l.tokens.size() > 3 && l.tokens[3] == "mid-run";
+        if (ignore_flushes_) strict_ = false;
+        return;
+    }
+    if (ev == "as") {
+        need(l, 2, "as ID");
+        const int n = id(l.tokens[1]);
+        if (spaces_.count(n)) throw std::invalid_argument("a new address space id, " + std::to_string(n) + " exists");
+        spaces_[n] = std::make_unique<AddressSpace>(ram_, tlb_);
+        asid_ids_[spaces_[n]->asid()] = n;
+        return;
+    }
+    // No CPU and no scheduler here: system calls, signals and task tags are informational.
+    if (ev == "syscall" || ev == "signal" || ev == "sigreturn" || ev == "task") return;
+    if (ev == "expect") return expect(l);
+    AddressSpace& as = space(l.tokens.size() > 1 ? l.tokens[1] : "?");
+    if (ev == "mmap") {
+        need(l, 6, "mmap AS ADDR LEN PROT FLAGS [-> RESULT]");
+        auto r = as.mmap(u(2), u(3), parse_prot(l.tokens[4]), parse_mmap_flags(l.tokens[5]));
+        compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
+    } else if (ev == "mmap-file") {
+        need(l, 9, "mmap-file AS ADDR LEN PROT FLAGS PGOFF PAGES NAME [-> RESULT]");
+        // The page cache as the emulator built it: same pages, zero-filled (contents are not traced).
+        const std::uint64_t pgoff = u(6), object_pages = u(7);
+        std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
+        auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
+        if (!cache) throw Divergence{"page cache allocated", "ENOMEM"};
+        auto r = as.mmap_file(u(2), u(3), parse_prot(l.tokens[4]), parse_mmap_flags(l.tokens[5]), cache.value(),
+                              pgoff, std::string(l.tokens[8]));
+        compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
+    } else if (ev == "special") {
+        need(l, 6, "special AS ADDR PROT SIZE NAME [-> RESULT]");
+        std::vector<std::uint8_t> zeros(u(4));
+        compare(l, result_text(as.map_special(u(2), parse_prot(l.tokens[3]), zeros.data(), zeros.size(),
+                                              std::string(l.tokens[5])) ? 0 : -EINVAL, false));
+    } else if (ev == "munmap") {
+        need(l, 4, "munmap AS ADDR LEN [-> RESULT]");
+        const Status s = as.munmap(u(2), u(3));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "mprotect") {
+        need(l, 5, "mprotect AS ADDR LEN PROT [-> RESULT]");
+        const Status s = as.mprotect(u(2), u(3), parse_prot(l.tokens[4]));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "mremap") {
+        need(l, 7, "mremap AS OLD OLDLEN NEWLEN FLAGS NEWADDR [-> RESULT]");
+        auto r = as.mremap(u(2), u(3), u(4), parse_mremap_flags(l.tokens[5]), u(6));
+        compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
+    } else if (ev == "madvise") {
+        need(l, 5, "madvise AS ADDR LEN ADVICE [-> RESULT]");
+        const Status s = as.madvise(u(2), u(3), parse_advice(l.tokens[4]));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "mlock" || ev == "mseal") {
+        need(l, 5, "mlock|mseal AS ADDR LEN FLAGS [-> RESULT]");
+        const Status s = ev == "mlock" ? as.mlock(u(2), u(3), static_cast<std::uint32_t>(u(4))) : as.mseal(u(2), u(3), u(4));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "munlock") {
+        need(l, 4, "munlock AS ADDR LEN [-> RESULT]");
+        const Status s = as.munlock(u(2), u(3));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "mlockall") {
+        need(l, 3, "mlockall AS FLAGS [-> RESULT]");
+        const Status s = as.mlockall(static_cast<std::uint32_t>(u(2)));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "munlockall") {
+        need(l, 2, "munlockall AS [-> RESULT]");
+        const Status s = as.munlockall();
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "brk-base") {
+        need(l, 3, "brk-base AS ADDR");
+        as.set_brk_base(u(2));
+    } else if (ev == "brk") {
+        need(l, 3, "brk AS ADDR [-> RESULT]");
+        compare(l, result_text(static_cast<std::int64_t>(as.brk(u(2))), true));
+    } else if (ev == "poke") {
+        need(l, 4, "poke AS ADDR LEN [-> RESULT]");
+        std::vector<std::uint8_t> zeros(u(3));
+        const Status s = as.poke(u(2), zeros.data(), zeros.size());
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "fork") {
+        need(l, 2, "fork AS -> CHILD");
+        auto child = as.fork();
+        if (!child) {
+            compare(l, result_text(-child.error(), false));
+        } else {
+            const int child_id = l.result.empty() ? static_cast<int>(spaces_.rbegin()->first + 1) : id(l.result[0]);
+            if (spaces_.count(child_id)) throw std::invalid_argument("a new address space id for the child");
+            asid_ids_[child.value()->asid()] = child_id;
+            spaces_[child_id] = std::move(child.value());
+            // The emulator runs the child in a forked host process sharing guest RAM: each keeps
+            // half of the free frames, and this (the parent's) trace continues with its half.
+            if (recorded_) ram_.keep_share(PhysicalMemory::ForkSide::Parent);
+        }
+    } else if (ev == "fault") {
+        need(l, 4, "fault AS ADDR ACCESS [-> OUTCOME]");
+        const Fault f = as.handle_fault(u(2), parse_access(l.tokens[3]));
+        const std::int64_t got = f.signo ? (static_cast<std::int64_t>(f.signo) << 8) | f.si_code : 0;
+        ++counters_.fault_outcomes[fault_outcome_text(got)];
+        compare(l, fault_outcome_text(got));
+    } else if (ev == "fill" || ev == "access") {
+        const bool fill = ev == "fill";
+        need(l, fill ? 4 : 5, fill ? "fill AS VPAGE ACCESS [-> PADDR PERMS | refused]"
+                                   : "access AS ADDR SIZE ACCESS [-> PADDR | unmapped]");
+        const Translated t = as.translate(u(2), parse_access(l.tokens[fill ? 3 : 4]));
+        if (l.result.empty() || !check_) {
+            track(as);
+            return;
+        }
+        if (fill) {
+            compare(l, t.ok ? hex(page_down(t.translation.paddr)) + " r" + (t.translation.writable ? "w" : "-") +
+                                  (t.translation.executable ? "x" : "-")
+                            : std::string("refused"));
+        } else {
+            compare(l, t.ok ? hex(t.translation.paddr) : std::string("unmapped"));
+        }
+    } else if (ev == "exit") {
+        need(l, 3, "exit AS STATUS");
+        track(as);
+        spaces_.erase(id(l.tokens[1]));
+        produced_.clear();  // tearing an address space down flushes it: not traced
+        return;
+    } else {
+        throw std::invalid_argument("a known event (mmap, munmap, mprotect, mremap, madvise, mlock, munlock, "
+                                    "mlockall, munlockall, mseal, brk, poke, fork, fault, fill, flush, access, "
+                                    "syscall, signal, sigreturn, task, exit, expect, as), got '" + std::string(ev) + "'");
+    }
+    track(as);
+}
+
+// Runs a whole trace; prints the first divergence or error. Returns the exit status.
+int run_replay(const std::string& path, bool check, Counters* out) {
+    try {
+        TraceReader reader(path);
+        Replayer replayer(check);
+        std::string text;
+        TraceLine line;
+        std::string last;
+        while (reader.next(text)) {
+            tokenize(text, line);
+            try {
+                replayer.execute(line);
+            } catch (const Divergence& d) {
+                std::fprintf(stderr, "%s:%" PRIu64 ": %s\n  expected: %s\n  got:      %s\n", path.c_str(),
+                             reader.line_number(), text.c_str(), d.expected.c_str(), d.got.c_str());
+                return 1;
+            } catch (const std::invalid_argument& e) {
+                std::fprintf(stderr, "%s:%" PRIu64 ": expected %s\n", path.c_str(), reader.line_number(), e.what());
+                return 2;
+            } catch (const std::out_of_range&) {
+                std::fprintf(stderr, "%s:%" PRIu64 ": missing field\n", path.c_str(), reader.line_number());
+                return 2;
+            }
+        }
+        try {
+            replayer.finish();
+        } catch (const Divergence& d) {
+            std::fprintf(stderr, "%s: end of trace\n  expected: %s\n  got:      %s\n", path.c_str(),
+                         d.expected.c_str(), d.got.c_str());
+            return 1;
+        }
+        if (out) *out = replayer.counters();
+        return 0;
+    } catch (const TraceError& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 2;
+    }
+}
+
+// A line in canonical form for diffing: tokens joined by one space, comments dropped.
+std::string canonical(const std::string& text) {
+    TraceLine l;
+    tokenize(text, l);
+    std::string out;
+    for (auto t : l.tokens) out += (out.empty() ? "" : " ") + std::string(t);
+    if (!l.result.empty()) {
+        out += " ->";
+        for (auto t : l.result) out += " " + std::string(t);
+    }
+    return out;
+}
+
+bool next_event(TraceReader& r, std::string& canon, std::string& raw) {
+    while (r.next(raw)) {
+        canon = canonical(raw);
+        if (!canon.empty()) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+int replay_trace(const std::string& path) {
+    Counters c;
+    const int status = run_replay(path, true, &c);
+    if (status == 0) {
+        std::uint64_t events = 0;
+        for (const auto& [name, n] : c.events) events += n;
+        std::printf("%s: %" PRIu64 " events replayed, all outcomes match\n", path.c_str(), events);
+    }
+    return status;
+}
+
+int diff_traces(const std::string& a, const std::string& b) {
+    try {
+        TraceReader ra(a), rb(b);
+        std::string ca, cb, raw_a, raw_b;
+        while (true) {
+            const bool more_a = next_event(ra, ca, raw_a), more_b = next_event(rb, cb, raw_b);
+            if (!more_a && !more_b) {
+                std::printf("traces are identical (%" PRIu64 " and %" PRIu64 " lines)\n", ra.line_number(),
+                            rb.line_number());
+                return 0;
+            }
+            if (more_a != more_b || ca != cb) {
+                std::printf("first difference:\n  %s:%" PRIu64 ": %s\n  %s:%" PRIu64 ": %s\n", a.c_str(),
+                            ra.line_number(), more_a ? ca.c_str() : "(end of trace)", b.c_str(), rb.line_number(),
+                            more_b ? cb.c_str() : "(end of trace)");
+                return 1;
+            }
+        }
+    } catch (const TraceError& e) {
+        std::fprintf(stderr, "mmuemu: %s\n", e.what());
+        return 2;
+    }
+}
+
+int trace_stats(const std::string& path) {
+    Counters c;
+    const int status = run_replay(path, false, &c);
+    if (status != 0) return status;
+    std::uint64_t events = 0;
+    for (const auto& [name, n] : c.events) events += n;
+    std::printf("%s: %" PRIu64 " events\n", path.c_str(), events);
+    for (const auto& [name, n] : c.events) std::printf("  %-12s %" PRIu64 "\n", name.c_str(), n);
+    std::printf("faults by outcome:\n");
+    for (const auto& [name, n] : c.fault_outcomes) std::printf("  %-22s %" PRIu64 "\n", name.c_str(), n);
+    std::printf("TLB flushes: %" PRIu64 " page, %" PRIu64 " full\n", c.page_flushes, c.full_flushes);
+    std::printf("peak RSS %" PRIu64 " KiB, peak VMA count %zu\n", c.peak_rss_pages * 4, c.peak_vmas);
+    return 0;
+}
+
+}  // namespace emu

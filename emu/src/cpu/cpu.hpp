@@ -52,6 +52,21 @@ public:
 
     std::uint64_t reg(int id) const;
     void set_reg(int id, std::uint64_t value);
+    // Several 64-bit registers in one call (a system call's arguments and results).
+    template <std::size_t N>
+    std::array<std::uint64_t, N> regs(const std::array<int, N>& ids) const {
+        std::array<std::uint64_t, N> values{};
+        std::array<void*, N> ptrs;
+        for (std::size_t i = 0; i < N; ++i) ptrs[i] = &values[i];
+        check(uc_reg_read_batch(handle(), ids.data(), ptrs.data(), static_cast<int>(N)), "uc_reg_read_batch");
+        return values;
+    }
+    template <std::size_t N>
+    void set_regs(const std::array<int, N>& ids, const std::array<std::uint64_t, N>& values) {
+        std::array<void*, N> ptrs;
+        for (std::size_t i = 0; i < N; ++i) ptrs[i] = const_cast<std::uint64_t*>(&values[i]);
+        check(uc_reg_write_batch(handle(), ids.data(), ptrs.data(), static_cast<int>(N)), "uc_reg_write_batch");
+    }
     Xmm xmm(int index) const;
     void set_xmm(int index, const Xmm& value);
 

@@ -46,7 +46,8 @@ struct BlockState {
     bool interruptible = true;           // a signal ends the wait (false: vfork parent)
 };
 
-enum class TaskState : std::uint8_t { Runnable, Blocked, Stopped, Dead };
+// A stopped process (SIGSTOP) is ThreadGroup::stopped: its tasks keep their own state.
+enum class TaskState : std::uint8_t { Runnable, Blocked, Dead };
 
 struct ThreadGroup;
 class CpuContext;
@@ -68,7 +69,6 @@ struct Task {
     int vfork_parent = 0;                    // a vfork child's parent tid, until exec or exit
     std::uint64_t affinity = ~0ull;          // sched_setaffinity, one bit per virtual CPU
     int last_cpu = 0;
-    std::uint64_t slices = 0;                // times scheduled (for /proc and stats)
 
     bool alive() const { return state != TaskState::Dead; }
 };
@@ -100,7 +100,6 @@ struct ThreadGroup {
     GroupState state = GroupState::Alive;
     int exit_signal = 17;                    // sent to the parent at exit (SIGCHLD)
     int wait_status = 0;                     // as wait4 reports it
-    bool exiting = false;                    // exit_group or a fatal signal is tearing it down
     // Job control: a stop or continue not yet reported to a waiting parent.
     bool stopped = false;
     bool stop_report = false, continue_report = false;

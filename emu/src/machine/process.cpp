@@ -210,16 +210,20 @@ void Process::on_syscall() {
     VirtualCpu& c = cpus_[cpu_index_];
     c.checked_code_page = c.checked_data_frame = ~0ull;  // the page table may change now
     Cpu& cpu = *c.engine;
-    const std::uint64_t rip = cpu.reg(UC_X86_REG_RIP);  // the syscall instruction itself
-    SyscallArgs args{cpu.reg(UC_X86_REG_RAX),
-                     {cpu.reg(UC_X86_REG_RDI), cpu.reg(UC_X86_REG_RSI), cpu.reg(UC_X86_REG_RDX),
-                      cpu.reg(UC_X86_REG_R10), cpu.reg(UC_X86_REG_R8), cpu.reg(UC_X86_REG_R9)}};
-    const std::shared_ptr<Task> task = current_;
+    static constexpr std::array<int, 9> kEntryRegs = {UC_X86_REG_RIP, UC_X86_REG_RAX, UC_X86_REG_RDI,
+                                                      UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_R10,
+                                                      UC_X86_REG_R8,  UC_X86_REG_R9,  UC_X86_REG_EFLAGS};
+    const auto r = cpu.regs(kEntryRegs);
+    const std::uint64_t rip = r[0];  // the syscall instruction itself
+    const std::uint64_t eflags = r[8];
+    SyscallArgs args{r[1], {r[2], r[3], r[4], r[5], r[6], r[7]}};
+    // current_ (and the task table) keep the task alive until the scheduler runs again.
+    Task* const task = current_.get();
     AddressSpace* mm = &as();
     const bool traced = recorder_ && recorder_->traces(*mm);
     std::int64_t result = do_syscall(*this, args);
-        if (result != kBlock && task->state == TaskState::Runnable) {
-        if (task->block.retry) futex_dequeue(*task);
+    if (result != kBlock && task->state == TaskState::Runnable && task->block.retry) {
+        futex_dequeue(*task);
         task->block = BlockState{};
     }
     if (traced && task->alive() && result != kBlock) {
@@ -237,10 +241,10 @@ void Process::on_syscall() {
         redirect(rip);
         return;
     }
-    cpu.set_reg(UC_X86_REG_RAX, static_cast<std::uint64_t>(result));
-    // What the syscall instruction itself does: RCX = return address, R11 = RFLAGS.
-    cpu.set_reg(UC_X86_REG_RCX, rip + 2);
-    cpu.set_reg(UC_X86_REG_R11, cpu.reg(UC_X86_REG_EFLAGS));
+    // The result, and what the syscall instruction itself does: RCX = return address, R11 = RFLAGS
+    // (as they were at the syscall: the call cannot change the flags).
+    static constexpr std::array<int, 3> kExitRegs = {UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_R11};
+    cpu.set_regs(kExitRegs, {static_cast<std::uint64_t>(result), rip + 2, eflags});
     if ((signals().pending & ~signals().blocked) || yield_ || task->state != TaskState::Runnable ||
         task->group->stopped)
         redirect(rip + 2);
@@ -277,7 +281,6 @@ int Process::run() {
         }
         switch_to(cpu_index_, next);
         run_slice();
-        save_current();
         if (cpus_.size() > 1) cpu_index_ = (cpu_index_ + 1) % static_cast<unsigned>(cpus_.size());
     }
     if (gdb_) gdb_->exited(exit_status_, killed_by_);

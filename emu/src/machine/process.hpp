@@ -38,7 +38,7 @@ struct RunOptions {
     // Fault injection for the checker's own test: do not mirror MMU flushes onto Unicorn.
     bool skip_tlb_flush = false;
     unsigned cpus = 1;               // --cpus: virtual CPUs, run round-robin by one host thread
-    std::uint64_t sched_seed = 0;    // --sched-seed: varies the time slices (0: fixed slices)
+    std::uint64_t sched_seed = 0;    // --sched-seed: random slices and picks (0: round robin)
     // Fault injection for the shootdown test: flush only the CPU that changed the mapping.
     bool skip_shootdown = false;
 };
@@ -208,7 +208,6 @@ private:
     bool wake_ready_tasks();
     void wait_for_events();
     void switch_to(unsigned cpu, const std::shared_ptr<Task>& task);
-    void save_current();
     void park(VirtualCpu& cpu);
     int host_wake_fd();
     void drain_host_wake_fd();

@@ -235,14 +235,11 @@ void Process::switch_to(unsigned index, const std::shared_ptr<Task>& task) {
     // With more than one task, a trace tags events with the task (numbered in creation order).
     if (recorder_ && preemption_) recorder_->set_task(task->tid - init_->tgid + 1);
     task->last_cpu = static_cast<int>(index);
-    ++task->slices;
     last_scheduled_tid_ = task->tid;
 }
 
-// The task leaving the CPU keeps its registers in the engine until another task is put there.
-void Process::save_current() {}
-
-// Saves the registers of the task a CPU holds into the task, leaving the CPU empty.
+// A task leaving a CPU keeps its registers in the engine until another task is put there; then
+// they are saved into the task, leaving the CPU empty.
 void Process::park(VirtualCpu& c) {
     if (c.task && c.task->alive() && !c.task->registers) {
         c.task->registers = std::make_shared<CpuContext>(c.engine->handle());

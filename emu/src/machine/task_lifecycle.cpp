@@ -186,7 +186,15 @@ void Process::exit_thread(int code) {
     const std::shared_ptr<Task> t = current_;
     const std::shared_ptr<ThreadGroup> g = t->group;
     release_thread(*t, true);
-    if (g->live_threads() == 0) finish_group(*g, (code & 0xff) << 8);
+    if (g->live_threads() == 0) {
+        finish_group(*g, (code & 0xff) << 8);
+    } else {
+        // The group goes on: forget the dead thread (thread churn must not grow the list).
+        std::erase_if(g->threads, [](const std::weak_ptr<Task>& w) {
+            auto x = w.lock();
+            return !x || !x->alive();
+        });
+    }
     cpu().stop();
 }
 
@@ -198,7 +206,6 @@ void Process::exit_group(int code, int signo) {
 // Every thread of `g` ends now; the group becomes a zombie with `wait_status`.
 void Process::kill_group(ThreadGroup& g, int wait_status) {
     if (g.state != GroupState::Alive) return;
-    g.exiting = true;
     for (auto& w : g.threads)
         if (auto t = w.lock(); t && t->alive()) release_thread(*t, true);
     finish_group(g, wait_status);

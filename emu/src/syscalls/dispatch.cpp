@@ -88,13 +88,14 @@ bool restartable(std::uint64_t nr) {
     }
 }
 
+// The areas in the order of how often real programs call them (memory and files first).
 std::int64_t dispatch(Process& p, const SyscallArgs& s) {
+    if (auto r = memory_syscall(p, s)) return *r;
+    if (auto r = file_syscall(p, s)) return *r;
     if (auto r = task_syscall(p, s)) return *r;
     if (auto r = wait_syscall(p, s)) return *r;
     if (auto r = poll_syscall(p, s)) return *r;
     if (auto r = event_syscall(p, s)) return *r;
-    if (auto r = memory_syscall(p, s)) return *r;
-    if (auto r = file_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
     return unsupported(s.nr);
 }

@@ -378,18 +378,19 @@ short epoll_poll_events(Process& p, GuestFile& epoll, short requested) {
     return static_cast<short>(epoll_ready(p, p.task(), epoll, 0) & static_cast<std::uint16_t>(requested));
 }
 
+std::optional<std::int64_t> event_read_write(Process& p, const SyscallArgs& s) {
+    // Only signalfd and epoll descriptors are answered here; the file code does the rest.
+    const auto& a = s.a;
+    auto f = p.files().get(static_cast<int>(a[0]));
+    if (!f || (f->kind != GuestFile::Kind::Signalfd && f->kind != GuestFile::Kind::Epoll)) return std::nullopt;
+    // An epoll has no read/write; a signalfd cannot be written.
+    if (s.nr == SYS_write || f->kind == GuestFile::Kind::Epoll) return err(EINVAL);
+    return read_signalfd(p, f, a[1], a[2]);
+}
+
 std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s) {
     const auto& a = s.a;
     switch (s.nr) {
-    case SYS_read:
-    case SYS_write: {
-        // Only signalfd and epoll descriptors are answered here; the file code does the rest.
-        auto f = p.files().get(static_cast<int>(a[0]));
-        if (!f || (f->kind != GuestFile::Kind::Signalfd && f->kind != GuestFile::Kind::Epoll)) return std::nullopt;
-        // An epoll has no read/write; a signalfd cannot be written.
-        if (s.nr == SYS_write || f->kind == GuestFile::Kind::Epoll) return err(EINVAL);
-        return read_signalfd(p, f, a[1], a[2]);
-    }
     case SYS_eventfd: return do_eventfd(p, static_cast<unsigned>(a[0]), 0);
     case SYS_eventfd2: return do_eventfd(p, static_cast<unsigned>(a[0]), static_cast<int>(a[1]));
     case SYS_signalfd: return do_signalfd(p, static_cast<int>(a[0]), a[1], a[2], 0);

@@ -309,8 +309,10 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     [[maybe_unused]] const auto& a = s.a;
     [[maybe_unused]] const int fd = static_cast<int>(a[0]);
     switch (s.nr) {
-    case SYS_read: return do_read(p, fd, a[1], a[2], -1);
-    case SYS_write: return do_write(p, fd, a[1], a[2], -1);
+    case SYS_read:
+    case SYS_write:
+        if (auto r = event_read_write(p, s)) return *r;  // signalfd, epoll
+        return s.nr == SYS_read ? do_read(p, fd, a[1], a[2], -1) : do_write(p, fd, a[1], a[2], -1);
     case SYS_pread64: return do_read(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
     case SYS_pwrite64: return do_write(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
     case SYS_readv: return do_iov(p, fd, a[1], static_cast<int>(a[2]), false);

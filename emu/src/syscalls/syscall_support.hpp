@@ -61,6 +61,8 @@ std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s);
 // eventfd2, signalfd4, epoll_create1/ctl/wait/pwait (syscalls_events.cpp).
 std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s);
+// read/write of a signalfd or an epoll descriptor (nullopt for any other descriptor).
+std::optional<std::int64_t> event_read_write(Process& p, const SyscallArgs& s);
 // ppoll, pselect6, epoll_pwait: the signal mask is replaced for the duration of the call (as
 // rt_sigsuspend does); restore_temporary_mask puts it back unless a handler frame will (EINTR).
 std::int64_t set_temporary_mask(Process& p, std::uint64_t mask_addr, std::uint64_t size);

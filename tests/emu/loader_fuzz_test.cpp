@@ -6,7 +6,7 @@
 #include <cstring>
 #include <random>
 
-#include "elf_loader.hpp"
+#include "loader/elf_loader.hpp"
 
 namespace emu {
 namespace {

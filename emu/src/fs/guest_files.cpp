@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+
 namespace emu {
 
 // dup shares one GuestFile between descriptors: the host descriptor closes with the last one.
@@ -19,9 +22,10 @@ GuestFiles::GuestFiles() {
 
 GuestFiles::~GuestFiles() = default;
 
-int GuestFiles::install(std::shared_ptr<GuestFile> file, int min, bool cloexec) {
+int GuestFiles::install(std::shared_ptr<GuestFile> file, int min, bool cloexec, int limit) {
     int fd = min;
     while (table_.count(fd)) ++fd;
+    if (fd >= limit) return -EMFILE;
     table_[fd] = std::move(file);
     set_cloexec(fd, cloexec);
     return fd;

@@ -2,6 +2,7 @@
 // generates (/proc/self/maps, status, pagemap).
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <map>
 #include <set>
@@ -39,7 +40,8 @@ public:
     GuestFiles& operator=(const GuestFiles&) = delete;
 
     // The lowest free descriptor at or above `min`.
-    int install(std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false);
+    // -EMFILE when that descriptor would be `limit` or above (RLIMIT_NOFILE).
+    int install(std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false, int limit = INT_MAX);
     std::shared_ptr<GuestFile> get(int fd) const;
     bool close(int fd);
     bool install_at(int fd, std::shared_ptr<GuestFile> file, bool cloexec = false);

@@ -102,7 +102,7 @@ std::int64_t do_eventfd(Process& p, unsigned initval, int flags) {
     f->host_nonblocking = true;
     f->nonblocking = flags & EFD_NONBLOCK;
     f->path = "anon_inode:[eventfd]";
-    return p.files().install(f, 0, flags & EFD_CLOEXEC);
+    return install_fd(p, f, 0, flags & EFD_CLOEXEC);
 }
 
 // --- signalfd ---
@@ -119,7 +119,7 @@ std::int64_t do_signalfd(Process& p, int fd, std::uint64_t mask_addr, std::uint6
         f->sigmask = mask;
         f->nonblocking = flags & SFD_NONBLOCK;
         f->path = "anon_inode:[signalfd]";
-        return p.files().install(f, 0, flags & SFD_CLOEXEC);
+        return install_fd(p, f, 0, flags & SFD_CLOEXEC);
     }
     auto f = p.files().get(fd);
     if (!f) return err(EBADF);
@@ -198,7 +198,7 @@ std::int64_t do_epoll_create(Process& p, int flags) {
     f->host_fd = host;  // closed with the GuestFile
     f->object = std::make_shared<EpollState>();
     f->path = "anon_inode:[eventpoll]";
-    return p.files().install(f, 0, flags & EPOLL_CLOEXEC);
+    return install_fd(p, f, 0, flags & EPOLL_CLOEXEC);
 }
 
 bool can_poll(const GuestFile& f) {

@@ -16,18 +16,39 @@ namespace emu::sys {
 namespace {
 
 
-bool read_string_array(Process& p, std::uint64_t addr, std::vector<std::string>& out) {
+// One argument or environment string: EFAULT when unreadable, E2BIG beyond MAX_ARG_STRLEN
+// (32 pages). Read a page at a time.
+std::int64_t read_exec_string(Process& p, std::uint64_t addr, std::string& out) {
+    constexpr std::size_t kMaxArgStrlen = 32 * 4096;
     out.clear();
-    if (!addr) return true;
-    std::size_t total = 0;
+    char buf[4096];
+    while (true) {
+        const std::size_t room = 4096 - (addr & 4095);
+        const std::size_t got = p.as().copy_from_user_partial(buf, addr, room);
+        const void* nul = std::memchr(buf, 0, got);
+        const std::size_t n = nul ? static_cast<std::size_t>(static_cast<const char*>(nul) - buf) : got;
+        out.append(buf, n);
+        if (out.size() >= kMaxArgStrlen) return err(E2BIG);
+        if (nul) return 0;
+        if (got < room) return err(EFAULT);
+        addr += got;
+    }
+}
+
+// argv or envp: EFAULT for an unreadable pointer or string, E2BIG when the strings and their
+// pointers need more than a quarter of the 8 MiB stack limit (Linux's bound).
+std::int64_t read_string_array(Process& p, std::uint64_t addr, std::vector<std::string>& out,
+                               std::size_t& total) {
+    out.clear();
+    if (!addr) return 0;
     for (std::size_t i = 0;; ++i) {
         std::uint64_t ptr;
-        if (!p.as().copy_from_user(&ptr, addr + 8 * i, 8)) return false;
-        if (!ptr) return true;
+        if (!p.as().copy_from_user(&ptr, addr + 8 * i, 8)) return err(EFAULT);
+        if (!ptr) return 0;
         std::string s;
-        if (!read_string(p, ptr, s, 128 * 1024)) return false;
+        if (const std::int64_t e = read_exec_string(p, ptr, s)) return e;
         total += s.size() + 1 + 8;
-        if (total > 2 * 1024 * 1024 || i > 0x7fffffff) return false;
+        if (total > 2 * 1024 * 1024) return err(E2BIG);
         out.push_back(std::move(s));
     }
 }
@@ -111,8 +132,9 @@ std::int64_t do_execve(Process& p, int dirfd, std::uint64_t path_addr, std::uint
     std::string path;
     if (!read_string(p, path_addr, path)) return err(EFAULT);
     std::vector<std::string> argv, envp;
-    if (!read_string_array(p, argv_addr, argv) || !read_string_array(p, envp_addr, envp))
-        return err(EFAULT);
+    std::size_t total = 0;
+    if (const std::int64_t e = read_string_array(p, argv_addr, argv, total)) return e;
+    if (const std::int64_t e = read_string_array(p, envp_addr, envp, total)) return e;
     return exec_program(p, dirfd, path, std::move(argv), envp, flags, 0);
 }
 

@@ -58,12 +58,23 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
         RESOLVE_OR_RETURN(hp, dirfd, path);
         // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
         const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
-        const int fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC, create_mode);
+        // A FIFO is opened non-blocking on the host (its other end is usually another guest
+        // task): a read end opens at once and its reads wait for data; a blocking open of a write
+        // end waits, task by task, until a reader is there (ENXIO until then).
+        struct stat st;
+        const bool fifo = ::fstatat(hp.dirfd, hp.path.c_str(), &st, 0) == 0 && S_ISFIFO(st.st_mode);
+        const int fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC | (fifo ? O_NONBLOCK : 0), create_mode);
+        if (fd < 0 && fifo && errno == ENXIO && !(flags & O_NONBLOCK)) {
+            BlockState b;
+            b.deadline_ns = monotonic_ns() + 1000000;  // look again in 1 ms
+            return p.block(std::move(b));
+        }
         if (fd < 0) return err(errno);
         file->host_fd = fd;
+        file->host_nonblocking = fifo;
     }
     file->nonblocking = flags & O_NONBLOCK;
-    return p.files().install(file, 0, flags & O_CLOEXEC);
+    return install_fd(p, file, 0, flags & O_CLOEXEC);
 }
 
 std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n,
@@ -261,6 +272,14 @@ std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uin
 
 }  // namespace
 
+int nofile_limit(Process& p) {
+    return static_cast<int>(std::min<std::uint64_t>(p.group().rlimits[RLIMIT_NOFILE].first, INT_MAX));
+}
+
+int install_fd(Process& p, std::shared_ptr<GuestFile> file, int min, bool cloexec) {
+    return p.files().install(std::move(file), min, cloexec, nofile_limit(p));
+}
+
 std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out) {
     // /proc/PID of the calling guest process is the host's /proc/self (a directory, never the
     // pid of mmuemu); the rest of /proc is still the host's (a virtual /proc is future work).
@@ -387,8 +406,11 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
         switch (a[1]) {
-        case F_DUPFD: return p.files().install(f, static_cast<int>(a[2]));
-        case F_DUPFD_CLOEXEC: return p.files().install(f, static_cast<int>(a[2]), true);
+        case F_DUPFD:
+        case F_DUPFD_CLOEXEC:
+            // A starting point at or beyond RLIMIT_NOFILE is EINVAL; no free one below, EMFILE.
+            if (a[2] >= static_cast<std::uint64_t>(nofile_limit(p))) return err(EINVAL);
+            return install_fd(p, f, static_cast<int>(a[2]), a[1] == F_DUPFD_CLOEXEC);
         case F_GETFD: return p.files().cloexec(fd) ? FD_CLOEXEC : 0;
         case F_GETPIPE_SZ:
         case F_SETPIPE_SZ:
@@ -412,13 +434,15 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     }
     case SYS_dup: {
         auto f = p.files().get(fd);
-        return f ? p.files().install(f) : err(EBADF);
+        return f ? install_fd(p, f) : err(EBADF);
     }
     case SYS_dup2:
     case SYS_dup3: {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
         if (s.nr == SYS_dup3 && a[0] == a[1]) return err(EINVAL);
+        if (s.nr == SYS_dup3 && (a[2] & ~static_cast<std::uint64_t>(O_CLOEXEC))) return err(EINVAL);
+        if (a[1] >= static_cast<std::uint64_t>(nofile_limit(p))) return err(EBADF);
         if (a[0] == a[1]) return static_cast<std::int64_t>(a[1]);  // dup2 onto itself: no change
         p.files().install_at(static_cast<int>(a[1]), f, s.nr == SYS_dup3 && (a[2] & O_CLOEXEC));
         return static_cast<std::int64_t>(a[1]);
@@ -438,7 +462,11 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
             (*f)->nonblocking = flags & O_NONBLOCK;
         }
         const bool cloexec = flags & O_CLOEXEC;
-        const int gfds[2] = {p.files().install(r, 0, cloexec), p.files().install(w, 0, cloexec)};
+        const int gfds[2] = {install_fd(p, r, 0, cloexec), install_fd(p, w, 0, cloexec)};
+        if (gfds[0] < 0 || gfds[1] < 0) {
+            if (gfds[0] >= 0) p.files().close(gfds[0]);
+            return err(EMFILE);
+        }
         if (!p.as().copy_to_user(a[0], gfds, sizeof gfds)) {
             p.files().close(gfds[0]);
             p.files().close(gfds[1]);
@@ -535,6 +563,39 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
         return host_result(::fchmodat(hp.dirfd, hp.path.c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
     }
+    case SYS_link:
+    case SYS_linkat: {
+        const bool at = s.nr == SYS_linkat;
+        std::string from, to;
+        if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
+        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from);
+        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to);
+        return host_result(::linkat(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
+                                    new_path.path.c_str(), at ? static_cast<int>(a[4]) : 0));
+    }
+    case SYS_symlink:
+    case SYS_symlinkat: {
+        // The target is stored as the guest wrote it (it is resolved when the link is followed).
+        const bool at = s.nr == SYS_symlinkat;
+        std::string target, path;
+        if (!read_string(p, a[0], target) || !read_string(p, a[at ? 2 : 1], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[1]) : AT_FDCWD, path);
+        return host_result(::symlinkat(target.c_str(), hp.dirfd, hp.path.c_str()));
+    }
+    case SYS_mknod:
+    case SYS_mknodat: {
+        // FIFOs and regular files only: device nodes need privileges the guest does not have.
+        const bool at = s.nr == SYS_mknodat;
+        std::string path;
+        if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
+        const mode_t mode = static_cast<mode_t>(a[at ? 2 : 1]);
+        const mode_t type = mode & S_IFMT;
+        if (type != 0 && type != S_IFREG && type != S_IFIFO) return err(EPERM);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        const mode_t perms = mode & 07777 & ~static_cast<mode_t>(p.fs().umask);
+        return host_result(::mknodat(hp.dirfd, hp.path.c_str(), (type ? type : S_IFREG) | perms, 0));
+    }
+    case SYS_sync: ::sync(); return 0;
     case SYS_utimensat: {
         struct timespec times[2];
         if (a[2] && !p.as().copy_from_user(times, a[2], sizeof times)) return err(EFAULT);

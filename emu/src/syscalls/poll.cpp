@@ -2,6 +2,7 @@
 // sockets, eventfds), pidfds (readable once the process has exited), signalfds and epoll
 // descriptors; a call that must wait blocks its task, never mmuemu.
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include <climits>
@@ -18,8 +19,10 @@ short poll_events(Process& p, int fd, short requested) {
     const short always = POLLERR | POLLHUP | POLLNVAL;
     switch (f->kind) {
     case GuestFile::Kind::Pidfd: {
+        // Readable once the process has exited; hung up as well once it has been reaped.
         auto g = p.find_group(f->pid);
-        return (!g || g->state != GroupState::Alive) ? static_cast<short>(POLLIN & requested) : 0;
+        if (!g || g->state == GroupState::Reaped) return static_cast<short>((POLLIN & requested) | POLLHUP);
+        return g->state != GroupState::Alive ? static_cast<short>(POLLIN & requested) : 0;
     }
     case GuestFile::Kind::Signalfd:
         return (p.signals().pending & f->sigmask) ? static_cast<short>(POLLIN & requested) : 0;
@@ -106,7 +109,8 @@ std::optional<std::uint64_t> deadline_from(const KernelTimespec& ts) {
 
 std::int64_t do_poll(Process& p, std::uint64_t fds_addr, std::uint64_t nfds,
                      std::optional<std::uint64_t> deadline) {
-    if (nfds > 1024 * 1024) return err(EINVAL);
+    // More descriptors than RLIMIT_NOFILE allows is EINVAL, before the array is read.
+    if (nfds > p.group().rlimits[RLIMIT_NOFILE].first || nfds > 1024 * 1024) return err(EINVAL);
     std::vector<pollfd> fds(nfds);
     if (nfds && !p.as().copy_from_user(fds.data(), fds_addr, nfds * sizeof(pollfd))) return err(EFAULT);
     int ready = 0;

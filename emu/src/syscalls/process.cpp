@@ -122,6 +122,8 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         std::pair<std::uint64_t, std::uint64_t> next{};
         if (in && !p.as().copy_from_user(&next, in, sizeof next)) return err(EFAULT);
         if (in && next.first > next.second) return err(EINVAL);
+        // No more descriptors than fs.nr_open (1048576), even for root.
+        if (in && resource == RLIMIT_NOFILE && next.second > 1048576) return err(EPERM);
         // Raising a hard limit needs CAP_SYS_RESOURCE (the guest has mmuemu's user's rights).
         if (in && next.second > limit.second && ::geteuid() != 0) return err(EPERM);
         const auto old = limit;

@@ -51,8 +51,18 @@ std::pair<std::uint64_t, std::uint64_t> key_of(Process& p, std::uint64_t addr, b
     return p.futex_key(p.as(), addr);
 }
 
-std::int64_t futex_wait(Process& p, std::uint64_t addr, std::uint32_t expected, std::uint64_t timeout,
-                        std::uint32_t bitset, bool absolute, bool realtime, bool is_private) {
+// A futex key: the address must be 4-byte aligned; a shared (non-PRIVATE) key needs the page
+// itself (Linux's get_futex_key faults it in: EFAULT when it cannot), a private one does not.
+std::int64_t check_key(Process& p, std::uint64_t addr, bool is_private) {
+    if (addr & 3) return err(EINVAL);
+    std::uint32_t word;
+    if (!is_private && !p.as().copy_from_user(&word, addr, 4)) return err(EFAULT);
+    return 0;
+}
+
+std::int64_t futex_wait(Process& p, std::uint64_t addr, std::uint32_t expected,
+                        std::optional<KernelTimespec> timeout, std::uint32_t bitset, bool absolute,
+                        bool realtime, bool is_private) {
     Task& t = p.task();
     if (t.block.retry) {  // woken, timed out, or spuriously re-checked
         if (t.block.futex_woken) return 0;
@@ -64,14 +74,11 @@ std::int64_t futex_wait(Process& p, std::uint64_t addr, std::uint32_t expected, 
         return p.block(std::move(again));
     }
     if (bitset == 0) return err(EINVAL);
+    if (addr & 3) return err(EINVAL);
     BlockState b;
-    if (timeout) {
-        KernelTimespec ts;
-        if (!p.as().copy_from_user(&ts, timeout, sizeof ts)) return err(EFAULT);
-        if (!valid(ts)) return err(EINVAL);
-        b.deadline_ns = absolute ? monotonic_deadline(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, to_ns(ts))
-                                 : monotonic_ns() + to_ns(ts);
-    }
+    if (timeout)
+        b.deadline_ns = absolute ? monotonic_deadline(realtime ? CLOCK_REALTIME : CLOCK_MONOTONIC, to_ns(*timeout))
+                                 : monotonic_ns() + to_ns(*timeout);
     std::uint32_t value;
     if (!p.as().copy_from_user(&value, addr, 4)) return err(EFAULT);
     if (value != expected) return err(EAGAIN);
@@ -122,6 +129,9 @@ std::int64_t futex_wake_op(Process& p, std::uint64_t addr, int nr_wake, std::uin
     return woken;
 }
 
+// Linux's order: the timeout is copied first (EFAULT, EINVAL), then FUTEX_CLOCK_REALTIME is
+// checked against the operation and unknown operations are ENOSYS, then each operation checks
+// its keys (alignment, then the page for shared keys) and arguments.
 std::int64_t do_futex(Process& p, const SyscallArgs& s) {
     const auto& a = s.a;
     const std::uint64_t addr = a[0];
@@ -130,17 +140,25 @@ std::int64_t do_futex(Process& p, const SyscallArgs& s) {
     const bool is_private = op & kFutexPrivate;
     const bool realtime = op & kFutexClockRealtime;
     const std::uint32_t val = static_cast<std::uint32_t>(a[2]);
-    if (realtime && cmd != kFutexWait && cmd != kFutexWaitBitset) return err(ENOSYS);
-    if (addr & 3) return err(EINVAL);
+    std::optional<KernelTimespec> timeout;
+    const bool waits = cmd == kFutexWait || cmd == kFutexWaitBitset;
+    if (waits && a[3] && !p.task().block.retry) {
+        KernelTimespec ts;
+        if (!p.as().copy_from_user(&ts, a[3], sizeof ts)) return err(EFAULT);
+        if (!valid(ts)) return err(EINVAL);
+        timeout = ts;
+    }
+    if (realtime && cmd != kFutexWaitBitset) return err(ENOSYS);
     const int count = static_cast<int>(std::min<std::uint32_t>(val, INT_MAX));
     switch (cmd) {
-    case kFutexWait: return futex_wait(p, addr, val, a[3], ~0u, false, realtime, is_private);
+    case kFutexWait: return futex_wait(p, addr, val, timeout, ~0u, false, realtime, is_private);
     case kFutexWaitBitset:
-        return futex_wait(p, addr, val, a[3], static_cast<std::uint32_t>(a[5]), true, realtime, is_private);
+        return futex_wait(p, addr, val, timeout, static_cast<std::uint32_t>(a[5]), true, realtime, is_private);
     case kFutexWake:
     case kFutexWakeBitset: {
         const std::uint32_t bitset = cmd == kFutexWake ? ~0u : static_cast<std::uint32_t>(a[5]);
         if (bitset == 0) return err(EINVAL);
+        if (const std::int64_t e = check_key(p, addr, is_private)) return e;
         const auto [ka, kb] = key_of(p, addr, is_private);
         return p.futex_wake(ka, kb, count, bitset);
     }
@@ -148,7 +166,8 @@ std::int64_t do_futex(Process& p, const SyscallArgs& s) {
     case kFutexCmpRequeue: {
         const int requeue = static_cast<int>(std::min<std::uint64_t>(a[3] & 0xffffffffu, INT_MAX));
         if (static_cast<std::int32_t>(val) < 0 || static_cast<std::int32_t>(a[3]) < 0) return err(EINVAL);
-        if (a[4] & 3) return err(EINVAL);
+        if (const std::int64_t e = check_key(p, addr, is_private)) return e;
+        if (const std::int64_t e = check_key(p, a[4], is_private)) return e;
         if (cmd == kFutexCmpRequeue) {
             std::uint32_t value;
             if (!p.as().copy_from_user(&value, addr, 4)) return err(EFAULT);
@@ -159,6 +178,7 @@ std::int64_t do_futex(Process& p, const SyscallArgs& s) {
         return p.futex_requeue(ka, kb, ta, tb, count, requeue);
     }
     case kFutexWakeOp:
+        if (const std::int64_t e = check_key(p, addr, is_private)) return e;
         if (a[4] & 3) return err(EINVAL);
         return futex_wake_op(p, addr, count, a[4], static_cast<int>(a[3] & 0x7fffffff),
                              static_cast<std::uint32_t>(a[5]), is_private);

@@ -43,6 +43,11 @@ std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPa
 std::string host_path_of(const HostPath& hp);
 // getcwd: the task's working directory as the guest sees it (inside --root).
 std::string guest_cwd(Process& p);
+// A new descriptor for `file`, the lowest free one at or above `min`, below the caller's
+// RLIMIT_NOFILE: the descriptor, or -EMFILE.
+int install_fd(Process& p, std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false);
+// RLIMIT_NOFILE of the calling process, as a descriptor bound.
+int nofile_limit(Process& p);
 // -ENOSYS, with one warning line per system call number.
 std::int64_t unsupported(std::uint64_t nr);
 

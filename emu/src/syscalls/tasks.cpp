@@ -46,11 +46,10 @@ std::int64_t validate_clone(const CloneRequest& r) {
     if ((f & (kCloneNewuser | kCloneFs)) == (kCloneNewuser | kCloneFs)) return err(EINVAL);
     if ((f & kCloneThread) && !(f & kCloneSighand)) return err(EINVAL);
     if ((f & kCloneSighand) && !(f & kCloneVm)) return err(EINVAL);
-    if ((f & kClonePidfd) && (f & (kCloneDetached | kCloneThread))) return err(EINVAL);
+    if ((f & kClonePidfd) && (f & kCloneDetached)) return err(EINVAL);
     // A thread cannot get a new user or pid namespace.
     if ((f & kCloneThread) && (f & (kCloneNewuser | 0x20000000))) return err(EINVAL);
     if (f & kNamespaceFlags) return err(EPERM);  // namespaces need privileges mmuemu does not model
-    if (r.exit_signal < 0 || r.exit_signal > kNsig) return err(EINVAL);
     return 0;
 }
 
@@ -95,7 +94,7 @@ std::int64_t do_clone(Process& p, CloneRequest r) {
         f->kind = GuestFile::Kind::Pidfd;
         f->pid = child->group->tgid;
         f->path = "anon_inode:[pidfd]";
-        const std::int32_t fd = p.files().install(f, 0, true);
+        const std::int32_t fd = install_fd(p, f, 0, true);
         (void)p.as().copy_to_user(r.pidfd_out, &fd, sizeof fd);
     }
     if (r.flags & kCloneVfork) {
@@ -236,7 +235,7 @@ std::int64_t do_pidfd_open(Process& p, std::int64_t pid, std::uint64_t flags) {
     f->pid = g->tgid;
     f->nonblocking = flags & O_NONBLOCK;
     f->path = "anon_inode:[pidfd]";
-    return p.files().install(f, 0, true);
+    return install_fd(p, f, 0, true);
 }
 
 std::shared_ptr<ThreadGroup> pidfd_group(Process& p, int fd, std::int64_t& error) {
@@ -326,9 +325,11 @@ std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s) {
     case SYS_fork: return do_clone(p, CloneRequest{0, kSigchld});
     case SYS_vfork: return do_clone(p, CloneRequest{kCloneVm | kCloneVfork, kSigchld});
     case SYS_clone: {
-        // x86-64 order: flags, stack, parent_tid, child_tid, tls.
+        // x86-64 order: flags, stack, parent_tid, child_tid, tls. The legacy call takes the low
+        // 32 bits of the flags and does not check the exit signal (CSIGNAL); one beyond 64 is
+        // never sent.
         CloneRequest r;
-        r.flags = a[0] & ~0xffull;
+        r.flags = a[0] & 0xffffff00ull;
         r.exit_signal = static_cast<int>(a[0] & 0xff);
         r.stack = a[1];
         r.parent_tid = a[2];
@@ -336,7 +337,6 @@ std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s) {
         r.tls = a[4];
         r.pidfd_out = a[2];
         if ((r.flags & kClonePidfd) && (r.flags & kCloneParentSettid)) return err(EINVAL);
-        if (r.flags & kCloneClearSighand) return err(EINVAL);
         return do_clone(p, r);
     }
     case SYS_clone3: return do_clone3(p, a[0], a[1]);
@@ -379,7 +379,7 @@ std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s) {
             if (auto t = w.lock(); t && t->alive() && t->files) {
                 auto f = t->files->get(static_cast<int>(a[1]));
                 if (!f) return err(EBADF);
-                return p.files().install(f, 0, true);
+                return install_fd(p, f, 0, true);
             }
         return err(ESRCH);
     }

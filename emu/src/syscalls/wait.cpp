@@ -140,7 +140,7 @@ std::int64_t do_waitid(Process& p, int idtype, std::int64_t id, std::uint64_t in
     case 3: {  // P_PIDFD
         auto f = p.files().get(static_cast<int>(id));
         if (!f) return err(EBADF);
-        if (f->kind != GuestFile::Kind::Pidfd) return err(EINVAL);
+        if (f->kind != GuestFile::Kind::Pidfd) return err(EBADF);
         m = {WaitMatch::Kind::Pid, f->pid};
         if (f->nonblocking) options |= kWnohang;
         break;

@@ -53,6 +53,18 @@ std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n) {
     return ok;
 }
 
+bool host_has_capability(int cap) {
+    struct {
+        std::uint32_t version;
+        int pid;
+    } header{0x20080522, 0};  // _LINUX_CAPABILITY_VERSION_3
+    struct {
+        std::uint32_t effective, permitted, inheritable;
+    } data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) return ::geteuid() == 0;
+    return (data[cap / 32].effective >> (cap % 32)) & 1;
+}
+
 std::int64_t unsupported(std::uint64_t nr) {
     static std::set<std::uint64_t> warned;
     if (warned.insert(nr).second)

@@ -125,7 +125,7 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         // No more descriptors than fs.nr_open (1048576), even for root.
         if (in && resource == RLIMIT_NOFILE && next.second > 1048576) return err(EPERM);
         // Raising a hard limit needs CAP_SYS_RESOURCE (the guest has mmuemu's user's rights).
-        if (in && next.second > limit.second && ::geteuid() != 0) return err(EPERM);
+        if (in && next.second > limit.second && !host_has_capability(24)) return err(EPERM);
         const auto old = limit;
         if (out && put(p, out, old) != 0) return err(EFAULT);
         if (in) limit = next;

@@ -48,6 +48,9 @@ std::string guest_cwd(Process& p);
 int install_fd(Process& p, std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false);
 // RLIMIT_NOFILE of the calling process, as a descriptor bound.
 int nofile_limit(Process& p);
+// Whether mmuemu itself (and so the guest, which has its user's rights) holds a capability in
+// its effective set (CAP_SYS_RESOURCE = 24, CAP_SYS_ADMIN = 21).
+bool host_has_capability(int cap);
 // -ENOSYS, with one warning line per system call number.
 std::int64_t unsupported(std::uint64_t nr);
 

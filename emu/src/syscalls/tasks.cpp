@@ -53,7 +53,8 @@ std::int64_t validate_clone(const CloneRequest& r) {
     return 0;
 }
 
-// Linux's two limits on new tasks: RLIMIT_NPROC of the user (not for root), and threads-max,
+// Linux's two limits on new tasks: RLIMIT_NPROC of the user (not with CAP_SYS_RESOURCE or
+// CAP_SYS_ADMIN), and threads-max,
 // which the kernel derives from RAM (one task per 8 thread stacks of 16 KiB: RAM / 128 KiB).
 std::int64_t check_task_limits(Process& p) {
     std::uint64_t live = 0;
@@ -62,7 +63,7 @@ std::int64_t check_task_limits(Process& p) {
     const std::uint64_t threads_max = std::max<std::uint64_t>(20, p.options().ram_bytes / (128 * 1024));
     if (live >= threads_max) return err(EAGAIN);
     const std::uint64_t nproc = p.group().rlimits[RLIMIT_NPROC].first;
-    if (::geteuid() != 0 && live >= nproc) return err(EAGAIN);
+    if (live >= nproc && !host_has_capability(24) && !host_has_capability(21)) return err(EAGAIN);
     return 0;
 }
 

@@ -7,13 +7,8 @@
 # usage: gdb_session_test.sh MMUEMU GUEST(guard_overflow_dies)
 set -u
 mmuemu=$(realpath "$1") guest=$(realpath "$2")
-work=$(mktemp -d)
-trap 'kill $emu 2>/dev/null; rm -rf "$work"' EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$mmuemu" run --gdb "$port" "$guest" >"$work/guest.out" 2>"$work/guest.err" </dev/null &
-emu=$!
-for _ in $(seq 50); do grep -q "waiting for gdb" "$work/guest.err" 2>/dev/null && break; sleep 0.1; done
+source "$(dirname "$0")/gdb_common.sh"
+start_under_gdb "$guest"
 
 # -ex commands: unlike a sourced file, an error (the guard page read) does not end the session.
 commands=(
@@ -30,10 +25,6 @@ timeout 120 gdb -batch -nx "${args[@]}" "$guest" >"$work/gdb.out" 2>&1
 wait "$emu"
 status=$?
 
-failures=0
-check() {  # check DESCRIPTION REGEX: the gdb transcript must match
-    if grep -Eq -- "$2" "$work/gdb.out"; then echo "ok   $1"; else echo "FAIL $1 (no /$2/)"; failures=$((failures + 1)); fi
-}
 check "stopped at the main breakpoint"        "Breakpoint 1, main \\(\\) at .*guard_overflow_dies.c"
 check "stepi executed one instruction"        "^rip +0x[0-9a-f]+ +0x[0-9a-f]+ <main\\+1>"
 check "memory read at the stack pointer"      "^0x7ffffff[0-9a-f]+:[[:space:]]+0x[0-9a-f]{16}"

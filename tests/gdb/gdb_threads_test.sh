@@ -8,13 +8,8 @@
 # usage: gdb_threads_test.sh MMUEMU GUEST(thread_guard_stacks)
 set -u
 mmuemu=$(realpath "$1") guest=$(realpath "$2")
-work=$(mktemp -d)
-trap 'kill $emu 2>/dev/null; rm -rf "$work"' EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$mmuemu" run --gdb "$port" "$guest" >"$work/guest.out" 2>"$work/guest.err" </dev/null &
-emu=$!
-for _ in $(seq 50); do grep -q "waiting for gdb" "$work/guest.err" 2>/dev/null && break; sleep 0.1; done
+source "$(dirname "$0")/gdb_common.sh"
+start_under_gdb "$guest"
 
 commands=(
     "set pagination off" "set confirm off" "target remote 127.0.0.1:$port"
@@ -28,10 +23,6 @@ timeout 120 gdb -batch -nx "${args[@]}" "$guest" >"$work/gdb.out" 2>&1
 wait "$emu"
 status=$?
 
-failures=0
-check() {  # check DESCRIPTION REGEX: the gdb transcript must match
-    if grep -Eq -- "$2" "$work/gdb.out"; then echo "ok   $1"; else echo "FAIL $1 (no /$2/)"; failures=$((failures + 1)); fi
-}
 check "breakpoint in a thread function"        "Thread [0-9]+ hit Breakpoint 1, normal_thread"
 check "info threads lists two threads or more" "^\\* 2 +Thread [0-9]+"
 check "the fault stops in a thread"            "Thread [0-9]+ received signal SIGSEGV"

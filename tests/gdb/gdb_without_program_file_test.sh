@@ -5,18 +5,12 @@
 # usage: gdb_without_program_file_test.sh MMUEMU GUEST(guard_walkthrough)
 set -u
 mmuemu=$(realpath "$1") guest=$(realpath "$2")
-work=$(mktemp -d)
-trap 'kill $emu 2>/dev/null; rm -rf "$work"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$mmuemu" run --gdb "$port" "$guest" >/dev/null 2>"$work/guest.err" </dev/null &
-emu=$!
-for _ in $(seq 50); do grep -q "waiting for gdb" "$work/guest.err" 2>/dev/null && break; sleep 0.1; done
+source "$(dirname "$0")/gdb_common.sh"
+start_under_gdb "$guest"
 timeout 120 gdb -batch -nx -ex "target remote 127.0.0.1:$port" -ex 'break main' -ex 'continue' \
     -ex 'info symbol $pc' -ex "monitor trace on $work/mid.trace" -ex 'watch *(int*)($sp - 64)' \
     -ex 'continue' -ex 'delete' -ex 'next' -ex 'next' -ex 'monitor trace off' -ex 'kill' >"$work/gdb.out" 2>&1
 wait "$emu"
-failures=0
-check() { if grep -Eq -- "$2" "$work/gdb.out"; then echo "ok   $1"; else echo "FAIL $1 (no /$2/)"; failures=$((failures + 1)); fi; }
 check "symbols read from the exec-file the stub named" "Reading symbols from $guest"
 check "stopped at main"                                "Breakpoint 1, main \\(\\)"
 check "pc resolved to main"                            "^main in section .text"

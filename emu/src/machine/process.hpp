@@ -160,6 +160,12 @@ public:
     // holds it, else in its saved context.
     void debugger_read_register(int tid, int uc_id, void* value);
     void debugger_write_register(int tid, int uc_id, const void* value);
+    struct RegisterHome {
+        uc_engine* engine = nullptr;
+        CpuContext* context = nullptr;
+        std::shared_ptr<Task> task;
+    };
+    RegisterHome register_home(int tid);
     // gdb's `monitor trace on FILE` / `off`; returns a message for the user.
     std::string start_trace(const std::string& path);
     std::string stop_trace();

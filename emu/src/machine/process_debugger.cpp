@@ -123,34 +123,38 @@ int Process::debugger_thread() const {
     return threads.empty() ? (current_ ? current_->tid : 0) : threads.front();
 }
 
-void Process::debugger_read_register(int tid, int uc_id, void* value) {
+// Where a thread's registers are: in the engine of the CPU that holds it, or in its saved context
+// (with the values a new clone will start with).
+Process::RegisterHome Process::register_home(int tid) {
     const auto t = find_task(tid ? tid : debugger_thread());
-    if (!t) return;
+    if (!t) return {};
     for (auto& c : cpus_)
-        if (c.task == t && !t->registers) {
-            check(uc_reg_read(c.engine->handle(), uc_id, value), "gdb register read");
-            return;
-        }
-    if (!t->registers) return;
-    for (const auto& [id, v] : t->register_overrides)
-        if (id == uc_id) {
-            std::memcpy(value, &v, sizeof v);
-            return;
-        }
-    check(uc_context_reg_read(t->registers->get(), uc_id, value), "gdb register read");
+        if (c.task == t && !t->registers) return {c.engine->handle(), nullptr, t};
+    return {nullptr, t->registers.get(), t};
+}
+
+void Process::debugger_read_register(int tid, int uc_id, void* value) {
+    const RegisterHome home = register_home(tid);
+    if (home.engine) {
+        check(uc_reg_read(home.engine, uc_id, value), "gdb register read");
+    } else if (home.context) {
+        for (const auto& [id, v] : home.task->register_overrides)
+            if (id == uc_id) {
+                std::memcpy(value, &v, sizeof v);
+                return;
+            }
+        check(uc_context_reg_read(home.context->get(), uc_id, value), "gdb register read");
+    }
 }
 
 void Process::debugger_write_register(int tid, int uc_id, const void* value) {
-    const auto t = find_task(tid ? tid : debugger_thread());
-    if (!t) return;
-    for (auto& c : cpus_)
-        if (c.task == t && !t->registers) {
-            check(uc_reg_write(c.engine->handle(), uc_id, value), "gdb register write");
-            return;
-        }
-    if (!t->registers) return;
-    std::erase_if(t->register_overrides, [&](const auto& o) { return o.first == uc_id; });
-    check(uc_context_reg_write(t->registers->get(), uc_id, value), "gdb register write");
+    const RegisterHome home = register_home(tid);
+    if (home.engine) {
+        check(uc_reg_write(home.engine, uc_id, value), "gdb register write");
+    } else if (home.context) {
+        std::erase_if(home.task->register_overrides, [&](const auto& o) { return o.first == uc_id; });
+        check(uc_context_reg_write(home.context->get(), uc_id, value), "gdb register write");
+    }
 }
 
 }  // namespace emu

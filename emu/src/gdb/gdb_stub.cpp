@@ -708,6 +708,10 @@ std::string GdbStub::monitor(const std::string& command) {
         const TlbCounters& c = as.tlb().counters();
         out << "TLB: hits " << c.hits << ", misses " << c.misses << ", walks " << c.walks << ", page flushes "
             << c.page_flushes << ", full flushes " << c.full_flushes << "\n";
+        const RunStats& r = process_.stats();
+        out << "CPUs: " << process_.cpu_count() << " (this thread on CPU " << process_.cpu_index()
+            << "), context switches " << r.context_switches << ", CR3 loads " << r.cr3_loads
+            << ", shootdowns " << r.shootdowns << ", Unicorn TLB flushes " << r.unicorn_flushes << "\n";
         int shown = 0;
         for (const TlbEntry& e : as.tlb().entries()) {
             if (e.asid != as.asid()) continue;

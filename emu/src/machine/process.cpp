@@ -31,6 +31,10 @@ Process::Process(const RunOptions& options, const std::string& program,
     mm->set_checked(options.check);
     if (!options.trace_path.empty()) {
         recorder_ = std::make_unique<TraceRecorder>(options.trace_path);
+        // What decides the interleaving of tasks, so that a recording can be made again.
+        if (options.cpus > 1 || options.sched_seed)
+            recorder_->note("run with --cpus " + std::to_string(options.cpus) + " --sched-seed " +
+                            std::to_string(options.sched_seed));
         recorder_->attach(*mm);
     }
     const auto bytes = read_program(program);

@@ -119,6 +119,9 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
         (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
         code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
+    // Code written by one CPU is invalidated in that engine only: when memory becomes executable
+    // (a JIT flipping W^X), every other CPU's translations are dropped as well.
+    if (s.nr == SYS_mprotect && (s.a[2] & kProtExec) && p.cpu_count() > 1) code_may_change = true;
     // A task woken from a blocking call by a signal: the call ends with EINTR (or restarts), even
     // if what it waited for is also there now. Sleeps and sigtimedwait answer for themselves.
     const Task& t = p.task();

@@ -125,6 +125,8 @@ void TraceRecorder::emit(const std::string& line) {
 
 void TraceRecorder::set_task(int task) { task_ = task; }
 
+void TraceRecorder::note(const std::string& text) { writer_.line("# " + text); }
+
 bool TraceRecorder::traces(const AddressSpace& as) const { return active_ && ids_.count(&as) != 0; }
 
 void TraceRecorder::follow(AddressSpace& child) {

@@ -44,6 +44,8 @@ public:
     // A forked child's address space: its operations are recorded from now on (under the id its
     // fork line gave it).
     void follow(mmu::AddressSpace& child);
+    // A comment line (the run's settings that shape it, such as the scheduler's).
+    void note(const std::string& text);
     // The task whose events follow (0: a single task, no tags).
     void set_task(int task);
     // gdb's `monitor trace off`: the trace ends here.

@@ -31,6 +31,7 @@ struct FsState {
     int cwd_fd = -1;          // host descriptor of the working directory (O_PATH)
     std::string cwd = "/";    // the guest's path of it (getcwd)
     unsigned umask = 022;
+    std::string root = "/";   // host path of the guest's / (--root, then chroot)
 };
 
 // Why a task is off the run queue, and how the scheduler knows it may continue. A blocked task

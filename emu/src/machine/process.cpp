@@ -59,6 +59,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     // guest tasks' own (CLONE_FS), and mmuemu's umask is 0 so that the guest's alone applies.
     task->fs->cwd_fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     task->fs->umask = ::umask(0);
+    task->fs->root = options.root;
     init_->threads.push_back(task);
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;

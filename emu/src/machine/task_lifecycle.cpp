@@ -25,7 +25,7 @@ constexpr int kCldExited = 1, kCldKilled = 2, kCldStopped = 5, kCldContinued = 6
 constexpr std::uint64_t kSaNoCldStop = 1, kSaNoCldWait = 2;
 }  // namespace
 
-FsState::FsState(const FsState& other) : cwd(other.cwd), umask(other.umask) {
+FsState::FsState(const FsState& other) : cwd(other.cwd), umask(other.umask), root(other.root) {
     if (other.cwd_fd >= 0) cwd_fd = ::fcntl(other.cwd_fd, F_DUPFD_CLOEXEC, 3);
 }
 

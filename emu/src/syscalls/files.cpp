@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -289,7 +290,8 @@ std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPa
         return 0;
     }
     if (!path.empty() && path[0] == '/') {
-        out = {AT_FDCWD, p.options().root == "/" ? path : p.options().root + path};
+        const std::string& root = p.fs().root;
+        out = {AT_FDCWD, root == "/" ? path : root + path};
         return 0;
     }
     if (dirfd == AT_FDCWD) {
@@ -315,7 +317,7 @@ std::string host_path_of(const HostPath& hp) {
 
 std::string guest_cwd(Process& p) {
     std::string cwd = host_path_of({p.fs().cwd_fd, ""});
-    const std::string& root = p.options().root;
+    const std::string& root = p.fs().root;
     if (root != "/" && cwd.compare(0, root.size(), root) == 0 &&
         (cwd.size() == root.size() || cwd[root.size()] == '/'))
         cwd = cwd.size() == root.size() ? "/" : cwd.substr(root.size());
@@ -596,6 +598,20 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         return host_result(::mknodat(hp.dirfd, hp.path.c_str(), (type ? type : S_IFREG) | perms, 0));
     }
     case SYS_sync: ::sync(); return 0;
+    case SYS_chroot: {
+        // The new / of this task's fs state (CLONE_FS shares it); needs CAP_SYS_CHROOT.
+        std::string path;
+        if (!read_string(p, a[0], path)) return err(EFAULT);
+        RESOLVE_OR_RETURN(hp, AT_FDCWD, path);
+        struct stat st;
+        if (::fstatat(hp.dirfd, hp.path.c_str(), &st, 0) < 0) return err(errno);
+        if (!S_ISDIR(st.st_mode)) return err(ENOTDIR);
+        if (!host_has_capability(18)) return err(EPERM);
+        char real[PATH_MAX];
+        if (!::realpath(host_path_of(hp).c_str(), real)) return err(errno);
+        p.fs().root = std::string(real) == "/" ? "/" : real;
+        return 0;
+    }
     case SYS_utimensat: {
         struct timespec times[2];
         if (a[2] && !p.as().copy_from_user(times, a[2], sizeof times)) return err(EFAULT);

@@ -3,7 +3,8 @@
 # (Debian's, batch mode) stops on the SIGSEGV with the faulting thread selected, `info threads`
 # lists the main thread blocked in pthread_join and the faulting thread, `bt` of the faulting
 # thread shows its recursion, `thread 1` switches to main's registers (main in pthread_join).
-# A breakpoint in a thread function stops in that thread first. The guest's own handler returns
+# A breakpoint in a thread function stops in that thread first; `thread 3` + `stepi` steps that
+# thread (vCont;s:TID), which stays selected. The guest's own handler returns
 # after resetting SIGSEGV, so the second continue ends it by the signal.
 # usage: gdb_threads_test.sh MMUEMU GUEST(thread_guard_stacks)
 set -u
@@ -13,7 +14,7 @@ start_under_gdb "$guest"
 
 commands=(
     "set pagination off" "set confirm off" "target remote 127.0.0.1:$port"
-    "break normal_thread" "continue" "info threads" "bt 1" "delete"
+    "break normal_thread" "continue" "info threads" "bt 1" "thread 3" "stepi" "info threads" "delete"
     "continue" "info threads" "bt 3" 'p $_siginfo.si_signo' 'p $_siginfo.si_code'
     "thread 1" "bt 8" "continue" "continue"
 )
@@ -25,6 +26,7 @@ status=$?
 
 check "breakpoint in a thread function"        "Thread [0-9]+ hit Breakpoint 1, normal_thread"
 check "info threads lists two threads or more" "^\\* 2 +Thread [0-9]+"
+check "stepi of another thread steps it"       "^\\* 3 +Thread [0-9]+ .* in clone3 \\(\\)"
 check "the fault stops in a thread"            "Thread [0-9]+ received signal SIGSEGV"
 check "bt of the faulting thread"              "^#1 .* in recurse_then_walk"
 check "si_signo is SIGSEGV"                    "^\\\$1 = 11$"
@@ -39,5 +41,5 @@ if [ "$status" = 139 ]; then echo "ok   guest died by SIGSEGV (139)"; else echo 
 if [ "$failures" -ne 0 ]; then
     echo "--- gdb transcript ---"; cat "$work/gdb.out"; echo "--- mmuemu stderr ---"; head -20 "$work/guest.err"
 fi
-echo "$((11 - failures)) passed, $failures failed"
+echo "$((12 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -379,6 +379,7 @@ std::optional<Resume> GdbStub::parse_resume(const std::string& p) {
         parse_number(rest.substr(0, rest.find(';')), sig);
         resume_signal_ = from_gdb_signal(static_cast<int>(sig));
     };
+    resume_thread_ = continue_thread_;  // Hc, for the legacy packets
     switch (p[0]) {
     case 'c': resume_signal_ = 0; return Resume::Continue;
     case 's': resume_signal_ = 0; return Resume::Step;
@@ -387,8 +388,16 @@ std::optional<Resume> GdbStub::parse_resume(const std::string& p) {
     default: break;
     }
     if (p.rfind("vCont;", 0) == 0) {
+        // All-stop: the first action is what happens; a thread id on it (s:TID) names the thread
+        // that steps (the others run or wait as the scheduler decides).
         const std::string action = split(p.substr(6), ';').front();
         const std::string verb = action.substr(0, action.find(':'));
+        std::uint64_t tid = 0;
+        const auto colon = action.find(':');
+        resume_thread_ = colon != std::string::npos && parse_number(action.substr(colon + 1), tid) &&
+                                 process_.debugger_has_thread(static_cast<int>(tid))
+                             ? static_cast<int>(tid)
+                             : 0;
         if (verb == "c") { resume_signal_ = 0; return Resume::Continue; }
         if (verb == "s") { resume_signal_ = 0; return Resume::Step; }
         if (!verb.empty() && verb[0] == 'C') { with_signal(verb.substr(1)); return Resume::Continue; }
@@ -494,6 +503,7 @@ std::optional<Resume> GdbStub::handle(const std::string& p) {
             tid = static_cast<std::int64_t>(a);
         }
         if (p[1] == 'g') selected_thread_ = static_cast<int>(tid);
+        else continue_thread_ = static_cast<int>(tid);
         send_packet("OK");
         return std::nullopt;
     }

@@ -45,6 +45,8 @@ public:
     Resume stopped(int signo, const SigInfo* info, const std::string& extra = {},
                    bool announce = true);
     int signal_to_deliver() const { return resume_signal_; }
+    // The thread a step applies to (vCont;s:TID, or Hc then s); 0: the one that stopped.
+    int resume_thread() const { return resume_thread_; }
     void exited(int status, int signo);
 
     bool attached() const { return client_ >= 0; }
@@ -93,6 +95,8 @@ private:
     SigInfo stop_info_;
     int resume_signal_ = 0;
     int selected_thread_ = 0;  // Hg: 0 = the thread that stopped
+    int continue_thread_ = 0;  // Hc
+    int resume_thread_ = 0;
     std::set<std::uint64_t> breakpoints_;
     std::vector<Watch> watchpoints_;
     std::string pending_input_;

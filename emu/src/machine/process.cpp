@@ -306,6 +306,7 @@ void Process::run_slice() {
     if (!task->alive() || task->state != TaskState::Runnable || task->group->stopped || finished_) return;
     if (redirect_) rip = *redirect_;
     while (!finished_ && task->alive() && task->state == TaskState::Runnable) {
+        if (forced_next_ && forced_next_ != task->tid) return;  // the debugger steps another thread
         redirect_.reset();
         refused_.reset();
         pending_interrupt_.reset();

@@ -243,6 +243,7 @@ private:
     std::shared_ptr<ThreadGroup> init_;                   // the first task's group
     int next_pid_ = 1;
     int last_scheduled_tid_ = 0;
+    int forced_next_ = 0;  // the debugger steps this thread: it runs next
     bool preemption_ = false;
     bool yield_ = false;
     std::uint64_t slice_blocks_ = 0;   // translated blocks left in the current slice

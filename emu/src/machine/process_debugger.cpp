@@ -20,6 +20,11 @@ using namespace mmu;
 
 void Process::debugger_stop(int signo, const SigInfo* info, const std::string& extra) {
     resume_ = gdb_->stopped(signo, info, extra);
+    // A step of another thread than the one that stopped: that thread runs next.
+    if (gdb_ && resume_ == Resume::Step && gdb_->resume_thread() && gdb_->resume_thread() != current_->tid) {
+        forced_next_ = gdb_->resume_thread();
+        cpu().stop();
+    }
     if (resume_ == Resume::Kill) {
         exit_group(0, 9);
         finished_ = true;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <utility>
 #include <cinttypes>
 #include <climits>
 #include <cstdio>
@@ -149,6 +150,10 @@ std::shared_ptr<Task> Process::pick_next() {
     // Dead tasks leave the table (their registers, files and address space are already gone).
     std::erase_if(tasks_, [&](const auto& entry) { return !entry.second->alive(); });
     wake_ready_tasks();
+    if (forced_next_) {
+        const auto t = find_task(std::exchange(forced_next_, 0));
+        if (t && t->state == TaskState::Runnable && !t->group->stopped) return t;
+    }
     for (std::size_t tries = 0; tries < cpus_.size(); ++tries) {
         const std::uint64_t cpu_bit = 1ull << cpu_index_;
         auto eligible = [&](const std::shared_ptr<Task>& t) {

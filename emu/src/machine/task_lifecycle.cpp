@@ -242,7 +242,15 @@ void Process::finish_group(ThreadGroup& g, int wait_status) {
         finished_ = true;
         killed_by_ = signo;
         exit_status_ = signo ? 128 + signo : (wait_status >> 8) & 0xff;
-        if (recorder_ && g.mm && recorder_->traces(*g.mm)) recorder_->exit(*g.mm, exit_status_, killed_by_);
+        if (recorder_ && g.mm && recorder_->traces(*g.mm)) {
+            if (stats_.tasks_created)
+                recorder_->note("tasks " + std::to_string(stats_.tasks_created + 1) + ", context switches " +
+                                std::to_string(stats_.context_switches) + ", CR3 loads " +
+                                std::to_string(stats_.cr3_loads) + ", TLB shootdowns " +
+                                std::to_string(stats_.shootdowns) + " on " + std::to_string(cpus_.size()) +
+                                " CPUs");
+            recorder_->exit(*g.mm, exit_status_, killed_by_);
+        }
         return;
     }
     if (recorder_ && g.mm && g.mm.use_count() == 1)

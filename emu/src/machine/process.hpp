@@ -62,6 +62,7 @@ struct VirtualCpu {
     std::unique_ptr<Cpu> engine;
     std::shared_ptr<Task> task;
     std::optional<mmu::Asid> loaded_asid;
+    int last_tid = 0;  // round robin per CPU: a task pinned elsewhere never starves this one's
     // Checked mode: what this CPU was handed since its TLB was last flushed (frame -> pages).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
@@ -242,7 +243,6 @@ private:
     std::map<int, std::shared_ptr<ThreadGroup>> groups_;  // until reaped
     std::shared_ptr<ThreadGroup> init_;                   // the first task's group
     int next_pid_ = 1;
-    int last_scheduled_tid_ = 0;
     int forced_next_ = 0;  // the debugger steps this thread: it runs next
     bool preemption_ = false;
     bool yield_ = false;

@@ -166,9 +166,10 @@ std::shared_ptr<Task> Process::pick_next() {
                 if (eligible(t)) ready.push_back(t);
             if (!ready.empty()) return ready[next_random() % ready.size()];
         }
-        for (auto it = tasks_.upper_bound(last_scheduled_tid_); it != tasks_.end(); ++it)
+        const int last = cpus_[cpu_index_].last_tid;
+        for (auto it = tasks_.upper_bound(last); it != tasks_.end(); ++it)
             if (eligible(it->second)) return it->second;
-        for (auto it = tasks_.begin(); it != tasks_.end() && it->first <= last_scheduled_tid_; ++it)
+        for (auto it = tasks_.begin(); it != tasks_.end() && it->first <= last; ++it)
             if (eligible(it->second)) return it->second;
         cpu_index_ = (cpu_index_ + 1) % static_cast<unsigned>(cpus_.size());
     }
@@ -240,7 +241,7 @@ void Process::switch_to(unsigned index, const std::shared_ptr<Task>& task) {
     // With more than one task, a trace tags events with the task (numbered in creation order).
     if (recorder_ && preemption_) recorder_->set_task(task->tid - init_->tgid + 1);
     task->last_cpu = static_cast<int>(index);
-    last_scheduled_tid_ = task->tid;
+    c.last_tid = task->tid;
 }
 
 // A task leaving a CPU keeps its registers in the engine until another task is put there; then

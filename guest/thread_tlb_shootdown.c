@@ -8,7 +8,10 @@
  * SEGV_MAPERR at the exact byte for a guard or an unmapped page, SEGV_ACCERR for a write to a
  * page made read-only; after MADV_DONTNEED A reads zero, never the old data. A catches its fault
  * with sigsetjmp/siglongjmp; the two threads hand over through atomics, and only B prints.
+ * A runs on CPU 0 and B on CPU 1 (sched_setaffinity; under mmuemu, run it with --cpus 2), so that
+ * B's change must be shot down to A's CPU.
  */
+#define _GNU_SOURCE
 #include "guest_util.h"
 #include <pthread.h>
 #include <sched.h>
@@ -71,9 +74,18 @@ __attribute__((noinline)) static void a_round(int s)
     atomic_store(&result_ready, s);
 }
 
+static void pin_to_cpu(int cpu)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set); /* on a machine with one CPU, both share it */
+}
+
 static void *thread_a(void *arg)
 {
     (void)arg;
+    pin_to_cpu(0);
     for (int s = 1;; s++) {
         spin_until(&go, s);
         if (target == NULL)
@@ -125,6 +137,7 @@ int main(void)
 
     unsigned char *pages = map_anon(6, PROT_READ | PROT_WRITE);
     memset(pages, 0x77, 6 * PG);
+    pin_to_cpu(1);
     pthread_t a;
     pthread_create(&a, NULL, thread_a, NULL);
 

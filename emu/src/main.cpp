@@ -1,5 +1,6 @@
 // mmuemu: the command line.
 //   mmuemu run [options] PROGRAM [ARGS...]
+#include <arpa/inet.h>
 #include <signal.h>
 #include <sys/resource.h>
 
@@ -8,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -38,10 +40,38 @@ std::uint64_t parse_size(const std::string& text) {
     else if (suffix == "M" || suffix == "MB" || suffix == "MIB") scale = 1ull << 20;
     else if (suffix == "G" || suffix == "GB" || suffix == "GIB") scale = 1ull << 30;
     else if (!suffix.empty()) throw std::invalid_argument("--ram: unknown unit in '" + text + "'");
+    if (n > (64ull << 30) / scale)
+        throw std::invalid_argument("--ram: '" + text + "' must be between 1M and 64G");
     const std::uint64_t bytes = n * scale;
     if (bytes < (1ull << 20) || bytes > (64ull << 30))
         throw std::invalid_argument("--ram: '" + text + "' must be between 1M and 64G");
     return bytes;
+}
+
+// A TCP port: 1 to 65535, digits only.
+int parse_port(const char* flag, const std::string& text) {
+    if (text.empty() || text.size() > 5 || text.find_first_not_of("0123456789") != std::string::npos)
+        throw std::invalid_argument(std::string(flag) + ": '" + text + "' is not a port (1-65535)");
+    const int port = std::stoi(text);
+    if (port < 1 || port > 65535)
+        throw std::invalid_argument(std::string(flag) + ": port " + text + " is out of range (1-65535)");
+    return port;
+}
+
+// An IPv4 or IPv6 address (IPv6 may be written in brackets: [::1]).
+std::string parse_listen_address(const char* flag, std::string text) {
+    if (text.size() >= 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+    in6_addr v6;
+    in_addr v4;
+    if (::inet_pton(AF_INET, text.c_str(), &v4) != 1 && ::inet_pton(AF_INET6, text.c_str(), &v6) != 1)
+        throw std::invalid_argument(std::string(flag) + ": '" + text + "' is not an IPv4 or IPv6 address");
+    return text;
+}
+
+bool is_loopback(const std::string& address) {
+    in_addr v4;
+    if (::inet_pton(AF_INET, address.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    return address == "::1";
 }
 
 void usage(std::ostream& out, const po::options_description& opts) {
@@ -119,7 +149,7 @@ int main(int argc, char** argv) {
         ("cpus", po::value<unsigned>()->default_value(1), "virtual CPUs (1-64), each with its own TLB")
         ("sched-seed", po::value<std::uint64_t>()->default_value(0),
          "vary the scheduler's time slices with this seed (0: fixed slices)")
-        ("gdb", po::value<int>(), "wait for gdb on 127.0.0.1:PORT before the first instruction")
+        ("gdb", po::value<std::string>(), "wait for gdb on 127.0.0.1:PORT before the first instruction")
         ("gdb-listen", po::value<std::string>(), "like --gdb, on ADDR:PORT")
         ("gdb-wait", "when the debugger disconnects, wait for another instead of killing the guest")
         ("trace", po::value<std::string>(), "record an MMU trace to FILE (FILE.zst: compressed)")
@@ -204,13 +234,16 @@ int main(int argc, char** argv) {
                 const auto colon = spec.rfind(':');
                 if (colon == std::string::npos)
                     throw std::invalid_argument("--gdb-listen: '" + spec + "' is not ADDR:PORT");
-                gdb.listen_address = spec.substr(0, colon);
-                gdb.port = std::stoi(spec.substr(colon + 1));
+                gdb.listen_address = parse_listen_address("--gdb-listen", spec.substr(0, colon));
+                gdb.port = parse_port("--gdb-listen", spec.substr(colon + 1));
+                if (!is_loopback(gdb.listen_address))
+                    std::fprintf(stderr,
+                                 "mmuemu: warning: --gdb-listen %s is not a loopback address: whoever "
+                                 "connects controls the guest and everything mmuemu's user can reach\n",
+                                 gdb.listen_address.c_str());
             } else {
-                gdb.port = vm["gdb"].as<int>();
+                gdb.port = parse_port("--gdb", vm["gdb"].as<std::string>());
             }
-            if (gdb.port < 0 || gdb.port > 65535)
-                throw std::invalid_argument("--gdb: port " + std::to_string(gdb.port) + " is out of range");
             gdb.wait_for_reconnect = vm.count("gdb-wait");
             options.gdb = gdb;
         }
@@ -238,6 +271,9 @@ int main(int argc, char** argv) {
     } catch (const emu::TraceError& e) {
         std::fprintf(stderr, "mmuemu: %s\n", e.what());
         return 2;
+    } catch (const emu::HostSignalExit& e) {
+        std::fprintf(stderr, "mmuemu: %s while waiting for gdb\n", strsignal(e.signo));
+        finish(128 + e.signo, e.signo);
     } catch (const emu::LoadError& e) {
         std::fprintf(stderr, "mmuemu: %s\n", e.what());
         return e.exit_status();

@@ -40,6 +40,13 @@ expect unknown-flag      2   "mmuemu: .*--frobnicate" -- run --frobnicate "$gues
 expect bad-ram           2   "mmuemu: --ram: 'lots' is not a size" -- run --ram lots "$guest"
 expect tiny-ram          2   "mmuemu: --ram: .* must be between" -- run --ram 4K "$guest"
 expect bad-env           2   "mmuemu: --env: 'NOEQUALS' is not K=V" -- run --env NOEQUALS "$guest"
+expect ram-overflow      2   "mmuemu: --ram: '17179869185G' must be between" -- run --ram 17179869185G "$guest"
+expect port-too-big      2   "mmuemu: --gdb-listen: '99999999999' is not a port" -- run --gdb-listen 127.0.0.1:99999999999 "$guest"
+expect port-not-number   2   "mmuemu: --gdb-listen: 'abc' is not a port" -- run --gdb-listen 127.0.0.1:abc "$guest"
+expect port-out-of-range 2   "mmuemu: --gdb: port 70000 is out of range" -- run --gdb 70000 "$guest"
+expect port-zero         2   "mmuemu: --gdb: port 0 is out of range" -- run --gdb 0 "$guest"
+expect no-address        2   "mmuemu: --gdb-listen: '' is not an IPv4 or IPv6 address" -- run --gdb-listen :1234 "$guest"
+expect cpus-zero         2   "mmuemu: --cpus: must be between 1 and 64" -- run --cpus 0 "$guest"
 expect unknown-command   2   "mmuemu: unknown command 'walk'" -- walk "$guest"
 expect missing-program   2   "mmuemu: run: missing PROGRAM" -- run
 expect ram-too-small     137 "the guest needs more memory than the guest RAM \(--ram 2 MiB\)" -- run --ram 2M "$hungry" 8

@@ -134,5 +134,51 @@ except subprocess.TimeoutExpired:
     proc.kill()
     check("kill after ^C ends the guest", False, "(hung)")
 
+# Hostile resume and watchpoint packets (each once crashed or hung the stub): refused with E01.
+proc, sock, port = start()
+check("'vCont;' with no action is refused", request(sock, b"vCont;") == b"E01")
+check("'vCont;x' (unknown action) is refused", request(sock, b"vCont;x") == b"E01")
+check("a signal number beyond Linux's is refused", request(sock, b"C80000000") == b"E01")
+check("a huge vCont signal is refused", request(sock, b"vCont;Cffffffff") == b"E01")
+check("a watchpoint over the whole user space is refused", request(sock, b"Z2,0,7fffffffffff") == b"E01")
+check("a zero-length watchpoint is refused", request(sock, b"Z2,400000,0") == b"E01")
+check("the stub still answers", (request(sock, b"?") or b"").startswith(b"T05"))
+sock.sendall(packet(b"k"))
+proc.wait(timeout=10)
+
+# What a client sends while the guest runs is bounded: 64 MiB sent during a run do not grow
+# mmuemu's memory by more than a few MiB (the rest waits in the socket).
+proc, sock, port = start(guest=LONG_GUEST, args=["64", "1000"])
+request(sock, b"?")
+sock.sendall(packet(b"c"))
+time.sleep(0.3)
+sock.setblocking(False)
+sent, chunk, deadline = 0, b"x" * 65536, time.time() + 5
+while sent < (64 << 20) and time.time() < deadline:
+    try:
+        sent += sock.send(chunk)
+    except BlockingIOError:
+        time.sleep(0.01)
+sock.setblocking(True)
+with open(f"/proc/{proc.pid}/status") as f:
+    rss_kb = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+check("input sent during a run is bounded", sent < (64 << 20) or rss_kb < 200 * 1024,
+      f"sent {sent >> 20} MiB, RSS {rss_kb >> 10} MiB")
+proc.kill()
+proc.wait(timeout=10)
+
+# SIGINT and SIGTERM end mmuemu while it waits for a client.
+for sig, name in ((2, "SIGINT"), (15, "SIGTERM")):
+    waiting = subprocess.Popen([MMUEMU, "run", "--gdb", str(free_port()), GUEST],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    waiting.send_signal(sig)
+    try:
+        waiting.wait(timeout=10)
+        check(f"{name} ends mmuemu while it waits for gdb", waiting.returncode == -sig, str(waiting.returncode))
+    except subprocess.TimeoutExpired:
+        waiting.kill()
+        check(f"{name} ends mmuemu while it waits for gdb", False, "(hung)")
+
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -166,21 +167,31 @@ std::string target_xml() {
 }  // namespace
 
 GdbStub::GdbStub(Process& process, const GdbOptions& options) : process_(process), options_(options) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage storage{};
+    socklen_t len = 0;
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&storage);
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);
+    const auto port = htons(static_cast<std::uint16_t>(options.port));
+    if (::inet_pton(AF_INET, options.listen_address.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = port;
+        len = sizeof *v4;
+    } else if (::inet_pton(AF_INET6, options.listen_address.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = port;
+        len = sizeof *v6;
+    } else {
+        throw std::invalid_argument("--gdb-listen: '" + options.listen_address + "' is not an IP address");
+    }
+    listener_ = ::socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listener_ < 0) throw std::system_error(errno, std::generic_category(), "gdb socket");
     const int yes = 1;
     ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(options.port));
-    if (::inet_pton(AF_INET, options.listen_address.c_str(), &addr.sin_addr) != 1)
-        throw std::invalid_argument("--gdb-listen: '" + options.listen_address + "' is not an IPv4 address");
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0 || ::listen(listener_, 4) < 0)
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&storage), len) < 0 || ::listen(listener_, 4) < 0)
         throw std::system_error(errno, std::generic_category(),
                                 "gdb: cannot listen on " + options.listen_address + ":" + std::to_string(options.port));
-    socklen_t len = sizeof addr;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&storage), &len);
+    port_ = ntohs(storage.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
 }
 
 void GdbStub::start_watching(uc_engine* uc) {
@@ -189,6 +200,12 @@ void GdbStub::start_watching(uc_engine* uc) {
     const int client = client_;
     watcher_ = std::thread([this, uc, client] {
         while (watching_) {
+            // What the client sends while the guest runs is kept up to a bound; beyond it the
+            // bytes stay in the socket (TCP holds the client back) until the next stop.
+            if (pending_input_.size() > 2 * kMaxPacket) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                continue;
+            }
             pollfd fd{client, POLLIN, 0};
             const int ready = ::poll(&fd, 1, 20);  // short waits: stop_watching() ends the loop
             if (ready <= 0 || !(fd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -229,6 +246,9 @@ void GdbStub::wait_for_client() {
     while (client_ < 0) {
         client_ = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
         if (client_ < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "gdb accept");
+        // SIGINT and SIGTERM end mmuemu while it waits (as they would end a program in accept).
+        if (client_ < 0 && (host_signal_pending(SIGINT) || host_signal_pending(SIGTERM)))
+            throw HostSignalExit(host_signal_pending(SIGINT) ? SIGINT : SIGTERM);
     }
     const int yes = 1;
     ::setsockopt(client_, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
@@ -374,23 +394,34 @@ void GdbStub::exited(int status, int signo) {
 }
 
 std::optional<Resume> GdbStub::parse_resume(const std::string& p) {
+    // A signal to resume with: a gdb signal number that maps to a Linux one (1-64), else the
+    // packet is refused (bad_resume_).
     auto with_signal = [&](const std::string& rest) {
         std::uint64_t sig = 0;
-        parse_number(rest.substr(0, rest.find(';')), sig);
-        resume_signal_ = from_gdb_signal(static_cast<int>(sig));
+        if (!parse_number(rest.substr(0, rest.find(';')), sig) || sig > 255) return false;
+        const int linux_sig = from_gdb_signal(static_cast<int>(sig));
+        if (linux_sig < 1 || linux_sig > kNsig) return false;
+        resume_signal_ = linux_sig;
+        return true;
+    };
+    auto refuse = [&]() -> std::optional<Resume> {
+        bad_resume_ = true;
+        return std::nullopt;
     };
     resume_thread_ = continue_thread_;  // Hc, for the legacy packets
     switch (p[0]) {
     case 'c': resume_signal_ = 0; return Resume::Continue;
     case 's': resume_signal_ = 0; return Resume::Step;
-    case 'C': with_signal(p.substr(1)); return Resume::Continue;
-    case 'S': with_signal(p.substr(1)); return Resume::Step;
+    case 'C': return with_signal(p.substr(1)) ? std::optional(Resume::Continue) : refuse();
+    case 'S': return with_signal(p.substr(1)) ? std::optional(Resume::Step) : refuse();
     default: break;
     }
     if (p.rfind("vCont;", 0) == 0) {
         // All-stop: the first action is what happens; a thread id on it (s:TID) names the thread
         // that steps (the others run or wait as the scheduler decides).
-        const std::string action = split(p.substr(6), ';').front();
+        const auto actions = split(p.substr(6), ';');
+        if (actions.empty() || actions.front().empty()) return refuse();
+        const std::string action = actions.front();
         const std::string verb = action.substr(0, action.find(':'));
         std::uint64_t tid = 0;
         const auto colon = action.find(':');
@@ -400,8 +431,9 @@ std::optional<Resume> GdbStub::parse_resume(const std::string& p) {
                              : 0;
         if (verb == "c") { resume_signal_ = 0; return Resume::Continue; }
         if (verb == "s") { resume_signal_ = 0; return Resume::Step; }
-        if (!verb.empty() && verb[0] == 'C') { with_signal(verb.substr(1)); return Resume::Continue; }
-        if (!verb.empty() && verb[0] == 'S') { with_signal(verb.substr(1)); return Resume::Step; }
+        if (verb[0] == 'C') return with_signal(verb.substr(1)) ? std::optional(Resume::Continue) : refuse();
+        if (verb[0] == 'S') return with_signal(verb.substr(1)) ? std::optional(Resume::Step) : refuse();
+        return refuse();
     }
     return std::nullopt;
 }
@@ -412,6 +444,10 @@ std::optional<Resume> GdbStub::handle(const std::string& p) {
         return std::nullopt;
     }
     if (auto resume = parse_resume(p)) return resume;
+    if (std::exchange(bad_resume_, false)) {
+        send_packet("E01");
+        return std::nullopt;
+    }
     std::vector<std::uint8_t> bytes;
     std::uint64_t a = 0, b = 0;
     switch (p[0]) {
@@ -474,6 +510,16 @@ std::optional<Resume> GdbStub::handle(const std::string& p) {
             if (insert) breakpoints_.insert(a);
             else breakpoints_.erase(a);
         } else if (kind >= '2' && kind <= '4') {
+            // A watched range must be small and mapped (x86 debug registers watch 1-8 bytes; a
+            // longer range is split over pages each time the guest resumes).
+            if (insert && (b == 0 || b > kMaxWatchBytes || a + b < a || !process_.as().vmas().covered(page_down(a), page_down(a + b - 1) + kPageSize))) {
+                send_packet("E01");
+                return std::nullopt;
+            }
+            if (insert && watchpoints_.size() >= kMaxWatchpoints) {
+                send_packet("E01");
+                return std::nullopt;
+            }
             if (insert) {
                 watchpoints_.push_back({a, b, kind});
             } else {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,16 @@
 namespace emu {
 
 class Process;
+
+// mmuemu was asked to end by a host signal while it could not run the guest (waiting for gdb).
+class HostSignalExit : public std::runtime_error {
+public:
+    explicit HostSignalExit(int sig) : std::runtime_error("ended by a signal"), signo(sig) {}
+    int signo;
+};
+
+// Whether the host signal `sig` has arrived and not been handed to the guest yet.
+bool host_signal_pending(int sig);
 
 struct GdbOptions {
     std::string listen_address = "127.0.0.1";
@@ -97,6 +108,9 @@ private:
     int selected_thread_ = 0;  // Hg: 0 = the thread that stopped
     int continue_thread_ = 0;  // Hc
     int resume_thread_ = 0;
+    bool bad_resume_ = false;  // the last resume packet was malformed (E01)
+    static constexpr std::uint64_t kMaxWatchBytes = 1 << 20;
+    static constexpr std::size_t kMaxWatchpoints = 64;
     std::set<std::uint64_t> breakpoints_;
     std::vector<Watch> watchpoints_;
     std::string pending_input_;

@@ -40,6 +40,8 @@ void on_host_signal(int sig, siginfo_t* info, void*) {
 
 int Process::host_wake_fd() { return wake_pipe[0]; }
 
+bool host_signal_pending(int sig) { return (host_pending.load() & sig_bit(sig)) != 0; }
+
 void Process::drain_host_wake_fd() {
     char buf[64];
     while (::read(wake_pipe[0], buf, sizeof buf) > 0) {

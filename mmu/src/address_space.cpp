@@ -207,9 +207,20 @@ Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
     len = page_up(len);
     if (len == 0) return Errno{EINVAL};
     if (sealed_in(addr, addr + len)) return Errno{EPERM};
+    // Unmapping the middle of a VMA leaves one more VMA: refused at vm.max_map_count (Linux).
+    if (const Vma* v = vmas_.find(addr); v && v->start < addr && addr + len < v->end &&
+                                         vmas_.count() >= layout_.max_map_count)
+        return Errno{ENOMEM};
     TlbGather gather(tlb_, memory_, asid_);
     unmap_range(addr, addr + len, gather);
     return Ok{};
+}
+
+// Splitting `v` to change [start, end) of it adds a VMA at each end that falls inside it; Linux
+// refuses each split once the count has reached vm.max_map_count (ENOMEM).
+bool AddressSpace::splits_exceed_map_count(const Vma& v, VirtAddr start, VirtAddr end) const {
+    const std::size_t splits = (v.start < start ? 1 : 0) + (end < v.end ? 1 : 0);
+    return splits && vmas_.count() + splits > layout_.max_map_count;
 }
 
 // Rewrites the PTEs of [start, end) for a new protection. Narrowing flushes; widening leaves
@@ -270,6 +281,10 @@ Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32
         if (v->has(vma_flag::kSealed)) {  // checked per VMA: earlier VMAs stay changed
             vmas_.merge_around(start, at);
             return Errno{EPERM};
+        }
+        if (v->prot != new_prot && splits_exceed_map_count(*v, at, piece_end)) {
+            vmas_.merge_around(start, at);
+            return Errno{ENOMEM};
         }
         if (v->prot != new_prot) {
             const std::uint32_t old_prot = v->prot;

@@ -123,7 +123,9 @@ void AddressSpace::set_brk_base_impl(VirtAddr base) {
 // brk(2): grows or shrinks the [heap] VMA; returns the new break, or the old one on failure.
 VirtAddr AddressSpace::brk_impl(VirtAddr requested) {
     const CheckOnReturn check(*this);
-    if (requested < brk_start_) return brk_;
+    // Below the start or beyond the user address space (brk(-1): rounding it up would wrap to 0
+    // and "shrink" the heap over everything) the break does not move.
+    if (requested < brk_start_ || requested > layout_.task_size) return brk_;
     const VirtAddr old_top = page_up(brk_);
     const VirtAddr new_top = page_up(requested);
     if (new_top < old_top) {

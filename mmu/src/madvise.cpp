@@ -243,6 +243,10 @@ Status AddressSpace::apply_vma_flags(VirtAddr start, VirtAddr end, std::uint32_t
         }
         const VirtAddr piece_end = std::min(end, v->end);
         const std::uint32_t flags = (v->flags | set) & ~clear;
+        if (flags != v->flags && splits_exceed_map_count(*v, at, piece_end)) {
+            result = Errno{ENOMEM};
+            break;
+        }
         if (flags != v->flags)
             for (Vma* piece : vmas_.isolate(at, piece_end)) piece->flags = flags;
         at = piece_end;

@@ -33,6 +33,56 @@ TEST_F(AddressSpaceTest, CopyOnWriteAfterFork) {
     c.check_invariants();
 }
 
+// brk beyond the user address space (brk(-1), whose rounding would wrap to 0) leaves the break
+// and every mapping where they are; Linux answers with the current break.
+TEST_F(AddressSpaceTest, BrkBeyondTheAddressSpaceChangesNothing) {
+    const VirtAddr base = map(1);
+    as->set_brk_base(0x600000);
+    ASSERT_EQ(as->brk(0x602000), 0x602000u);
+    const std::size_t vmas = as->vma_count();
+    EXPECT_EQ(as->brk(~0ull), 0x602000u);
+    EXPECT_EQ(as->brk(kTaskSize + 1), 0x602000u);
+    EXPECT_EQ(as->vma_count(), vmas);
+    EXPECT_TRUE(write(base, 1).ok);
+    EXPECT_TRUE(write(0x601000, 1).ok);
+}
+
+// Every operation that splits VMAs stops at vm.max_map_count with ENOMEM (mprotect, madvise
+// flags, mlock, munmap of a middle piece), never past it.
+TEST_F(AddressSpaceTest, SplittingStopsAtMaxMapCount) {
+    Layout small;
+    small.max_map_count = 12;
+    AddressSpace limited(memory, tlb, small);
+    limited.set_checked(true);
+    auto base = limited.mmap(0, 64 * kPageSize, kProtRead | kProtWrite, map::kPrivate | map::kAnonymous);
+    ASSERT_TRUE(base.ok());
+    const VirtAddr b = base.value();
+    int refused = 0;
+    for (int i = 1; i < 64; i += 2) {
+        const Status s = limited.mprotect(b + static_cast<VirtAddr>(i) * kPageSize, kPageSize, kProtRead);
+        if (!s) {
+            EXPECT_EQ(s.error(), ENOMEM);
+            ++refused;
+        }
+        EXPECT_LE(limited.vma_count(), small.max_map_count);
+    }
+    EXPECT_GT(refused, 0);
+    const std::size_t at_limit = limited.vma_count();
+    EXPECT_EQ(limited.madvise(b + 62 * kPageSize, kPageSize, madv::kDontFork).error(), ENOMEM);
+    EXPECT_EQ(limited.mlock(b + 62 * kPageSize, kPageSize).error(), ENOMEM);
+    EXPECT_EQ(limited.vma_count(), at_limit);
+    // munmap of a middle page adds one VMA: allowed below the limit, refused at it.
+    Status s = Ok{};
+    for (VirtAddr page = b + 62 * kPageSize; s && page > b; page -= 2 * kPageSize) {
+        s = limited.munmap(page, kPageSize);
+        EXPECT_LE(limited.vma_count(), small.max_map_count);
+    }
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error(), ENOMEM);
+    EXPECT_EQ(limited.vma_count(), small.max_map_count);
+    limited.check_invariants();
+}
+
 // Shared anonymous memory stays shared across fork.
 TEST_F(AddressSpaceTest, SharedMemoryIsSharedWithTheChild) {
     const VirtAddr base = map(1, kRw, map::kShared | map::kAnonymous);

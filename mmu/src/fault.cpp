@@ -311,8 +311,12 @@ std::size_t AddressSpace::copy_user(VirtAddr va, std::byte* buf, std::size_t n, 
         if (!t.ok) break;
         const std::size_t chunk = std::min<std::size_t>(n - done, kPageSize - (at & (kPageSize - 1)));
         std::byte* host = memory_.host_base() + t.translation.paddr;
-        if (access == Access::Write) std::memcpy(host, buf + done, chunk);
-        else std::memcpy(buf + done, host, chunk);
+        if (access == Access::Write) {
+            std::memcpy(host, buf + done, chunk);
+            if (t.translation.executable) memory_.note_code_write(t.translation.paddr >> kPageShift);
+        } else {
+            std::memcpy(buf + done, host, chunk);
+        }
         done += chunk;
     }
     return done;

@@ -74,6 +74,9 @@ Process::Process(const RunOptions& options, const std::string& program,
         if (recorder_) recorder_->flush(e);  // those of traced address spaces
         on_mmu_flush(e.asid);
     });
+    // A system call that wrote into executable memory (read() into an RWX page) makes every
+    // CPU's translated code of it stale: dropped before the guest runs again.
+    ram_.set_code_write_listener([this](Pfn) { code_written_ = true; });
     install_host_signal_forwarding();
     switch_to(0, task);
     if (options.gdb) gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
@@ -106,6 +109,7 @@ void Process::add_cpu() {
 // trace recorder may be gone) before they go, and tear them down before the CPUs.
 Process::~Process() {
     tlb_.set_listener(nullptr);
+    ram_.set_code_write_listener(nullptr);
     futex_waiters_.clear();
     for (auto& [tid, t] : tasks_) {
         t->block = BlockState{};
@@ -227,6 +231,10 @@ void Process::on_syscall() {
     AddressSpace* mm = &as();
     const bool traced = recorder_ && recorder_->traces(*mm);
     std::int64_t result = do_syscall(*this, args);
+    if (code_written_) {
+        code_written_ = false;
+        flush_code_everywhere();
+    }
     if (result != kBlock && task->state == TaskState::Runnable && task->block.retry) {
         futex_dequeue(*task);
         task->block = BlockState{};

@@ -246,6 +246,7 @@ private:
     int forced_next_ = 0;  // the debugger steps this thread: it runs next
     bool preemption_ = false;
     bool yield_ = false;
+    bool code_written_ = false;  // a system call wrote into executable memory
     std::uint64_t slice_blocks_ = 0;   // translated blocks left in the current slice
     std::uint64_t rng_state_ = 0;      // --sched-seed
     struct FutexWaiter {

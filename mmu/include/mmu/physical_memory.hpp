@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "mmu/result.hpp"
@@ -64,6 +65,14 @@ public:
 
     const PhysicalMemoryStats& stats() const { return stats_; }
 
+    // The kernel (a system call's copy to user memory) wrote into a frame mapped executable: a
+    // CPU's translations of the code in it are stale. The emulator listens to drop them.
+    using CodeWriteListener = std::function<void(Pfn)>;
+    void set_code_write_listener(CodeWriteListener listener) { code_write_listener_ = std::move(listener); }
+    void note_code_write(Pfn pfn) const {
+        if (code_write_listener_) code_write_listener_(pfn);
+    }
+
     // After a host fork(), parent and child share the guest RAM but allocate independently:
     // each keeps one half of the frames that were free, so they never hand out the same frame.
     enum class ForkSide : std::uint8_t { Parent, Child };
@@ -82,6 +91,7 @@ private:
     Pfn limit_ = 0;
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
+    CodeWriteListener code_write_listener_;
 };
 
 }  // namespace mmu

@@ -11,7 +11,7 @@
 namespace mmu {
 
 HostReservation::HostReservation(std::uint64_t bytes) : size_(bytes) {
-    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+    void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                      -1, 0);
     if (p == MAP_FAILED)
         throw std::system_error(errno, std::generic_category(), "reserving guest RAM");
@@ -69,18 +69,6 @@ void PhysicalMemory::put(Pfn pfn) {
     ++stats_.frees;
     --stats_.frames_in_use;
     if (dirty_frames_.size() >= kReleaseBatch) release_dirty();
-}
-
-void PhysicalMemory::keep_share(ForkSide side) {
-    const Pfn middle = never_used_ + (limit_ - never_used_) / 2;
-    if (side == ForkSide::Parent) limit_ = middle;
-    else never_used_ = middle;
-    const std::size_t keep = side == ForkSide::Parent ? 0 : 1;
-    for (auto* pool : {&free_frames_, &dirty_frames_}) {
-        std::vector<Pfn> mine;
-        for (std::size_t i = keep; i < pool->size(); i += 2) mine.push_back((*pool)[i]);
-        *pool = std::move(mine);
-    }
 }
 
 // Gives the dirty frames back to the host, one madvise per run of contiguous frames.

@@ -31,6 +31,23 @@ case_ no-such-space    "no-such-space.trace:3: expected an existing address spac
 case_ bad-version      "bad-version.trace:1: expected mmuemu-trace 1" "mmuemu-trace 9\n"
 case_ bad-result       "bad-result.trace:3: expected an errno name" "${h}munmap 1 0x1000 0x1000 -> -EWHATEVER\n"
 case_ duplicate-space  "duplicate-space.trace:3: expected a new address space id" "${h}as 1\n"
+# Hostile sizes and counts are refused against explicit limits (they once aborted or took GBs).
+case_ huge-poke        "huge-poke.trace:3: expected a poke of at most 16 MiB" "${h}poke 1 0x1000 99999999999\n"
+case_ huge-special     "huge-special.trace:3: expected a special mapping of at most 1 MiB" "${h}special 1 0x1000 r-x 0xffffffffff [x]\n"
+case_ huge-file        "huge-file.trace:3: expected PAGES at most the replay's RAM" "${h}mmap-file 1 0 0x1000 r-- PRIVATE 0 99999999999 f\n"
+case_ no-header        "no-header.trace:1: expected the header 'mmuemu-trace 1' on the first line" "as 1\n"
+case_ empty            "empty.trace: empty trace" ""
+forks="${h}"; for i in $(seq 2 19); do forks+="fork 1 -> $i\n"; done
+printf '%b' "$forks" >"$work/forks.trace"
+"$mmuemu" replay "$work/forks.trace" >/dev/null 2>"$work/err" && passes=$((passes + 1)) ||
+    { echo "FAIL 18 forks: $(cat "$work/err")"; failures=$((failures + 1)); }
+{ echo "mmuemu-trace 1"; for i in $(seq 5000); do echo "as $i"; done; } >"$work/spaces.trace"
+"$mmuemu" replay "$work/spaces.trace" >/dev/null 2>"$work/err"; s=$?
+if [ $s = 2 ] && grep -q "spaces.trace:4098: expected at most 4096 address spaces" "$work/err"; then passes=$((passes + 1));
+else echo "FAIL too many address spaces: exit $s $(cat "$work/err")"; failures=$((failures + 1)); fi
+"$mmuemu" replay "$work" >/dev/null 2>"$work/err"; s=$?
+if [ $s = 2 ] && grep -q "is a directory, not a trace file" "$work/err"; then passes=$((passes + 1));
+else echo "FAIL directory: exit $s $(cat "$work/err")"; failures=$((failures + 1)); fi
 # Compressed input: truncated and corrupt frames.
 printf 'mmuemu-trace 1\nas 1\n' > "$work/ok.trace"
 for i in $(seq 2000); do echo "mmap 1 0x10000000 0x1000 rw- PRIVATE|ANONYMOUS|FIXED -> 0x10000000"; done >> "$work/ok.trace"

@@ -1,5 +1,6 @@
 #include "trace/trace_io.hpp"
 
+#include <sys/stat.h>
 #include <zstd.h>
 
 #include <cerrno>
@@ -71,6 +72,12 @@ void TraceWriter::abandon() {
 TraceReader::TraceReader(const std::string& path) : path_(path) {
     file_ = std::fopen(path.c_str(), "rb");
     if (!file_) throw TraceError(path + ": cannot open trace file: " + std::strerror(errno));
+    struct stat st;
+    if (::fstat(::fileno(file_), &st) == 0 && S_ISDIR(st.st_mode)) {
+        std::fclose(file_);
+        file_ = nullptr;
+        throw TraceError(path + ": is a directory, not a trace file");
+    }
     in_.resize(kChunk);
     in_size_ = std::fread(in_.data(), 1, in_.size(), file_);
     // zstd frames start with the magic number 0xFD2FB528 (little-endian).

@@ -1,5 +1,8 @@
 #include "trace/trace_replay.hpp"
 
+#include <new>
+#include <system_error>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
@@ -91,9 +94,13 @@ private:
 
     bool check_;
     bool strict_ = false;    // a recorded trace: every flush the MMU makes must be in the trace
-    bool recorded_ = false;  // recorded by mmuemu run: forks split guest RAM as the emulator does
     bool ignore_flushes_ = false;
     PhysicalMemory ram_;
+    bool seen_header_ = false;
+    // Limits that keep a hostile trace from exhausting the host (explicit, named in the error).
+    static constexpr std::size_t kMaxAddressSpaces = 4096;
+    static constexpr std::uint64_t kMaxSpecialBytes = 1 << 20;
+    static constexpr std::uint64_t kMaxPokeBytes = 16 << 20;
     Tlb tlb_;
     std::map<int, std::unique_ptr<AddressSpace>> spaces_;
     std::map<Asid, int> asid_ids_;
@@ -172,13 +179,17 @@ void Replayer::execute(const TraceLine& l) {
     auto u = [&](std::size_t i) { return parse_u64(l.tokens.at(i)); };
     if (ev == "mmuemu-trace") {
         if (l.tokens.size() < 2 || l.tokens[1] != "1") throw std::invalid_argument("mmuemu-trace 1 (format version 1)");
-        recorded_ = strict_ = l.tokens.size() > 2 && l.tokens[2] == "recorded";
+        seen_header_ = true;
+        strict_ = l.tokens.size() > 2 && l.tokens[2] == "recorded";
         // A trace started mid-run rebuilds the address space from a snapshot that cannot say
         // which frames were shared copy-on-write: the flushes those would cause are not checked.
         ignore_flushes_ = l.tokens.size() > 3 && l.tokens[3] == "mid-run";
         if (ignore_flushes_) strict_ = false;
         return;
     }
+    if (!seen_header_) throw std::invalid_argument("the header 'mmuemu-trace 1' on the first line");
+    if ((ev == "as" || ev == "fork") && spaces_.size() >= kMaxAddressSpaces)
+        throw std::invalid_argument("at most " + std::to_string(kMaxAddressSpaces) + " address spaces at once");
     if (ev == "as") {
         need(l, 2, "as ID");
         const int n = id(l.tokens[1]);
@@ -199,6 +210,9 @@ void Replayer::execute(const TraceLine& l) {
         need(l, 9, "mmap-file AS ADDR LEN PROT FLAGS PGOFF PAGES NAME [-> RESULT]");
         // The page cache as the emulator built it: same pages, zero-filled (contents are not traced).
         const std::uint64_t pgoff = u(6), object_pages = u(7);
+        if (object_pages > ram_.frame_count() || pgoff > object_pages)
+            throw std::invalid_argument("PAGES at most the replay's RAM (" + std::to_string(ram_.frame_count()) +
+                                        " pages) and PGOFF at most PAGES");
         std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
         auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
         if (!cache) throw Divergence{"page cache allocated", "ENOMEM"};
@@ -207,6 +221,7 @@ void Replayer::execute(const TraceLine& l) {
         compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
     } else if (ev == "special") {
         need(l, 6, "special AS ADDR PROT SIZE NAME [-> RESULT]");
+        if (u(4) > kMaxSpecialBytes) throw std::invalid_argument("a special mapping of at most 1 MiB");
         std::vector<std::uint8_t> zeros(u(4));
         compare(l, result_text(as.map_special(u(2), parse_prot(l.tokens[3]), zeros.data(), zeros.size(),
                                               std::string(l.tokens[5])) ? 0 : -EINVAL, false));
@@ -250,6 +265,7 @@ void Replayer::execute(const TraceLine& l) {
         compare(l, result_text(static_cast<std::int64_t>(as.brk(u(2))), true));
     } else if (ev == "poke") {
         need(l, 4, "poke AS ADDR LEN [-> RESULT]");
+        if (u(3) > kMaxPokeBytes) throw std::invalid_argument("a poke of at most 16 MiB");
         std::vector<std::uint8_t> zeros(u(3));
         const Status s = as.poke(u(2), zeros.data(), zeros.size());
         compare(l, result_text(s ? 0 : -s.error(), false));
@@ -263,9 +279,6 @@ void Replayer::execute(const TraceLine& l) {
             if (spaces_.count(child_id)) throw std::invalid_argument("a new address space id for the child");
             asid_ids_[child.value()->asid()] = child_id;
             spaces_[child_id] = std::move(child.value());
-            // The emulator runs the child in a forked host process sharing guest RAM: each keeps
-            // half of the free frames, and this (the parent's) trace continues with its half.
-            if (recorded_) ram_.keep_share(PhysicalMemory::ForkSide::Parent);
         }
     } else if (ev == "fault") {
         need(l, 4, "fault AS ADDR ACCESS [-> OUTCOME]");
@@ -325,7 +338,18 @@ int run_replay(const std::string& path, bool check, Counters* out) {
             } catch (const std::out_of_range&) {
                 std::fprintf(stderr, "%s:%" PRIu64 ": missing field\n", path.c_str(), reader.line_number());
                 return 2;
+            } catch (const std::system_error& e) {  // the MMU could not get a frame for a table
+                std::fprintf(stderr, "%s:%" PRIu64 ": the replay's guest RAM is exhausted (%s)\n", path.c_str(),
+                             reader.line_number(), e.what());
+                return 2;
+            } catch (const std::bad_alloc&) {
+                std::fprintf(stderr, "%s:%" PRIu64 ": out of host memory\n", path.c_str(), reader.line_number());
+                return 2;
             }
+        }
+        if (reader.line_number() == 0) {
+            std::fprintf(stderr, "mmuemu: %s: empty trace (no 'mmuemu-trace 1' header)\n", path.c_str());
+            return 2;
         }
         try {
             replayer.finish();

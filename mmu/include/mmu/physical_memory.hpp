@@ -12,9 +12,9 @@
 
 namespace mmu {
 
-// A shared anonymous host mapping reserved with MAP_NORESERVE; unmapped on destruction. Shared,
-// so that after a host fork() both processes see the same guest-physical frames (the emulator
-// forks the host process to run a forked guest).
+// A private anonymous host mapping reserved with MAP_NORESERVE (commits nothing until touched;
+// pages given back with MADV_DONTNEED read as zero); unmapped on destruction. Every guest task
+// of the machine uses it: nothing of it is shared with another host process.
 class HostReservation {
 public:
     explicit HostReservation(std::uint64_t bytes);  // throws std::system_error on failure
@@ -73,10 +73,6 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
-    // After a host fork(), parent and child share the guest RAM but allocate independently:
-    // each keeps one half of the frames that were free, so they never hand out the same frame.
-    enum class ForkSide : std::uint8_t { Parent, Child };
-    void keep_share(ForkSide side);
 
 private:
     HostReservation ram_;

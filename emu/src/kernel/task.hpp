@@ -32,6 +32,7 @@ struct FsState {
     std::string cwd = "/";    // the guest's path of it (getcwd)
     unsigned umask = 022;
     std::string root = "/";   // host path of the guest's / (--root, then chroot)
+    int root_fd = -1;         // a host descriptor of it (O_PATH), when it is not the host's /
 };
 
 // Why a task is off the run queue, and how the scheduler knows it may continue. A blocked task

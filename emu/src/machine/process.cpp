@@ -60,6 +60,20 @@ Process::Process(const RunOptions& options, const std::string& program,
     task->fs->cwd_fd = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
     task->fs->umask = ::umask(0);
     task->fs->root = options.root;
+    if (options.root != "/") {
+        // A confined root: resolved by the host inside it; a working directory outside it
+        // starts at its top.
+        task->fs->root_fd = ::open(options.root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (task->fs->root_fd < 0)
+            throw std::system_error(errno, std::generic_category(), "--root " + options.root);
+        char cwd[4096];
+        const std::string here = ::getcwd(cwd, sizeof cwd) ? cwd : "";
+        if (here.compare(0, options.root.size(), options.root) != 0 ||
+            (here.size() > options.root.size() && here[options.root.size()] != '/')) {
+            ::close(task->fs->cwd_fd);
+            task->fs->cwd_fd = ::fcntl(task->fs->root_fd, F_DUPFD_CLOEXEC, 3);
+        }
+    }
     init_->threads.push_back(task);
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;

@@ -27,10 +27,12 @@ constexpr std::uint64_t kSaNoCldStop = 1, kSaNoCldWait = 2;
 
 FsState::FsState(const FsState& other) : cwd(other.cwd), umask(other.umask), root(other.root) {
     if (other.cwd_fd >= 0) cwd_fd = ::fcntl(other.cwd_fd, F_DUPFD_CLOEXEC, 3);
+    if (other.root_fd >= 0) root_fd = ::fcntl(other.root_fd, F_DUPFD_CLOEXEC, 3);
 }
 
 FsState::~FsState() {
     if (cwd_fd >= 0) ::close(cwd_fd);
+    if (root_fd >= 0) ::close(root_fd);
 }
 
 std::shared_ptr<Task> Process::clone_task(std::uint64_t flags, std::shared_ptr<AddressSpace> mm) {

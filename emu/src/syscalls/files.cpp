@@ -37,10 +37,11 @@ bool is_self_proc(Process& p, const std::string& path, const char* leaf) {
            path == "/proc/" + std::to_string(p.group().tgid) + "/" + leaf;
 }
 
-// Resolves a path argument; on failure returns from the calling system call with its errno.
-#define RESOLVE_OR_RETURN(out, dirfd, path)                                  \
-    HostPath out;                                                            \
-    if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out)) \
+// Resolves a path argument (Final::Follow or NoFollow for its last component); on failure returns
+// from the calling system call with its errno.
+#define RESOLVE_OR_RETURN(out, dirfd, path, final)                                  \
+    HostPath out;                                                                   \
+    if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out, final)) \
         return resolve_error
 
 std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
@@ -56,21 +57,23 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
     } else if (is_self_proc(p, path, "pagemap")) {
         file->pagemap = true;
     } else {
-        RESOLVE_OR_RETURN(hp, dirfd, path);
         // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
         const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
         // A FIFO is opened non-blocking on the host (its other end is usually another guest
         // task): a read end opens at once and its reads wait for data; a blocking open of a write
         // end waits, task by task, until a reader is there (ENXIO until then).
-        struct stat st;
-        const bool fifo = ::fstatat(hp.dirfd, hp.path.c_str(), &st, 0) == 0 && S_ISFIFO(st.st_mode);
-        const int fd = ::openat(hp.dirfd, hp.path.c_str(), flags | O_CLOEXEC | (fifo ? O_NONBLOCK : 0), create_mode);
-        if (fd < 0 && fifo && errno == ENXIO && !(flags & O_NONBLOCK)) {
+        bool fifo = false;
+        if (HostPath probe; resolve_path(p, dirfd, path, probe, Final::Follow) == 0) {
+            struct stat st;
+            fifo = ::fstatat(probe.dirfd, probe.path.c_str(), &st, 0) == 0 && S_ISFIFO(st.st_mode);
+        }
+        const int fd = open_guest_path(p, dirfd, path, flags | (fifo ? O_NONBLOCK : 0), create_mode);
+        if (fd == -ENXIO && fifo && !(flags & O_NONBLOCK)) {
             BlockState b;
             b.deadline_ns = monotonic_ns() + 1000000;  // look again in 1 ms
             return p.block(std::move(b));
         }
-        if (fd < 0) return err(errno);
+        if (fd < 0) return fd;
         file->host_fd = fd;
         file->host_nonblocking = fifo;
     }
@@ -264,7 +267,7 @@ std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uin
             r = ::fstat(f->host_fd, &st);
         }
     } else {
-        RESOLVE_OR_RETURN(hp, dirfd, path);
+        RESOLVE_OR_RETURN(hp, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
         r = ::fstatat(hp.dirfd, hp.path.c_str(), &st, flags & ~AT_EMPTY_PATH);
     }
     if (r < 0) return err(errno);
@@ -279,49 +282,6 @@ int nofile_limit(Process& p) {
 
 int install_fd(Process& p, std::shared_ptr<GuestFile> file, int min, bool cloexec) {
     return p.files().install(std::move(file), min, cloexec, nofile_limit(p));
-}
-
-std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out) {
-    // /proc/PID of the calling guest process is the host's /proc/self (a directory, never the
-    // pid of mmuemu); the rest of /proc is still the host's (a virtual /proc is future work).
-    const std::string own = "/proc/" + std::to_string(p.group().tgid);
-    if (path.compare(0, own.size(), own) == 0 && (path.size() == own.size() || path[own.size()] == '/')) {
-        out = {AT_FDCWD, "/proc/self/" + path.substr(std::min(path.size(), own.size() + 1))};
-        return 0;
-    }
-    if (!path.empty() && path[0] == '/') {
-        const std::string& root = p.fs().root;
-        out = {AT_FDCWD, root == "/" ? path : root + path};
-        return 0;
-    }
-    if (dirfd == AT_FDCWD) {
-        out = {p.fs().cwd_fd >= 0 ? p.fs().cwd_fd : AT_FDCWD, path};
-        return 0;
-    }
-    auto f = p.files().get(dirfd);
-    if (!f) return err(EBADF);
-    if (f->host_fd < 0) return err(ENOTDIR);
-    out = {f->host_fd, path};
-    return 0;
-}
-
-std::string host_path_of(const HostPath& hp) {
-    if (hp.dirfd == AT_FDCWD || (!hp.path.empty() && hp.path[0] == '/')) return hp.path;
-    char link[64], target[4096];
-    std::snprintf(link, sizeof link, "/proc/self/fd/%d", hp.dirfd);
-    const long n = ::readlink(link, target, sizeof target - 1);
-    if (n <= 0) return hp.path;
-    std::string dir(target, static_cast<std::size_t>(n));
-    return hp.path.empty() ? dir : dir + "/" + hp.path;
-}
-
-std::string guest_cwd(Process& p) {
-    std::string cwd = host_path_of({p.fs().cwd_fd, ""});
-    const std::string& root = p.fs().root;
-    if (root != "/" && cwd.compare(0, root.size(), root) == 0 &&
-        (cwd.size() == root.size() || cwd[root.size()] == '/'))
-        cwd = cwd.size() == root.size() ? "/" : cwd.substr(root.size());
-    return cwd;
 }
 
 // read, write, open, stat, ioctl, fcntl, dup, pipe, directories, sendfile...
@@ -365,7 +325,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
             if (!f || f->host_fd < 0) return err(EBADF);
             r = ::statx(f->host_fd, "", static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
         } else {
-            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path);
+            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path,
+                              (a[2] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
             r = ::statx(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
         }
         if (r < 0) return err(errno);
@@ -497,7 +458,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         } else if (path == "/proc/thread-self" || path == "/proc/thread-self/") {
             target = std::to_string(p.group().tgid) + "/task/" + std::to_string(p.task().tid);
         } else {
-            RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+            RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
             char tmp[4096];
             const long n = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp, sizeof tmp);
             if (n < 0) return err(errno);
@@ -512,8 +473,9 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr != SYS_access;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
         const int flags = s.nr == SYS_faccessat2 ? static_cast<int>(a[3]) : 0;
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path,
+                          (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
         return host_result(::faccessat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[at ? 2 : 1]), flags));
     }
     case SYS_getdents64: {
@@ -533,7 +495,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_unlinkat || s.nr == SYS_mkdirat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
         if (s.nr == SYS_unlink) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), 0));
         if (s.nr == SYS_rmdir) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), AT_REMOVEDIR));
         if (s.nr == SYS_unlinkat) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2])));
@@ -546,8 +508,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr != SYS_rename;
         std::string from, to;
         if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
-        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from);
-        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to);
+        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from, Final::NoFollow);
+        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
         const unsigned flags = s.nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
         return host_result(::renameat2(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
                                        new_path.path.c_str(), flags));
@@ -562,7 +524,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_fchmodat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::Follow);
         return host_result(::fchmodat(hp.dirfd, hp.path.c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
     }
     case SYS_link:
@@ -570,10 +532,13 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_linkat;
         std::string from, to;
         if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
-        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from);
-        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to);
+        const int flags = at ? static_cast<int>(a[4]) : 0;
+        if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return err(EINVAL);
+        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from,
+                          (flags & AT_SYMLINK_FOLLOW) ? Final::Follow : Final::NoFollow);
+        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
         return host_result(::linkat(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
-                                    new_path.path.c_str(), at ? static_cast<int>(a[4]) : 0));
+                                    new_path.path.c_str(), flags & AT_SYMLINK_FOLLOW));
     }
     case SYS_symlink:
     case SYS_symlinkat: {
@@ -581,7 +546,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_symlinkat;
         std::string target, path;
         if (!read_string(p, a[0], target) || !read_string(p, a[at ? 2 : 1], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[1]) : AT_FDCWD, path);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[1]) : AT_FDCWD, path, Final::NoFollow);
         return host_result(::symlinkat(target.c_str(), hp.dirfd, hp.path.c_str()));
     }
     case SYS_mknod:
@@ -593,7 +558,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const mode_t mode = static_cast<mode_t>(a[at ? 2 : 1]);
         const mode_t type = mode & S_IFMT;
         if (type != 0 && type != S_IFREG && type != S_IFIFO) return err(EPERM);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path);
+        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
         const mode_t perms = mode & 07777 & ~static_cast<mode_t>(p.fs().umask);
         return host_result(::mknodat(hp.dirfd, hp.path.c_str(), (type ? type : S_IFREG) | perms, 0));
     }
@@ -602,14 +567,18 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         // The new / of this task's fs state (CLONE_FS shares it); needs CAP_SYS_CHROOT.
         std::string path;
         if (!read_string(p, a[0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, AT_FDCWD, path);
+        RESOLVE_OR_RETURN(hp, AT_FDCWD, path, Final::Follow);
         struct stat st;
         if (::fstatat(hp.dirfd, hp.path.c_str(), &st, 0) < 0) return err(errno);
         if (!S_ISDIR(st.st_mode)) return err(ENOTDIR);
         if (!host_has_capability(18)) return err(EPERM);
         char real[PATH_MAX];
         if (!::realpath(host_path_of(hp).c_str(), real)) return err(errno);
-        p.fs().root = std::string(real) == "/" ? "/" : real;
+        FsState& fs = p.fs();
+        if (fs.root_fd >= 0) ::close(fs.root_fd);
+        fs.root_fd = -1;
+        fs.root = std::string(real) == "/" ? "/" : real;
+        if (fs.root != "/") fs.root_fd = ::open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
         return 0;
     }
     case SYS_utimensat: {
@@ -624,7 +593,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         }
         std::string path;
         if (!read_string(p, a[1], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, fd, path);
+        RESOLVE_OR_RETURN(hp, fd, path, (a[3] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
         return host_result(::utimensat(hp.dirfd, hp.path.c_str(), t, static_cast<int>(a[3])));
     }
     case SYS_fchmod: {
@@ -644,7 +613,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (s.nr == SYS_chdir) {
             std::string path;
             if (!read_string(p, a[0], path)) return err(EFAULT);
-            RESOLVE_OR_RETURN(hp, AT_FDCWD, path);
+            RESOLVE_OR_RETURN(hp, AT_FDCWD, path, Final::Follow);
             dir = ::openat(hp.dirfd, hp.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
         } else {
             auto f = p.files().get(fd);

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "fs/guest_paths.hpp"
 #include "machine/process.hpp"
 #include "syscalls/syscalls.hpp"
 
@@ -32,17 +33,6 @@ std::int64_t put(Process& p, std::uint64_t addr, const T& value) {
 bool read_string(Process& p, std::uint64_t addr, std::string& out, std::size_t limit = 4096);
 // How many bytes of [addr, addr + n) the guest could write before the first faulting page.
 std::size_t writable_prefix(Process& p, std::uint64_t addr, std::size_t n);
-// A guest path as the host opens it: absolute paths under --root, relative ones from the task's
-// working directory (CLONE_FS) or from a directory descriptor (*at calls).
-struct HostPath {
-    int dirfd;
-    std::string path;
-};
-std::int64_t resolve_path(Process& p, int dirfd, const std::string& path, HostPath& out);
-// The host's absolute path of a resolved path (for names shown to the guest and in reports).
-std::string host_path_of(const HostPath& hp);
-// getcwd: the task's working directory as the guest sees it (inside --root).
-std::string guest_cwd(Process& p);
 // A new descriptor for `file`, the lowest free one at or above `min`, below the caller's
 // RLIMIT_NOFILE: the descriptor, or -EMFILE.
 int install_fd(Process& p, std::shared_ptr<GuestFile> file, int min = 0, bool cloexec = false);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <poll.h>
+#include <sys/stat.h>
 
 #include "loader/elf_loader.hpp"
 #include "fs/guest_files.hpp"
@@ -99,6 +100,11 @@ struct ThreadGroup {
     std::shared_ptr<mmu::AddressSpace> mm;   // CLONE_VM shares it between groups (vfork)
     std::vector<std::weak_ptr<Task>> threads;
     std::vector<std::weak_ptr<ThreadGroup>> children;
+    void set_exe(const std::string& path) {
+        exe = path;
+        struct stat st;
+        if (::stat(path.c_str(), &st) == 0) exe_dev = st.st_dev, exe_ino = st.st_ino;
+    }
     GroupState state = GroupState::Alive;
     int exit_signal = 17;                    // sent to the parent at exit (SIGCHLD)
     int wait_status = 0;                     // as wait4 reports it
@@ -107,6 +113,7 @@ struct ThreadGroup {
     bool stop_report = false, continue_report = false;
     int stop_signal = 0;
     std::string exe;                         // host path of the running program
+    std::uint64_t exe_dev = 0, exe_ino = 0;  // its file, which may not be written (ETXTBSY)
     std::string comm = "mmuemu-guest";
     StackImage stack;
     // Interval timer (ITIMER_REAL / alarm): CLOCK_MONOTONIC deadline and period, 0 = off.

@@ -44,7 +44,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     init_ = std::make_shared<ThreadGroup>();
     init_->tgid = init_->pgid = init_->sid = next_pid_++;
     init_->mm = mm;
-    init_->exe = program;
+    init_->set_exe(program);
     init_->stack = build_stack(*mm, image, argv, envp, program);
     for (int r = 0; r < static_cast<int>(init_->rlimits.size()); ++r) {
         struct rlimit host;

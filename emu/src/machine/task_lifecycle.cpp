@@ -56,6 +56,8 @@ std::shared_ptr<Task> Process::clone_task(std::uint64_t flags, std::shared_ptr<A
         if (recorder_ && g->mm != pg.mm && pg.mm && recorder_->traces(*pg.mm)) recorder_->follow(*g->mm);
         g->exit_signal = static_cast<int>(flags & 0xff);
         g->exe = pg.exe;
+        g->exe_dev = pg.exe_dev;
+        g->exe_ino = pg.exe_ino;
         g->comm = pg.comm;
         g->stack = pg.stack;
         g->rlimits = pg.rlimits;
@@ -424,7 +426,7 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     t->clear_child_tid = 0;
     t->robust_list = 0;
     g.timers.clear();  // POSIX timers do not survive execve (alarm does)
-    g.exe = exe;
+    g.set_exe(exe);
     g.stack = stack;
     const auto slash = exe.find_last_of('/');
     g.comm = exe.substr(slash == std::string::npos ? 0 : slash + 1).substr(0, 15);

@@ -44,6 +44,13 @@ bool is_self_proc(Process& p, const std::string& path, const char* leaf) {
     if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out, final)) \
         return resolve_error
 
+// Whether `st` is the program file of a live guest process (Linux: ETXTBSY for writers).
+bool running_program(Process& p, const struct stat& st) {
+    for (const auto& [tgid, g] : p.groups())
+        if (g->state == GroupState::Alive && g->exe_dev == st.st_dev && g->exe_ino == st.st_ino) return true;
+    return false;
+}
+
 std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
     std::string path;
     if (!read_string(p, path_addr, path)) return err(EFAULT);
@@ -65,7 +72,12 @@ std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags
         bool fifo = false;
         if (HostPath probe; resolve_path(p, dirfd, path, probe, Final::Follow) == 0) {
             struct stat st;
-            fifo = ::fstatat(probe.dirfd, probe.path.c_str(), &st, 0) == 0 && S_ISFIFO(st.st_mode);
+            if (::fstatat(probe.dirfd, probe.path.c_str(), &st, 0) == 0) {
+                fifo = S_ISFIFO(st.st_mode);
+                // A program some guest process is running cannot be opened for writing.
+                if ((flags & O_ACCMODE) != O_RDONLY && S_ISREG(st.st_mode) && running_program(p, st))
+                    return err(ETXTBSY);
+            }
         }
         const int fd = open_guest_path(p, dirfd, path, flags | (fifo ? O_NONBLOCK : 0), create_mode);
         if (fd == -ENXIO && fifo && !(flags & O_NONBLOCK)) {

@@ -114,6 +114,7 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
     const VirtAddr end = start + len;
     if ((flags & map::kFixedNoReplace) && vmas_.intersects(start, end)) return Errno{EEXIST};
     if ((flags & map::kFixed) && sealed_in(start, end)) return Errno{EPERM};
+    if ((flags & map::kFixed) && splits_special(start, end)) return Errno{EINVAL};
     if (flags & map::kHugeTlb) return Errno{ENOMEM};  // no huge pages are reserved
 
     {
@@ -163,6 +164,8 @@ Status AddressSpace::map_special_impl(VirtAddr addr, std::uint32_t prot, const v
     if (!mapped) return Errno{mapped.error()};
     Vma* v = vmas_.find(addr);
     v->flags |= vma_flag::kSpecial;
+    // Data pages (vvar) are mapped as raw frames, never dumped; the code page (vDSO) is not.
+    if (!(prot & kProtExec)) v->flags |= vma_flag::kPfnMap | vma_flag::kDontDump;
     v->flags &= ~vma_flag::kAccount;
     v->pgoff = 0;
     return Ok{};
@@ -207,6 +210,7 @@ Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
     len = page_up(len);
     if (len == 0) return Errno{EINVAL};
     if (sealed_in(addr, addr + len)) return Errno{EPERM};
+    if (splits_special(addr, addr + len)) return Errno{EINVAL};
     // Unmapping the middle of a VMA leaves one more VMA: refused at vm.max_map_count (Linux).
     if (const Vma* v = vmas_.find(addr); v && v->start < addr && addr + len < v->end &&
                                          vmas_.count() >= layout_.max_map_count)
@@ -214,6 +218,15 @@ Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
     TlbGather gather(tlb_, memory_, asid_);
     unmap_range(addr, addr + len, gather);
     return Ok{};
+}
+
+// A special mapping (vDSO, vvar) cannot be split: an operation on part of one is EINVAL (its
+// may_split hook refuses, as Linux's special mappings do).
+bool AddressSpace::splits_special(VirtAddr start, VirtAddr end) const {
+    const Vma* a = vmas_.find(start);
+    if (a && a->has(vma_flag::kSpecial) && a->start < start) return true;
+    const Vma* b = end > start ? vmas_.find(end - 1) : nullptr;
+    return b && b->has(vma_flag::kSpecial) && end < b->end;
 }
 
 // Splitting `v` to change [start, end) of it adds a VMA at each end that falls inside it; Linux
@@ -281,6 +294,10 @@ Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32
         if (v->has(vma_flag::kSealed)) {  // checked per VMA: earlier VMAs stay changed
             vmas_.merge_around(start, at);
             return Errno{EPERM};
+        }
+        if (v->prot != new_prot && splits_special(at, piece_end)) {
+            vmas_.merge_around(start, at);
+            return Errno{EINVAL};
         }
         if (v->prot != new_prot && splits_exceed_map_count(*v, at, piece_end)) {
             vmas_.merge_around(start, at);

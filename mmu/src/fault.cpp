@@ -272,7 +272,10 @@ Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool 
         }
         const VirtAddr vma_end = std::min(end, vma->end);
         if (vma->has(vma_flag::kSpecial)) {
-            if (stop_at_error && kind != Populate::Lock) return Errno{EINVAL};
+            // Raw frames (vvar) cannot be populated; the vDSO's code can be read (already there).
+            if (stop_at_error && kind != Populate::Lock &&
+                (vma->has(vma_flag::kPfnMap) || kind == Populate::Write))
+                return Errno{EINVAL};
             va = vma_end;  // special pages are not faulted in this way
             continue;
         }

@@ -112,11 +112,24 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
         return Errno{EPERM};
     const bool locked = vma.has(kLocked);
     if (vma.has(kSpecial)) {
+        // Linux's answers for the vDSO and vvar (checked on the host): guard regions, freeing,
+        // huge pages, WIPEONFORK and DODUMP are refused on every special mapping; discarding,
+        // paging out and populating for reading are no-ops on the vDSO's code and refused on raw
+        // frames; KSM ignores them; other flag changes follow the rule that they cannot be split.
+        const bool pfn = vma.has(kPfnMap);
         switch (advice) {
-        case madv::kGuardInstall: case madv::kGuardRemove: case madv::kDontNeed:
-        case madv::kDontNeedLocked: case madv::kFree: case madv::kCold: case madv::kPageOut:
-        case madv::kRemove: case madv::kWipeOnFork: case madv::kDontFork:
+        case madv::kGuardInstall: case madv::kGuardRemove: case madv::kFree: case madv::kRemove:
+        case madv::kWipeOnFork: case madv::kPopulateWrite: case madv::kCollapse:
+        case madv::kHugePage: case madv::kNoHugePage: case madv::kDoDump:
             return Errno{EINVAL};
+        case madv::kDontNeed: case madv::kDontNeedLocked: case madv::kCold: case madv::kPageOut:
+        case madv::kPopulateRead:
+            return pfn ? Status{Errno{EINVAL}} : Status{Ok{}};
+        case madv::kDoFork:
+            if (pfn) return Errno{EINVAL};  // VM_IO
+            break;
+        case madv::kMergeable: case madv::kUnmergeable:
+            return Ok{};
         default:
             break;
         }
@@ -243,6 +256,10 @@ Status AddressSpace::apply_vma_flags(VirtAddr start, VirtAddr end, std::uint32_t
         }
         const VirtAddr piece_end = std::min(end, v->end);
         const std::uint32_t flags = (v->flags | set) & ~clear;
+        if (flags != v->flags && splits_special(at, piece_end)) {
+            result = Errno{EINVAL};
+            break;
+        }
         if (flags != v->flags && splits_exceed_map_count(*v, at, piece_end)) {
             result = Errno{ENOMEM};
             break;

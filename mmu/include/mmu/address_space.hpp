@@ -207,6 +207,7 @@ private:
 
     Status validate_range(VirtAddr addr, std::uint64_t len) const;
     bool splits_exceed_map_count(const Vma& v, VirtAddr start, VirtAddr end) const;
+    bool splits_special(VirtAddr start, VirtAddr end) const;
     Result<VirtAddr> place(VirtAddr hint, std::uint64_t len, std::uint32_t flags) const;
     void unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather);
     void zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather);

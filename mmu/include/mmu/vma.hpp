@@ -63,6 +63,9 @@ inline constexpr std::uint32_t kNoReserve = 1u << 17;  // MAP_NORESERVE: not cha
 // A special mapping (VM_PFNMAP/VM_MIXEDMAP: the vDSO and vvar pages): no guard regions, no
 // discarding, no population (EINVAL).
 inline constexpr std::uint32_t kSpecial = 1u << 18;
+// VM_PFNMAP|VM_IO: a special mapping of raw frames (the vvar data pages), where the vDSO's code is
+// not: nothing to discard, populate or page out there (EINVAL), and no fork advice.
+inline constexpr std::uint32_t kPfnMap = 1u << 19;
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 

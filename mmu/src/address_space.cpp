@@ -115,6 +115,8 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
     if ((flags & map::kFixedNoReplace) && vmas_.intersects(start, end)) return Errno{EEXIST};
     if ((flags & map::kFixed) && sealed_in(start, end)) return Errno{EPERM};
     if ((flags & map::kFixed) && splits_special(start, end)) return Errno{EINVAL};
+    if (!within_limits(start, end, type == map::kPrivate && (prot & kProtWrite) && !(flags & map::kNoReserve)))
+        return Errno{ENOMEM};
     if (flags & map::kHugeTlb) return Errno{ENOMEM};  // no huge pages are reserved
 
     {
@@ -218,6 +220,18 @@ Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
     TlbGather gather(tlb_, memory_, asid_);
     unmap_range(addr, addr + len, gather);
     return Ok{};
+}
+
+// RLIMIT_AS (what the new range adds to total_vm, beyond what it replaces) and, for charged
+// memory, the overcommit heuristic: checked before anything is changed (Linux's may_expand_vm and
+// __vm_enough_memory).
+bool AddressSpace::within_limits(VirtAddr start, VirtAddr end, bool charged) const {
+    std::uint64_t replaced = 0;
+    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end))
+        replaced += std::min(end, v->end) - std::max(start, v->start);
+    const std::uint64_t added = (end - start) - replaced;
+    if (total_vm_bytes() + added > layout_.address_space_limit) return false;
+    return !(charged && layout_.overcommit_limit && end - start > layout_.overcommit_limit);
 }
 
 // A special mapping (vDSO, vvar) cannot be split: an operation on part of one is EINVAL (its

@@ -133,7 +133,8 @@ VirtAddr AddressSpace::brk_impl(VirtAddr requested) {
         TlbGather gather(tlb_, memory_, asid_);
         unmap_range(new_top, old_top, gather);
     } else if (new_top > old_top) {
-        if (new_top > layout_.task_size || !vmas_.range_free(old_top, new_top - old_top))
+        if (new_top > layout_.task_size || !vmas_.range_free(old_top, new_top - old_top) ||
+            !within_limits(old_top, new_top, true))
             return brk_;
         Vma heap;
         heap.start = old_top;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,12 +23,40 @@ namespace emu {
 
 using namespace mmu;
 
+namespace {
+
+// The host's memory settings the guest inherits: vm.overcommit_memory's heuristic (mode 0: no
+// single charged allocation beyond RAM + swap; mode 1: none; mode 2 is approximated as 0),
+// vm.max_map_count, RLIMIT_AS and RLIMIT_STACK.
+Layout host_layout() {
+    Layout layout;
+    int mode = 0;
+    if (FILE* f = std::fopen("/proc/sys/vm/overcommit_memory", "r")) {
+        if (std::fscanf(f, "%d", &mode) != 1) mode = 0;
+        std::fclose(f);
+    }
+    struct sysinfo si;
+    if (mode != 1 && ::sysinfo(&si) == 0)
+        layout.overcommit_limit = (static_cast<std::uint64_t>(si.totalram) + si.totalswap) * si.mem_unit;
+    if (FILE* f = std::fopen("/proc/sys/vm/max_map_count", "r")) {
+        unsigned long n = 0;
+        if (std::fscanf(f, "%lu", &n) == 1 && n > 0) layout.max_map_count = n;
+        std::fclose(f);
+    }
+    struct rlimit r;
+    if (::getrlimit(RLIMIT_AS, &r) == 0) layout.address_space_limit = r.rlim_cur;
+    if (::getrlimit(RLIMIT_STACK, &r) == 0 && r.rlim_cur != RLIM_INFINITY) layout.stack_limit = r.rlim_cur;
+    return layout;
+}
+
+}  // namespace
+
 Process::Process(const RunOptions& options, const std::string& program,
                  std::vector<std::string> argv, std::vector<std::string> envp)
     : options_(options), program_(program), ram_(options.ram_bytes) {
     next_pid_ = static_cast<int>(::getpid());
     rng_state_ = options.sched_seed * 0x9e3779b97f4a7c15ull + 1;
-    auto mm = std::make_shared<AddressSpace>(ram_, tlb_);
+    auto mm = std::make_shared<AddressSpace>(ram_, tlb_, host_layout());
     mm->set_checked(options.check);
     if (!options.trace_path.empty()) {
         recorder_ = std::make_unique<TraceRecorder>(options.trace_path);

@@ -110,7 +110,7 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
         return exec_program(p, AT_FDCWD, interp, std::move(next), envp, 0, depth + 1);
     }
     if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return err(ENOEXEC);
-    auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb());
+    auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb(), p.as().layout());
     try {
         const LoadedImage image = load_elf(*mm, bytes, host_file);
         mm->set_brk_base(image.brk_start);

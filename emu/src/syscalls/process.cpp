@@ -129,6 +129,7 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         const auto old = limit;
         if (out && put(p, out, old) != 0) return err(EFAULT);
         if (in) limit = next;
+        if (in && resource == RLIMIT_AS && target->group->mm) target->group->mm->set_address_space_limit(next.first);
         return 0;
     }
     case SYS_getrandom: {

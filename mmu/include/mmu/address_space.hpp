@@ -23,6 +23,10 @@ struct Layout {
     VirtAddr task_size = kTaskSize;
     std::size_t max_map_count = 65530;    // vm.max_map_count
     std::uint64_t stack_limit = 8ull << 20;  // RLIMIT_STACK: how far a GROWSDOWN VMA may grow
+    std::uint64_t address_space_limit = ~0ull;  // RLIMIT_AS: the most total_vm may reach
+    // vm.overcommit_memory = 0's heuristic: a new charged (VM_ACCOUNT) mapping or heap growth
+    // larger than this (RAM + swap) fails with ENOMEM. 0: no limit (overcommit_memory = 1).
+    std::uint64_t overcommit_limit = 0;
 };
 
 // Why an access could not be translated.
@@ -150,6 +154,8 @@ public:
     PhysicalMemory& memory() { return memory_; }
     Tlb& tlb() { return tlb_; }
     const Layout& layout() const { return layout_; }
+    // setrlimit(RLIMIT_AS) of the process that owns this address space.
+    void set_address_space_limit(std::uint64_t bytes) { layout_.address_space_limit = bytes; }
     VirtAddr brk_current() const { return brk_; }
     VirtAddr brk_base() const { return brk_start_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).
@@ -208,6 +214,7 @@ private:
     Status validate_range(VirtAddr addr, std::uint64_t len) const;
     bool splits_exceed_map_count(const Vma& v, VirtAddr start, VirtAddr end) const;
     bool splits_special(VirtAddr start, VirtAddr end) const;
+    bool within_limits(VirtAddr start, VirtAddr end, bool charged) const;
     Result<VirtAddr> place(VirtAddr hint, std::uint64_t len, std::uint32_t flags) const;
     void unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather);
     void zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather);

@@ -115,7 +115,9 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
     if ((flags & map::kFixedNoReplace) && vmas_.intersects(start, end)) return Errno{EEXIST};
     if ((flags & map::kFixed) && sealed_in(start, end)) return Errno{EPERM};
     if ((flags & map::kFixed) && splits_special(start, end)) return Errno{EINVAL};
-    if (!within_limits(start, end, type == map::kPrivate && (prot & kProtWrite) && !(flags & map::kNoReserve)))
+    const bool private_writable = type == map::kPrivate && (prot & kProtWrite);
+    if (!within_limits(start, end, private_writable && !(flags & map::kNoReserve),
+                       private_writable && !(flags & map::kGrowsDown)))
         return Errno{ENOMEM};
     if (flags & map::kHugeTlb) return Errno{ENOMEM};  // no huge pages are reserved
 
@@ -225,13 +227,32 @@ Status AddressSpace::munmap_impl(VirtAddr addr, std::uint64_t len) {
 // RLIMIT_AS (what the new range adds to total_vm, beyond what it replaces) and, for charged
 // memory, the overcommit heuristic: checked before anything is changed (Linux's may_expand_vm and
 // __vm_enough_memory).
-bool AddressSpace::within_limits(VirtAddr start, VirtAddr end, bool charged) const {
-    std::uint64_t replaced = 0;
-    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end))
-        replaced += std::min(end, v->end) - std::max(start, v->start);
-    const std::uint64_t added = (end - start) - replaced;
-    if (total_vm_bytes() + added > layout_.address_space_limit) return false;
-    return !(charged && layout_.overcommit_limit && end - start > layout_.overcommit_limit);
+bool AddressSpace::within_limits(VirtAddr start, VirtAddr end, bool charged, bool data) const {
+    if (charged && layout_.overcommit_limit && end - start > layout_.overcommit_limit) return false;
+    constexpr std::uint64_t kUnlimited = ~0ull;
+    if (layout_.address_space_limit == kUnlimited && (!data || layout_.data_limit == kUnlimited))
+        return true;  // the usual case: no sum over every VMA on each mmap
+    std::uint64_t replaced = 0, replaced_data = 0;
+    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end)) {
+        const std::uint64_t overlap = std::min(end, v->end) - std::max(start, v->start);
+        replaced += overlap;
+        if (is_data(*v)) replaced_data += overlap;
+    }
+    if (total_vm_bytes() + (end - start) - replaced > layout_.address_space_limit) return false;
+    // RLIMIT_DATA counts private writable memory that is not a stack (Linux's data_vm).
+    return !data || layout_.data_limit == kUnlimited ||
+           data_vm_bytes() + (end - start) - replaced_data <= layout_.data_limit;
+}
+
+bool AddressSpace::is_data(const Vma& v) {
+    return (v.prot & kProtWrite) && !v.shared() && !v.has(vma_flag::kGrowsDown) && !v.has(vma_flag::kStack);
+}
+
+std::uint64_t AddressSpace::data_vm_bytes() const {
+    std::uint64_t total = 0;
+    for (const auto& [start, v] : vmas_.all())
+        if (is_data(v)) total += v.size();
+    return total;
 }
 
 // A special mapping (vDSO, vvar) cannot be split: an operation on part of one is EINVAL (its

@@ -31,6 +31,13 @@ Status AddressSpace::mlock_impl(VirtAddr addr, std::uint64_t len, std::uint32_t 
     const auto [start, end] = range.value();
     if (end == start) return Ok{};
     if (!vmas_.find(start)) return Errno{ENOMEM};
+    // RLIMIT_MEMLOCK: what would be locked (already locked pages counted once) may not exceed it.
+    if (layout_.memlock_limit != ~0ull) {
+        std::uint64_t newly = 0;
+        for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end))
+            if (!v->has(vma_flag::kLocked)) newly += std::min(end, v->end) - std::max(start, v->start);
+        if (locked_bytes() + newly > layout_.memlock_limit) return Errno{ENOMEM};
+    }
     const std::uint32_t set = vma_flag::kLocked | (flags ? vma_flag::kLockOnFault : 0);
     MMU_TRY(apply_vma_flags(start, end, set, kLockFlags & ~set, true));
     if (flags & mlock_flags::kOnFault) return Ok{};
@@ -134,7 +141,7 @@ VirtAddr AddressSpace::brk_impl(VirtAddr requested) {
         unmap_range(new_top, old_top, gather);
     } else if (new_top > old_top) {
         if (new_top > layout_.task_size || !vmas_.range_free(old_top, new_top - old_top) ||
-            !within_limits(old_top, new_top, true))
+            !within_limits(old_top, new_top, true, true))
             return brk_;
         Vma heap;
         heap.start = old_top;

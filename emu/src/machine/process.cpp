@@ -6,6 +6,7 @@
 
 #include "machine/fault_report.hpp"
 #include "syscalls/syscalls.hpp"
+#include "syscalls/syscall_support.hpp"
 
 #include <sys/syscall.h>
 
@@ -45,6 +46,9 @@ Layout host_layout() {
     }
     struct rlimit r;
     if (::getrlimit(RLIMIT_AS, &r) == 0) layout.address_space_limit = r.rlim_cur;
+    if (::getrlimit(RLIMIT_DATA, &r) == 0) layout.data_limit = r.rlim_cur;
+    // CAP_IPC_LOCK (14) lifts RLIMIT_MEMLOCK.
+    if (::getrlimit(RLIMIT_MEMLOCK, &r) == 0 && !sys::host_has_capability(14)) layout.memlock_limit = r.rlim_cur;
     if (::getrlimit(RLIMIT_STACK, &r) == 0 && r.rlim_cur != RLIM_INFINITY) layout.stack_limit = r.rlim_cur;
     return layout;
 }

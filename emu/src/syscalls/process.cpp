@@ -129,7 +129,12 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         const auto old = limit;
         if (out && put(p, out, old) != 0) return err(EFAULT);
         if (in) limit = next;
-        if (in && resource == RLIMIT_AS && target->group->mm) target->group->mm->set_address_space_limit(next.first);
+        if (in && target->group->mm) {
+            AddressSpace& mm = *target->group->mm;
+            if (resource == RLIMIT_AS) mm.set_address_space_limit(next.first);
+            if (resource == RLIMIT_DATA) mm.set_data_limit(next.first);
+            if (resource == RLIMIT_MEMLOCK && !host_has_capability(14)) mm.set_memlock_limit(next.first);
+        }
         return 0;
     }
     case SYS_getrandom: {

@@ -24,6 +24,8 @@ struct Layout {
     std::size_t max_map_count = 65530;    // vm.max_map_count
     std::uint64_t stack_limit = 8ull << 20;  // RLIMIT_STACK: how far a GROWSDOWN VMA may grow
     std::uint64_t address_space_limit = ~0ull;  // RLIMIT_AS: the most total_vm may reach
+    std::uint64_t data_limit = ~0ull;           // RLIMIT_DATA: private writable memory
+    std::uint64_t memlock_limit = ~0ull;        // RLIMIT_MEMLOCK (~0: CAP_IPC_LOCK or unlimited)
     // vm.overcommit_memory = 0's heuristic: a new charged (VM_ACCOUNT) mapping or heap growth
     // larger than this (RAM + swap) fails with ENOMEM. 0: no limit (overcommit_memory = 1).
     std::uint64_t overcommit_limit = 0;
@@ -156,6 +158,8 @@ public:
     const Layout& layout() const { return layout_; }
     // setrlimit(RLIMIT_AS) of the process that owns this address space.
     void set_address_space_limit(std::uint64_t bytes) { layout_.address_space_limit = bytes; }
+    void set_data_limit(std::uint64_t bytes) { layout_.data_limit = bytes; }
+    void set_memlock_limit(std::uint64_t bytes) { layout_.memlock_limit = bytes; }
     VirtAddr brk_current() const { return brk_; }
     VirtAddr brk_base() const { return brk_start_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).
@@ -214,7 +218,11 @@ private:
     Status validate_range(VirtAddr addr, std::uint64_t len) const;
     bool splits_exceed_map_count(const Vma& v, VirtAddr start, VirtAddr end) const;
     bool splits_special(VirtAddr start, VirtAddr end) const;
-    bool within_limits(VirtAddr start, VirtAddr end, bool charged) const;
+    // RLIMIT_AS for [start, end); the overcommit heuristic when `charged` (VM_ACCOUNT);
+    // RLIMIT_DATA when `data` (private writable, not a stack).
+    bool within_limits(VirtAddr start, VirtAddr end, bool charged, bool data) const;
+    static bool is_data(const Vma& v);
+    std::uint64_t data_vm_bytes() const;
     Result<VirtAddr> place(VirtAddr hint, std::uint64_t len, std::uint32_t flags) const;
     void unmap_range(VirtAddr start, VirtAddr end, TlbGather& gather);
     void zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGather& gather);

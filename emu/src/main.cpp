@@ -142,6 +142,8 @@ int main(int argc, char** argv) {
         ("check", "verify every access against the page table (MMU coherence checking)")
         ("ram", po::value<std::string>()->default_value("1G"), "guest RAM size (e.g. 512M, 2G)")
         ("root", po::value<std::string>()->default_value("/"), "directory the guest sees as /")
+        ("host-devices", "let the guest open any host device node (default: only null, zero, full, "
+                         "random, urandom, tty and the terminals of mmuemu's standard streams)")
         ("env", po::value<std::vector<std::string>>()->composing(), "set K=V in the guest environment")
         ("clear-env", "start the guest with an empty environment")
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
@@ -248,6 +250,7 @@ int main(int argc, char** argv) {
             options.gdb = gdb;
         }
         options.root = vm["root"].as<std::string>();
+        options.host_devices = vm.count("host-devices") != 0;
         options.max_instructions = vm["max-insns"].as<std::uint64_t>();
         if (!vm.count("clear-env"))
             for (char** e = environ; *e; ++e) envp.emplace_back(*e);

@@ -118,6 +118,13 @@ GUEST_STATIC const char *errname(int e)
     case ERANGE: return "ERANGE";
     case ENOTTY: return "ENOTTY";
     case ESPIPE: return "ESPIPE";
+    case EIO: return "EIO";
+    case ENXIO: return "ENXIO";
+    case ENOTDIR: return "ENOTDIR";
+    case EISDIR: return "EISDIR";
+    case ETXTBSY: return "ETXTBSY";
+    case ENOSPC: return "ENOSPC";
+    case ELOOP: return "ELOOP";
     default: return "E?";
     }
 }

@@ -8,8 +8,15 @@
 #include <set>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace emu {
+
+// One entry of a generated directory (getdents64).
+struct DirectoryEntry {
+    std::string name;
+    unsigned char type;  // DT_DIR, DT_REG or DT_LNK
+};
 
 struct GuestFile {
     GuestFile() = default;
@@ -20,7 +27,13 @@ struct GuestFile {
     int host_fd = -1;            // a real host descriptor, or -1 for generated content
     std::string generated;       // contents of a generated file (snapshot taken at open)
     std::uint64_t offset = 0;    // for generated files
-    bool pagemap = false;        // /proc/self/pagemap: read through the MMU at the offset
+    bool pagemap = false;        // /proc/PID/pagemap: read through the MMU at the offset
+    bool mem = false;            // /proc/PID/mem: read and written through the MMU at the offset
+    int memory_of = 0;           // pagemap, mem: the thread group whose memory it is
+    bool directory = false;      // a generated directory: `entries` (offset counts entries)
+    std::vector<DirectoryEntry> entries;
+    unsigned st_mode = 0;        // generated files: what fstat shows
+    std::uint64_t inode = 0;
     bool nonblocking = false;    // the guest's O_NONBLOCK (host pipes are always non-blocking)
     bool host_nonblocking = false;  // the host descriptor was made O_NONBLOCK by mmuemu
     // Kernel objects that are not host descriptors (pidfd, signalfd, epoll): kind and state.

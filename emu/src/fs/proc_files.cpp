@@ -1,32 +1,251 @@
-// /proc/self/maps and /proc/self/status, generated from the mmu state as Linux prints them.
-#include <cinttypes>
-#include <cstdio>
-#include <string>
+// /proc text files generated from the MMU and the task model, in the formats Linux prints
+// (proc(5)); values mmuemu does not model are printed as 0.
+#include "fs/proc_files.hpp"
+
+#include <sys/resource.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
 #include "machine/process.hpp"
-#include "syscalls/syscalls.hpp"
 
 namespace emu {
 
-std::string proc_self_maps(Process& p) { return p.as().maps(); }
+namespace {
 
-std::string proc_self_status(Process& p) {
-    const auto& as = p.as();
-    const std::uint64_t size_kb = as.total_vm_bytes() / 1024;
-    const std::uint64_t rss_kb = as.rss_pages() * 4;
-    const std::uint64_t locked_kb = as.locked_bytes() / 1024;
-    char buf[1024];
-    std::snprintf(buf, sizeof buf,
-                  "Name:\tmmuemu-guest\nState:\tR (running)\nTgid:\t%d\nPid:\t%d\nPPid:\t%d\n"
-                  "VmPeak:\t%8" PRIu64 " kB\nVmSize:\t%8" PRIu64 " kB\nVmLck:\t%8" PRIu64 " kB\n"
-                  "VmHWM:\t%8" PRIu64 " kB\nVmRSS:\t%8" PRIu64 " kB\nRssAnon:\t%8" PRIu64 " kB\n"
-                  "VmPTE:\t%8" PRIu64 " kB\nThreads:\t1\n",
-                  static_cast<int>(::getpid()), static_cast<int>(::getpid()),
-                  static_cast<int>(::getppid()), size_kb, size_kb, locked_kb,
-                  p.stats().peak_rss_pages * 4 > rss_kb ? p.stats().peak_rss_pages * 4 : rss_kb,
-                  rss_kb, rss_kb, as.page_table_pages() * 4);
-    return buf;
+using mmu::Vma;
+namespace vf = mmu::vma_flag;
+
+// printf into a std::string.
+template <typename... Args>
+void append(std::string& out, const char* format, Args... args) {
+    char buf[512];
+    const int n = std::snprintf(buf, sizeof buf, format, args...);
+    if (n > 0) out.append(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
+}
+
+int parent_tgid(const ThreadGroup& g) {
+    auto parent = g.parent.lock();
+    return parent ? parent->tgid : static_cast<int>(::getppid());
+}
+
+// Linux's one-letter task state: R running, S sleeping, T stopped, Z zombie.
+char state_letter(Process& p, const ThreadGroup& g, const Task& t) {
+    if (g.state != GroupState::Alive) return 'Z';
+    if (g.stopped) return 'T';
+    if (&t == &p.task()) return 'R';
+    return t.state == TaskState::Blocked ? 'S' : 'R';
+}
+
+const char* state_name(char letter) {
+    switch (letter) {
+    case 'S': return "S (sleeping)";
+    case 'T': return "T (stopped)";
+    case 'Z': return "Z (zombie)";
+    default: return "R (running)";
+    }
+}
+
+// The sums Linux keeps per mm: data_vm (private writable, not stack), stack_vm and exec_vm, in
+// pages.
+struct VmSums {
+    std::uint64_t data = 0, stack = 0, exec = 0;
+};
+
+VmSums vm_sums(const mmu::AddressSpace& as) {
+    VmSums s;
+    for (const auto& [start, v] : as.vmas().all()) {
+        const std::uint64_t pages = v.size() >> mmu::kPageShift;
+        const bool stack = v.has(vf::kGrowsDown) || v.has(vf::kStack);
+        if (stack) s.stack += pages;
+        else if ((v.prot & mmu::kProtWrite) && !v.shared()) s.data += pages;
+        else if ((v.prot & mmu::kProtExec) && !(v.prot & mmu::kProtWrite)) s.exec += pages;
+    }
+    return s;
+}
+
+// Signals with a handler (caught) or ignored, as bit masks.
+std::uint64_t signals_with(const Task& t, bool ignored) {
+    std::uint64_t mask = 0;
+    for (int sig = 1; sig <= kNsig; ++sig) {
+        const std::uint64_t h = t.signals.action(sig).handler;
+        if (ignored ? h == 1 : h > 1) mask |= sig_bit(sig);
+    }
+    return mask;
+}
+
+// Guest memory [start, end) as the kernel reads it for cmdline and environ.
+std::string guest_bytes(mmu::AddressSpace& as, std::uint64_t start, std::uint64_t end) {
+    if (end <= start) return "";
+    std::string out(std::min<std::uint64_t>(end - start, 1 << 20), '\0');
+    out.resize(as.copy_from_user_partial(out.data(), start, out.size()));
+    return out;
+}
+
+std::string status(Process& p, ThreadGroup& g, Task& t) {
+    mmu::AddressSpace& as = *g.mm;
+    const std::uint64_t size_kb = as.total_vm_bytes() / 1024, rss_kb = as.rss_pages() * 4;
+    const VmSums sums = vm_sums(as);
+    const char state = state_letter(p, g, t);
+    const auto uid = static_cast<unsigned>(::getuid()), euid = static_cast<unsigned>(::geteuid());
+    const auto gid = static_cast<unsigned>(::getgid()), egid = static_cast<unsigned>(::getegid());
+    std::string s;
+    append(s, "Name:\t%s\nUmask:\t%04o\nState:\t%s\n", g.comm.c_str(), t.fs ? t.fs->umask : 022u,
+           state_name(state));
+    append(s, "Tgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", g.tgid, t.tid, parent_tgid(g));
+    append(s, "Uid:\t%u\t%u\t%u\t%u\nGid:\t%u\t%u\t%u\t%u\n", uid, euid, euid, euid, gid, egid, egid, egid);
+    append(s, "FDSize:\t%d\nGroups:\t\n", t.files ? std::max<int>(64, static_cast<int>(t.files->count())) : 0);
+    if (state != 'Z') {
+        const std::uint64_t peak = std::max<std::uint64_t>(p.stats().peak_rss_pages * 4, rss_kb);
+        append(s, "VmPeak:\t%8" PRIu64 " kB\nVmSize:\t%8" PRIu64 " kB\nVmLck:\t%8" PRIu64 " kB\n", size_kb,
+               size_kb, as.locked_bytes() / 1024);
+        append(s, "VmPin:\t%8d kB\nVmHWM:\t%8" PRIu64 " kB\nVmRSS:\t%8" PRIu64 " kB\n", 0, peak, rss_kb);
+        append(s, "RssAnon:\t%8" PRIu64 " kB\nRssFile:\t%8d kB\nRssShmem:\t%8d kB\n", rss_kb, 0, 0);
+        append(s, "VmData:\t%8" PRIu64 " kB\nVmStk:\t%8" PRIu64 " kB\nVmExe:\t%8" PRIu64 " kB\n",
+               sums.data * 4, sums.stack * 4, sums.exec * 4);
+        append(s, "VmLib:\t%8d kB\nVmPTE:\t%8" PRIu64 " kB\nVmSwap:\t%8d kB\n", 0, as.page_table_pages() * 4, 0);
+    }
+    append(s, "Threads:\t%d\n", g.live_threads());
+    append(s, "SigQ:\t0/%" PRIu64 "\n", g.rlimits[RLIMIT_SIGPENDING].first);
+    append(s, "SigPnd:\t%016" PRIx64 "\nShdPnd:\t%016" PRIx64 "\nSigBlk:\t%016" PRIx64 "\n",
+           t.signals.pending, std::uint64_t{0}, t.signals.blocked);
+    append(s, "SigIgn:\t%016" PRIx64 "\nSigCgt:\t%016" PRIx64 "\n", signals_with(t, true), signals_with(t, false));
+    append(s, "NoNewPrivs:\t0\nSeccomp:\t0\n");
+    const unsigned cpus = p.cpu_count();
+    append(s, "Cpus_allowed:\t%" PRIx64 "\nCpus_allowed_list:\t0-%u\n",
+           t.affinity & (cpus >= 64 ? ~0ull : (1ull << cpus) - 1), cpus - 1);
+    return s;
+}
+
+// proc(5)'s 52 fields of /proc/PID/stat.
+std::string stat(Process& p, ThreadGroup& g, Task& t) {
+    mmu::AddressSpace& as = *g.mm;
+    const StackImage& st = g.stack;
+    const auto& faults = as.fault_counters();
+    std::string s;
+    append(s, "%d (%s) %c %d %d %d 0 -1 4194304 %" PRIu64 " 0 0 0 0 0 0 0 20 0 %d 0 0 ", t.tid,
+           g.comm.c_str(), state_letter(p, g, t), parent_tgid(g), g.pgid, g.sid, faults.faults,
+           g.live_threads());
+    append(s, "%" PRIu64 " %" PRIu64 " %" PRIu64 " 0 0 %" PRIu64 " 0 0 ", as.total_vm_bytes(), as.rss_pages(),
+           g.rlimits[RLIMIT_RSS].first, st.rsp);
+    append(s, "%" PRIu64 " %" PRIu64 " 0 0 %" PRIu64 " %" PRIu64 " 0 0 0 %d %d 0 0 0 0 0 ", t.signals.pending,
+           t.signals.blocked, signals_with(t, true), signals_with(t, false), g.exit_signal, t.last_cpu);
+    append(s, "0 0 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n",
+           as.brk_base(), as.brk_current(), st.arg_start, st.arg_end, st.env_start, st.env_end,
+           g.state == GroupState::Alive ? 0 : g.wait_status);
+    return s;
+}
+
+std::string statm(const ThreadGroup& g) {
+    const mmu::AddressSpace& as = *g.mm;
+    const VmSums sums = vm_sums(as);
+    std::string s;
+    append(s, "%" PRIu64 " %" PRIu64 " 0 %" PRIu64 " 0 %" PRIu64 " 0\n", as.total_vm_bytes() >> mmu::kPageShift,
+           as.rss_pages(), sums.exec, sums.data + sums.stack);
+    return s;
+}
+
+std::string auxv(const ThreadGroup& g) {
+    const auto& words = g.stack.auxv_words;
+    return std::string(reinterpret_cast<const char*>(words.data()), words.size() * sizeof words[0]);
+}
+
+std::string meminfo(Process& p) {
+    const auto& stats = p.ram().stats();
+    const std::uint64_t total_kb = p.ram().frame_count() * 4;
+    const std::uint64_t used_kb = std::min(total_kb, stats.frames_in_use * 4);
+    std::string s;
+    append(s, "MemTotal:       %8" PRIu64 " kB\nMemFree:        %8" PRIu64 " kB\n", total_kb, total_kb - used_kb);
+    append(s, "MemAvailable:   %8" PRIu64 " kB\nBuffers:        %8d kB\nCached:         %8d kB\n",
+           total_kb - used_kb, 0, 0);
+    append(s, "SwapCached:     %8d kB\nSwapTotal:      %8d kB\nSwapFree:       %8d kB\n", 0, 0, 0);
+    return s;
+}
+
+std::string cpuinfo(Process& p) {
+    std::string s;
+    for (unsigned cpu = 0; cpu < p.cpu_count(); ++cpu) {
+        append(s, "processor\t: %u\nvendor_id\t: mmuemu\nmodel name\t: mmuemu virtual CPU (Unicorn)\n", cpu);
+        append(s, "physical id\t: 0\ncore id\t\t: %u\ncpu cores\t: %u\n\n", cpu, p.cpu_count());
+    }
+    return s;
+}
+
+std::string uptime() {
+    // Seconds since mmuemu started (the machine's boot), idle time not modelled.
+    static const std::uint64_t boot_ns = monotonic_ns();
+    const std::uint64_t up = monotonic_ns() - boot_ns;
+    std::string s;
+    append(s, "%" PRIu64 ".%02" PRIu64 " 0.00\n", up / 1000000000, up / 10000000 % 100);
+    return s;
+}
+
+std::string loadavg(Process& p) {
+    int running = 0, newest = 0;
+    for (const auto& [tid, t] : p.tasks()) {
+        if (t->alive() && t->state == TaskState::Runnable) ++running;
+        newest = std::max(newest, tid);
+    }
+    std::string s;
+    append(s, "0.00 0.00 0.00 %d/%zu %d\n", running, p.tasks().size(), newest);
+    return s;
+}
+
+std::string version() {
+    struct utsname u;
+    ::uname(&u);
+    return std::string("Linux version ") + u.release + " (mmuemu) " + u.version + "\n";
+}
+
+}  // namespace
+
+std::uint64_t guest_threads_max(std::uint64_t ram_bytes) {
+    return std::max<std::uint64_t>(20, ram_bytes / (128 * 1024));
+}
+
+const char* const* proc_task_text_leaves() {
+    static const char* const leaves[] = {"auxv", "cmdline", "comm", "environ", "maps", "stat", "statm", "status", nullptr};
+    return leaves;
+}
+
+const char* const* proc_machine_leaves() {
+    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "uptime", "version", nullptr};
+    return leaves;
+}
+
+bool proc_task_file(Process& p, ThreadGroup& g, Task& t, const std::string& leaf, std::string& out) {
+    const bool zombie = g.state != GroupState::Alive;
+    if (leaf == "status") out = status(p, g, t);
+    else if (leaf == "stat") out = stat(p, g, t);
+    else if (leaf == "comm") out = g.comm + "\n";
+    else if (leaf == "statm") out = zombie ? "0 0 0 0 0 0 0\n" : statm(g);
+    else if (leaf == "maps") out = zombie ? "" : g.mm->maps();
+    else if (leaf == "auxv") out = zombie ? "" : auxv(g);
+    else if (leaf == "cmdline") out = zombie ? "" : guest_bytes(*g.mm, g.stack.arg_start, g.stack.arg_end);
+    else if (leaf == "environ") out = zombie ? "" : guest_bytes(*g.mm, g.stack.env_start, g.stack.env_end);
+    else return false;
+    return true;
+}
+
+bool proc_machine_file(Process& p, const std::string& path, std::string& out) {
+    const mmu::Layout& layout = p.as().layout();
+    if (path == "meminfo") out = meminfo(p);
+    else if (path == "cpuinfo") out = cpuinfo(p);
+    else if (path == "uptime") out = uptime();
+    else if (path == "loadavg") out = loadavg(p);
+    else if (path == "version") out = version();
+    else if (path == "sys/vm/max_map_count") out = std::to_string(layout.max_map_count) + "\n";
+    else if (path == "sys/vm/overcommit_memory") out = layout.overcommit_limit ? "0\n" : "1\n";
+    else if (path == "sys/kernel/pid_max") out = "4194304\n";
+    else if (path == "sys/kernel/threads-max") out = std::to_string(guest_threads_max(p.options().ram_bytes)) + "\n";
+    else return false;
+    return true;
 }
 
 }  // namespace emu

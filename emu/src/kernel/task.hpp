@@ -34,6 +34,7 @@ struct FsState {
     unsigned umask = 022;
     std::string root = "/";   // host path of the guest's / (--root, then chroot)
     int root_fd = -1;         // a host descriptor of it (O_PATH), when it is not the host's /
+    std::string virtual_cwd;  // the working directory when it is a generated one (/proc/PID)
 };
 
 // Why a task is off the run queue, and how the scheduler knows it may continue. A blocked task
@@ -100,8 +101,10 @@ struct ThreadGroup {
     std::shared_ptr<mmu::AddressSpace> mm;   // CLONE_VM shares it between groups (vfork)
     std::vector<std::weak_ptr<Task>> threads;
     std::vector<std::weak_ptr<ThreadGroup>> children;
+    // A new program: its file, and its name as comm (the file name's last component, 15 bytes).
     void set_exe(const std::string& path) {
         exe = path;
+        comm = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1).substr(0, 15);
         struct stat st;
         if (::stat(path.c_str(), &st) == 0) exe_dev = st.st_dev, exe_ino = st.st_ino;
     }

@@ -215,8 +215,10 @@ StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::ve
     StackWriter w(as, kStackTop - 8);
     const std::uint64_t execfn_addr = w.push_string(execfn);
     std::vector<std::uint64_t> env_addrs, arg_addrs;
+    const std::uint64_t env_end = w.sp();
     for (auto it = envp.rbegin(); it != envp.rend(); ++it) env_addrs.insert(env_addrs.begin(), w.push_string(*it));
     for (auto it = argv.rbegin(); it != argv.rend(); ++it) arg_addrs.insert(arg_addrs.begin(), w.push_string(*it));
+    const std::uint64_t arg_end = env_addrs.empty() ? env_end : env_addrs.front();
     const std::uint64_t platform = w.push_string("x86_64");
     // AT_RANDOM: fixed bytes so that runs (and traces) are reproducible.
     const std::uint8_t random_bytes[16] = {0x6d, 0x6d, 0x75, 0x65, 0x6d, 0x75, 0x21, 0x00,
@@ -226,6 +228,10 @@ StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::ve
 
     const std::uint64_t vdso = map_vdso(as);
     StackImage out;
+    out.arg_start = arg_addrs.empty() ? arg_end : arg_addrs.front();
+    out.arg_end = arg_end;
+    out.env_start = env_addrs.empty() ? env_end : env_addrs.front();
+    out.env_end = env_end;
     out.auxv_words = {
         AT_SYSINFO_EHDR, vdso,
         AT_HWCAP, 0x078bfbff, AT_PAGESZ, kPageSize, AT_CLKTCK, 100,

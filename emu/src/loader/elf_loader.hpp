@@ -36,6 +36,9 @@ struct StackImage {
     std::uint64_t rsp = 0;  // points at argc
     std::uint64_t auxv = 0;
     std::vector<std::uint64_t> auxv_words;  // the auxiliary vector, for qXfer:auxv and /proc
+    // Where the argument and environment strings are (/proc/PID/cmdline and environ read them
+    // from guest memory, as Linux does: a program that rewrites its argv changes its cmdline).
+    std::uint64_t arg_start = 0, arg_end = 0, env_start = 0, env_end = 0;
 };
 
 // Parses and validates `bytes` (the whole file) and maps its PT_LOAD segments. Throws LoadError.

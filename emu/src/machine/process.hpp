@@ -27,6 +27,7 @@ struct RunOptions {
     std::uint64_t ram_bytes = mmu::PhysicalMemory::kDefaultBytes;
     bool check = false;             // verify every access against the page table
     std::string root = "/";         // the guest's view of the file system
+    bool host_devices = false;      // --host-devices: every host device node may be opened
     std::uint64_t max_instructions = 0;
     bool stats = false;
     std::optional<GdbOptions> gdb;

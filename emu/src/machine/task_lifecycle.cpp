@@ -25,7 +25,8 @@ constexpr int kCldExited = 1, kCldKilled = 2, kCldStopped = 5, kCldContinued = 6
 constexpr std::uint64_t kSaNoCldStop = 1, kSaNoCldWait = 2;
 }  // namespace
 
-FsState::FsState(const FsState& other) : cwd(other.cwd), umask(other.umask), root(other.root) {
+FsState::FsState(const FsState& other)
+    : cwd(other.cwd), umask(other.umask), root(other.root), virtual_cwd(other.virtual_cwd) {
     if (other.cwd_fd >= 0) cwd_fd = ::fcntl(other.cwd_fd, F_DUPFD_CLOEXEC, 3);
     if (other.root_fd >= 0) root_fd = ::fcntl(other.root_fd, F_DUPFD_CLOEXEC, 3);
 }
@@ -428,8 +429,6 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     g.timers.clear();  // POSIX timers do not survive execve (alarm does)
     g.set_exe(exe);
     g.stack = stack;
-    const auto slash = exe.find_last_of('/');
-    g.comm = exe.substr(slash == std::string::npos ? 0 : slash + 1).substr(0, 15);
     VirtualCpu& c = cpus_[cpu_index_];
     c.engine->restore(*initial_context_);
     flush_cpu(c);

@@ -58,12 +58,15 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
                           int flags, int depth) {
     if (path.empty() && !(flags & AT_EMPTY_PATH)) return err(ENOENT);
     HostPath hp;
-    if (const std::int64_t e = resolve_path(p, dirfd, path, hp,
-                                            (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow))
+    if (path.empty()) {  // fexecve: the descriptor's own file
+        auto f = p.files().get(dirfd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EACCES);
+        hp.dirfd = f->host_fd;
+    } else if (const std::int64_t e = resolve_path(p, dirfd, path, hp,
+                                                   (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow)) {
         return e;
-    // The magic link to the running program is the guest's program, never mmuemu's binary.
-    if (path == "/proc/self/exe" || path == "/proc/" + std::to_string(p.group().tgid) + "/exe")
-        hp = HostPath{AT_FDCWD, p.group().exe, OwnedFd{}};
+    }
     const int open_flags = O_RDONLY | O_CLOEXEC | ((flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0);
     const int fd = path.empty() ? ::fcntl(hp.dirfd, F_DUPFD_CLOEXEC, 3)
                                 : ::openat(hp.dirfd, hp.path.c_str(), open_flags);

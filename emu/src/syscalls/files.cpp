@@ -2,6 +2,7 @@
 // generated from the MMU.
 #include "syscalls/syscalls.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -18,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -32,17 +34,124 @@ namespace emu::sys {
 
 namespace {
 
-bool is_self_proc(Process& p, const std::string& path, const char* leaf) {
-    return path == std::string("/proc/self/") + leaf ||
-           path == "/proc/" + std::to_string(p.group().tgid) + "/" + leaf;
-}
-
 // Resolves a path argument (Final::Follow or NoFollow for its last component); on failure returns
-// from the calling system call with its errno.
+// from the calling system call with its errno. RESOLVE_TO_CHANGE_OR_RETURN for calls that change
+// the name space or a file's metadata (generated files and /dev devices refuse: EPERM).
 #define RESOLVE_OR_RETURN(out, dirfd, path, final)                                  \
     HostPath out;                                                                   \
     if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out, final)) \
         return resolve_error
+#define RESOLVE_TO_CHANGE_OR_RETURN(out, dirfd, path, final)                                          \
+    HostPath out;                                                                                     \
+    if (const std::int64_t resolve_error = resolve_path(p, dirfd, path, out, final, Purpose::Change)) \
+        return resolve_error
+
+using Kind = VirtualLookup::Kind;
+
+// The device number /proc files show: the host's procfs's, as a guest would see a procfs.
+dev_t proc_device() {
+    static const dev_t dev = [] {
+        struct stat st;
+        return ::stat("/proc", &st) == 0 ? st.st_dev : makedev(0, 21);
+    }();
+    return dev;
+}
+
+// What stat shows for a generated file (and for pidfds, signalfds and epoll descriptors).
+struct stat generated_stat(unsigned mode, std::uint64_t inode, std::uint64_t size = 0, std::size_t subdirs = 0) {
+    struct stat st{};
+    st.st_dev = proc_device();
+    st.st_ino = inode;
+    st.st_mode = mode ? mode : S_IFREG | 0600;
+    st.st_nlink = S_ISDIR(st.st_mode) ? 2 + subdirs : 1;
+    st.st_uid = ::getuid();
+    st.st_gid = ::getgid();
+    st.st_size = static_cast<off_t>(size);
+    st.st_blksize = 1024;
+    return st;
+}
+
+struct stat node_stat(const VirtualNode& node) {
+    const auto subdirs = std::count_if(node.entries.begin(), node.entries.end(),
+                                       [](const DirectoryEntry& e) { return e.type == DT_DIR; });
+    return generated_stat(node.st_mode(), node.inode(), node.size, static_cast<std::size_t>(subdirs));
+}
+
+struct statx statx_of(const struct stat& st) {
+    struct statx stx{};
+    stx.stx_mask = STATX_BASIC_STATS;
+    stx.stx_blksize = static_cast<std::uint32_t>(st.st_blksize);
+    stx.stx_nlink = static_cast<std::uint32_t>(st.st_nlink);
+    stx.stx_uid = st.st_uid;
+    stx.stx_gid = st.st_gid;
+    stx.stx_mode = static_cast<std::uint16_t>(st.st_mode);
+    stx.stx_ino = st.st_ino;
+    stx.stx_size = static_cast<std::uint64_t>(st.st_size);
+    stx.stx_dev_major = major(st.st_dev);
+    stx.stx_dev_minor = minor(st.st_dev);
+    return stx;
+}
+
+// Who may open a generated file for writing: its owner's write bit, or root (as on /proc).
+bool may_write(unsigned mode) { return (mode & 0200) || ::geteuid() == 0; }
+
+// access() on a generated node: root may read and write anything, execute only directories.
+std::int64_t node_access(const VirtualNode& node, int want) {
+    const bool root = ::geteuid() == 0;
+    if ((want & R_OK) && !root && !(node.mode & 0400)) return err(EACCES);
+    if ((want & W_OK) && !root && !(node.mode & 0200)) return err(EACCES);
+    if ((want & X_OK) && !(node.mode & 0111)) return err(EACCES);
+    return 0;
+}
+
+// open() of a generated node.
+std::int64_t open_node(Process& p, const VirtualNode& node, int flags) {
+    const int access = flags & O_ACCMODE;
+    auto file = std::make_shared<GuestFile>();
+    file->kind = GuestFile::Kind::Generated;
+    file->path = node.path;
+    file->open_flags = flags;
+    file->st_mode = node.st_mode();
+    file->inode = node.inode();
+    switch (node.type) {
+    case VirtualNode::Type::Symlink: return err(ELOOP);  // O_NOFOLLOW on a link
+    case VirtualNode::Type::Directory:
+        if (access != O_RDONLY || (flags & O_CREAT)) return err(EISDIR);
+        file->directory = true;
+        file->entries = node.entries;
+        break;
+    case VirtualNode::Type::File:
+        if (flags & O_DIRECTORY) return err(ENOTDIR);
+        if ((flags & O_CREAT) && (flags & O_EXCL)) return err(EEXIST);
+        if (access != O_RDONLY && !may_write(node.mode)) return err(EACCES);
+        file->generated = node.text;
+        file->pagemap = node.data == VirtualNode::Data::Pagemap;
+        file->mem = node.data == VirtualNode::Data::Mem;
+        file->memory_of = node.tgid;
+        break;
+    }
+    file->nonblocking = flags & O_NONBLOCK;
+    return install_fd(p, file, 0, flags & O_CLOEXEC);
+}
+
+// open() of /proc/PID/fd/N when N has no host descriptor: a generated file opens anew (Linux
+// opens /proc files afresh); an anonymous inode cannot be reopened (ENXIO).
+std::int64_t reopen_generated(Process& p, const GuestFile& f, int flags) {
+    if (f.kind != GuestFile::Kind::Generated) return err(ENXIO);
+    auto file = std::make_shared<GuestFile>();
+    file->kind = GuestFile::Kind::Generated;
+    file->path = f.path;
+    file->open_flags = flags;
+    file->st_mode = f.st_mode;
+    file->inode = f.inode;
+    file->generated = f.generated;
+    file->pagemap = f.pagemap;
+    file->mem = f.mem;
+    file->memory_of = f.memory_of;
+    file->directory = f.directory;
+    file->entries = f.entries;
+    return install_fd(p, file, 0, flags & O_CLOEXEC);
+}
 
 // Whether `st` is the program file of a live guest process (Linux: ETXTBSY for writers).
 bool running_program(Process& p, const struct stat& st) {
@@ -51,70 +160,146 @@ bool running_program(Process& p, const struct stat& st) {
     return false;
 }
 
-std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
-    std::string path;
-    if (!read_string(p, path_addr, path)) return err(EFAULT);
+// A host file opened for the guest: a FIFO is opened non-blocking on the host (its other end is
+// usually another guest task): a read end opens at once and its reads wait for data; a blocking
+// open of a write end waits, task by task, until a reader is there (ENXIO until then).
+std::int64_t open_host_file(Process& p, const VirtualLookup& v, int flags, int mode) {
     auto file = std::make_shared<GuestFile>();
-    file->path = path;
     file->open_flags = flags;
-    if (is_self_proc(p, path, "maps")) {
-        file->generated = proc_self_maps(p);
-    } else if (is_self_proc(p, path, "status")) {
-        file->generated = proc_self_status(p);
-    } else if (is_self_proc(p, path, "pagemap")) {
-        file->pagemap = true;
-    } else {
-        // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
-        const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
-        // A FIFO is opened non-blocking on the host (its other end is usually another guest
-        // task): a read end opens at once and its reads wait for data; a blocking open of a write
-        // end waits, task by task, until a reader is there (ENXIO until then).
-        bool fifo = false;
-        if (HostPath probe; resolve_path(p, dirfd, path, probe, Final::Follow) == 0) {
-            struct stat st;
-            if (::fstatat(probe.dirfd, probe.path.c_str(), &st, 0) == 0) {
-                fifo = S_ISFIFO(st.st_mode);
-                // A program some guest process is running cannot be opened for writing.
-                if ((flags & O_ACCMODE) != O_RDONLY && S_ISREG(st.st_mode) && running_program(p, st))
-                    return err(ETXTBSY);
-            }
-        }
-        const int fd = open_guest_path(p, dirfd, path, flags | (fifo ? O_NONBLOCK : 0), create_mode);
-        if (fd == -ENXIO && fifo && !(flags & O_NONBLOCK)) {
-            BlockState b;
-            b.deadline_ns = monotonic_ns() + 1000000;  // look again in 1 ms
-            return p.block(std::move(b));
-        }
-        if (fd < 0) return fd;
-        file->host_fd = fd;
-        file->host_nonblocking = fifo;
+    // The umask is the guest task's (CLONE_FS); mmuemu's own is 0.
+    const mode_t create_mode = static_cast<mode_t>(mode) & ~static_cast<mode_t>(p.fs().umask) & 07777;
+    bool fifo = false;
+    HostPath probe;
+    const bool found = v.kind == Kind::HostFile
+                           ? (probe.path = v.path, true)
+                           : resolve_path(p, AT_FDCWD, v.path, probe, Final::Follow) == 0;
+    if (struct stat st; found && ::fstatat(probe.dirfd, probe.path.c_str(), &st, 0) == 0) {
+        fifo = S_ISFIFO(st.st_mode);
+        // A program some guest process is running cannot be opened for writing.
+        if ((flags & O_ACCMODE) != O_RDONLY && S_ISREG(st.st_mode) && running_program(p, st)) return err(ETXTBSY);
     }
+    const int host_flags = flags | (fifo ? O_NONBLOCK : 0);
+    int fd;
+    if (v.kind == Kind::HostFile) {
+        fd = ::open(v.path.c_str(), host_flags | O_CLOEXEC, create_mode);
+        if (fd < 0) fd = -errno;
+    } else {
+        fd = open_host_path(p, v.path, host_flags, create_mode);
+    }
+    if (fd == -ENXIO && fifo && !(flags & O_NONBLOCK)) {
+        BlockState b;
+        b.deadline_ns = monotonic_ns() + 1000000;  // look again in 1 ms
+        return p.block(std::move(b));
+    }
+    if (fd < 0) return fd;
+    file->host_fd = fd;
+    file->host_nonblocking = fifo;
+    file->path = v.path;
     file->nonblocking = flags & O_NONBLOCK;
     return install_fd(p, file, 0, flags & O_CLOEXEC);
 }
 
+std::int64_t open_file(Process& p, int dirfd, std::uint64_t path_addr, int flags, int mode) {
+    std::string path;
+    if (!read_string(p, path_addr, path)) return err(EFAULT);
+    const VirtualLookup v = lookup_path(p, dirfd, path, (flags & O_NOFOLLOW) ? Final::NoFollow : Final::Follow);
+    switch (v.kind) {
+    case Kind::Error: return err(v.error);
+    case Kind::Node: return open_node(p, v.node, flags);
+    case Kind::OpenFile: return reopen_generated(p, *v.file, flags);
+    default: return open_host_file(p, v, flags, mode);
+    }
+}
+
+// The address space a /proc/PID/pagemap or mem descriptor reads (none once the process is gone).
+mmu::AddressSpace* memory_of(Process& p, const GuestFile& f) {
+    auto g = p.find_group(f.memory_of);
+    return g && g->state == GroupState::Alive && g->mm ? g->mm.get() : nullptr;
+}
+
 std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n,
                             std::uint64_t* offset) {
+    if (f.directory) return err(EISDIR);
     std::uint64_t& pos = offset ? *offset : f.offset;
     std::vector<char> data;
-    if (f.pagemap) {
-        // 8 bytes per virtual page: bit 63 present, 58 guard, pfn in bits 0-54.
-        const std::size_t count = n / 8;
-        data.resize(count * 8);
-        for (std::size_t i = 0; i < count; ++i) {
-            const std::uint64_t word = p.as().pagemap((pos / 8 + i) * kPageSize).raw();
-            std::memcpy(data.data() + i * 8, &word, 8);
+    if (f.pagemap || f.mem) {
+        mmu::AddressSpace* target = memory_of(p, f);
+        if (!target) return 0;
+        if (f.pagemap) {
+            // 8 bytes per virtual page: bit 63 present, 58 guard, pfn in bits 0-54.
+            const std::size_t count = std::min<std::size_t>(n / 8, 1 << 17);
+            data.resize(count * 8);
+            for (std::size_t i = 0; i < count; ++i) {
+                const std::uint64_t word = target->pagemap((pos / 8 + i) * kPageSize).raw();
+                std::memcpy(data.data() + i * 8, &word, 8);
+            }
+        } else {
+            // /proc/PID/mem reads what the process could read; nothing readable there is EIO.
+            data.resize(std::min<std::size_t>(n, 1 << 20));
+            data.resize(target->copy_from_user_partial(data.data(), pos, data.size()));
+            if (data.empty() && n) return err(EIO);
         }
-    } else {
-        if (pos < f.generated.size())
-            data.assign(f.generated.begin() + static_cast<long>(pos),
-                        f.generated.begin() + static_cast<long>(std::min(f.generated.size(), pos + n)));
+    } else if (pos < f.generated.size()) {
+        data.assign(f.generated.begin() + static_cast<long>(pos),
+                    f.generated.begin() + static_cast<long>(std::min<std::uint64_t>(f.generated.size(), pos + n)));
     }
     if (data.empty()) return 0;
     const std::size_t copied = p.as().copy_to_user_partial(buf, data.data(), data.size());
     if (copied == 0) return err(EFAULT);
     pos += copied;
     return static_cast<std::int64_t>(copied);
+}
+
+// A write to a generated file: /proc/PID/mem writes as a debugger does (through read-only
+// protection, never onto a guard page), and drops translated code of what it wrote; the other
+// generated files take no writes (EINVAL), as Linux's maps, status and stat.
+std::int64_t write_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n, std::int64_t offset) {
+    if ((f.open_flags & O_ACCMODE) == O_RDONLY || f.directory) return err(EBADF);
+    if (!f.mem) return err(EINVAL);
+    mmu::AddressSpace* target = memory_of(p, f);
+    if (!target) return 0;
+    std::vector<char> data(std::min<std::size_t>(n, 1 << 20));
+    if (data.empty()) return 0;
+    if (!p.as().copy_from_user(data.data(), buf, data.size())) return err(EFAULT);
+    std::uint64_t at = offset >= 0 ? static_cast<std::uint64_t>(offset) : 0;
+    std::uint64_t& pos = offset >= 0 ? at : f.offset;
+    if (!target->poke(pos, data.data(), data.size())) return err(EIO);
+    p.flush_code_everywhere();
+    pos += data.size();
+    return static_cast<std::int64_t>(data.size());
+}
+
+// getdents64 on a generated directory: "." and "..", then its entries; the offset counts them.
+std::int64_t read_directory(Process& p, GuestFile& f, std::uint64_t buf, std::size_t size) {
+    // Listed when read from the start, as Linux does (a descriptor opened since shows up).
+    if (f.offset == 0) {
+        const VirtualLookup now = lookup_virtual(p, f.path, true);
+        if (now.kind == Kind::Node && now.node.type == VirtualNode::Type::Directory) f.entries = now.node.entries;
+    }
+    std::vector<char> out;
+    const std::size_t total = f.entries.size() + 2;
+    for (std::uint64_t i = f.offset; i < total; ++i) {
+        const std::string name = i == 0 ? "." : i == 1 ? ".." : f.entries[i - 2].name;
+        const unsigned char type = i < 2 ? static_cast<unsigned char>(DT_DIR) : f.entries[i - 2].type;
+        const std::size_t reclen = (19 + name.size() + 1 + 7) & ~std::size_t{7};
+        if (out.size() + reclen > size) {
+            if (out.empty()) return err(EINVAL);  // the buffer holds not even one entry
+            break;
+        }
+        std::vector<char> rec(reclen, 0);
+        const std::uint64_t ino = i < 2 ? f.inode + i : f.inode ^ std::hash<std::string>{}(name);
+        const std::int64_t next = static_cast<std::int64_t>(i + 1);
+        const std::uint16_t len16 = static_cast<std::uint16_t>(reclen);
+        std::memcpy(rec.data(), &ino, 8);
+        std::memcpy(rec.data() + 8, &next, 8);
+        std::memcpy(rec.data() + 16, &len16, 2);
+        rec[18] = static_cast<char>(type);
+        std::memcpy(rec.data() + 19, name.c_str(), name.size());
+        out.insert(out.end(), rec.begin(), rec.end());
+        f.offset = i + 1;
+    }
+    if (out.empty()) return 0;
+    return p.as().copy_to_user(buf, out.data(), out.size()) ? static_cast<std::int64_t>(out.size()) : err(EFAULT);
 }
 
 // One user buffer of a read/write/readv/writev.
@@ -235,7 +420,9 @@ std::int64_t do_read(Process& p, int fd, std::uint64_t buf, std::size_t n, std::
 
 std::int64_t do_write(Process& p, int fd, std::uint64_t buf, std::size_t n, std::int64_t offset) {
     auto f = p.files().get(fd);
-    if (!f || f->host_fd < 0) return err(EBADF);
+    if (!f) return err(EBADF);
+    if (f->kind == GuestFile::Kind::Generated) return write_generated(p, *f, buf, n, offset);
+    if (f->host_fd < 0) return err(EBADF);
     return write_from(p, *f, {{buf, n}}, offset);
 }
 
@@ -250,10 +437,10 @@ std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool 
         if (iov.iov_len) bufs.push_back({reinterpret_cast<std::uint64_t>(iov.iov_base), iov.iov_len});
     }
     if (f->host_fd < 0) {
-        if (is_write) return err(EBADF);
         std::int64_t total = 0;
         for (const UserBuffer& b : bufs) {
-            const std::int64_t r = read_generated(p, *f, b.addr, b.len, nullptr);
+            const std::int64_t r = is_write ? write_generated(p, *f, b.addr, b.len, -1)
+                                            : read_generated(p, *f, b.addr, b.len, nullptr);
             if (r < 0) return total ? total : r;
             total += r;
             if (static_cast<std::size_t>(r) < b.len) break;
@@ -263,24 +450,31 @@ std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool 
     return is_write ? write_from(p, *f, bufs, -1) : read_into(p, *f, bufs, -1);
 }
 
+// fstat of a descriptor with no host file: what Linux shows for /proc files and anonymous inodes.
+struct stat stat_of_generated(const GuestFile& f) { return generated_stat(f.st_mode, f.inode); }
+
 std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uint64_t out, int flags) {
     std::string path;
     if (!read_string(p, path_addr, path)) return err(EFAULT);
     struct stat st;
-    int r;
+    int r = 0;
     if (path.empty() && (flags & AT_EMPTY_PATH)) {
         auto f = p.files().get(dirfd);
         if (!f) return err(EBADF);
-        if (f->host_fd < 0) {
-            std::memset(&st, 0, sizeof st);
-            st.st_mode = S_IFREG | 0444;
-            r = 0;
-        } else {
-            r = ::fstat(f->host_fd, &st);
-        }
+        if (f->host_fd < 0) st = stat_of_generated(*f);
+        else r = ::fstat(f->host_fd, &st);
     } else {
-        RESOLVE_OR_RETURN(hp, dirfd, path, (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
-        r = ::fstatat(hp.dirfd, hp.path.c_str(), &st, flags & ~AT_EMPTY_PATH);
+        const Final final = (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow;
+        const VirtualLookup v = lookup_path(p, dirfd, path, final);
+        if (v.kind == Kind::Error) return err(v.error);
+        if (v.kind == Kind::Node) {
+            st = node_stat(v.node);
+        } else if (v.kind == Kind::OpenFile) {
+            st = stat_of_generated(*v.file);
+        } else {
+            RESOLVE_OR_RETURN(hp, dirfd, path, final);
+            r = ::fstatat(hp.dirfd, hp.path.c_str(), &st, flags & ~AT_EMPTY_PATH);
+        }
     }
     if (r < 0) return err(errno);
     return put(p, out, st);
@@ -320,7 +514,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (f->host_fd >= 0) {
             if (::fstat(f->host_fd, &st) < 0) return err(errno);
         } else {
-            st.st_mode = S_IFREG | 0444;
+            st = stat_of_generated(*f);
         }
         return put(p, a[1], st);
     }
@@ -332,13 +526,20 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!read_string(p, a[1], path)) return err(EFAULT);
         struct statx stx;
         long r;
+        const Final final = (a[2] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow;
         if (path.empty() && (a[2] & AT_EMPTY_PATH)) {
             auto f = p.files().get(static_cast<int>(a[0]));
-            if (!f || f->host_fd < 0) return err(EBADF);
+            if (!f) return err(EBADF);
+            if (f->host_fd < 0) return put(p, a[4], statx_of(stat_of_generated(*f)));
             r = ::statx(f->host_fd, "", static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
+        } else if (const VirtualLookup v = lookup_path(p, static_cast<int>(a[0]), path, final); v.kind == Kind::Error) {
+            return err(v.error);
+        } else if (v.kind == Kind::Node) {
+            return put(p, a[4], statx_of(node_stat(v.node)));
+        } else if (v.kind == Kind::OpenFile) {
+            return put(p, a[4], statx_of(stat_of_generated(*v.file)));
         } else {
-            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path,
-                              (a[2] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
+            RESOLVE_OR_RETURN(hp, static_cast<int>(a[0]), path, final);
             r = ::statx(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2]), static_cast<unsigned>(a[3]), &stx);
         }
         if (r < 0) return err(errno);
@@ -393,7 +594,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
             return host_result(::fcntl(f->host_fd, static_cast<int>(a[1]), static_cast<int>(a[2])));
         case F_SETFD: p.files().set_cloexec(fd, a[2] & FD_CLOEXEC); return 0;
         case F_GETFL: {
-            if (f->host_fd < 0) return O_RDONLY | (f->nonblocking ? O_NONBLOCK : 0);
+            if (f->host_fd < 0) return (f->open_flags & O_ACCMODE) | (f->nonblocking ? O_NONBLOCK : 0);
             const int flags = ::fcntl(f->host_fd, F_GETFL);
             if (flags < 0) return err(errno);
             return (flags & ~O_NONBLOCK) | (f->nonblocking ? O_NONBLOCK : 0);
@@ -461,16 +662,16 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
         const std::uint64_t buf = a[at ? 2 : 1], size = a[at ? 3 : 2];
+        if (static_cast<int>(size) <= 0) return err(EINVAL);  // bufsiz is an int
         std::string target;
-        if (is_self_proc(p, path, "exe")) {
-            char real[4096];
-            target = ::realpath(p.program_path().c_str(), real) ? real : p.program_path();
-        } else if (path == "/proc/self" || path == "/proc/self/") {
-            target = std::to_string(p.group().tgid);  // the guest's pid, not mmuemu's
-        } else if (path == "/proc/thread-self" || path == "/proc/thread-self/") {
-            target = std::to_string(p.group().tgid) + "/task/" + std::to_string(p.task().tid);
+        const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
+        const VirtualLookup v = lookup_path(p, dirfd, path, Final::NoFollow);
+        if (v.kind == Kind::Error) return err(v.error);
+        if (v.kind == Kind::Node || v.kind == Kind::OpenFile) {
+            if (v.kind == Kind::OpenFile || v.node.type != VirtualNode::Type::Symlink) return err(EINVAL);
+            target = v.node.text;
         } else {
-            RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
+            RESOLVE_OR_RETURN(hp, dirfd, path, Final::NoFollow);
             char tmp[4096];
             const long n = ::readlinkat(hp.dirfd, hp.path.c_str(), tmp, sizeof tmp);
             if (n < 0) return err(errno);
@@ -486,13 +687,22 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
         const int flags = s.nr == SYS_faccessat2 ? static_cast<int>(a[3]) : 0;
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path,
-                          (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
-        return host_result(::faccessat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[at ? 2 : 1]), flags));
+        const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
+        const int want = static_cast<int>(a[at ? 2 : 1]);
+        if (want & ~(R_OK | W_OK | X_OK)) return err(EINVAL);
+        const Final final = (flags & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow;
+        const VirtualLookup v = lookup_path(p, dirfd, path, final);
+        if (v.kind == Kind::Error) return err(v.error);
+        if (v.kind == Kind::Node) return node_access(v.node, want);
+        if (v.kind == Kind::OpenFile) return 0;
+        RESOLVE_OR_RETURN(hp, dirfd, path, final);
+        return host_result(::faccessat(hp.dirfd, hp.path.c_str(), want, flags));
     }
     case SYS_getdents64: {
         auto f = p.files().get(fd);
-        if (!f || f->host_fd < 0) return err(EBADF);
+        if (!f) return err(EBADF);
+        if (f->directory) return read_directory(p, *f, a[1], std::min<std::size_t>(a[2], 1 << 16));
+        if (f->host_fd < 0) return err(ENOTDIR);
         const std::size_t n = std::min<std::size_t>(a[2], 1 << 16);
         std::vector<char> tmp(n);
         const long got = ::syscall(SYS_getdents64, f->host_fd, tmp.data(), n);
@@ -507,7 +717,12 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_unlinkat || s.nr == SYS_mkdirat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
+        const bool removes_directory = s.nr == SYS_rmdir || (s.nr == SYS_unlinkat && (a[2] & AT_REMOVEDIR));
+        if (removes_directory) {
+            const VirtualLookup v = lookup_path(p, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
+            if (v.kind == Kind::Node && v.node.type != VirtualNode::Type::Directory) return err(ENOTDIR);
+        }
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
         if (s.nr == SYS_unlink) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), 0));
         if (s.nr == SYS_rmdir) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), AT_REMOVEDIR));
         if (s.nr == SYS_unlinkat) return host_result(::unlinkat(hp.dirfd, hp.path.c_str(), static_cast<int>(a[2])));
@@ -520,11 +735,21 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr != SYS_rename;
         std::string from, to;
         if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
-        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from, Final::NoFollow);
-        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
+        // The new name first: a name that cannot exist (under /proc) is ENOENT before EPERM.
+        RESOLVE_TO_CHANGE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
+        RESOLVE_TO_CHANGE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from, Final::NoFollow);
         const unsigned flags = s.nr == SYS_renameat2 ? static_cast<unsigned>(a[4]) : 0;
         return host_result(::renameat2(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
                                        new_path.path.c_str(), flags));
+    }
+    case SYS_truncate: {
+        std::string path;
+        if (!read_string(p, a[0], path)) return err(EFAULT);
+        if (static_cast<std::int64_t>(a[1]) < 0) return err(EINVAL);
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, AT_FDCWD, path, Final::Follow);
+        struct stat st;
+        if (::stat(hp.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && running_program(p, st)) return err(ETXTBSY);
+        return host_result(::truncate(hp.path.c_str(), static_cast<off_t>(a[1])));
     }
     case SYS_ftruncate: {
         auto f = p.files().get(fd);
@@ -536,7 +761,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_fchmodat;
         std::string path;
         if (!read_string(p, a[at ? 1 : 0], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::Follow);
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::Follow);
         return host_result(::fchmodat(hp.dirfd, hp.path.c_str(), static_cast<mode_t>(a[at ? 2 : 1]), 0));
     }
     case SYS_link:
@@ -546,9 +771,9 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!read_string(p, a[at ? 1 : 0], from) || !read_string(p, a[at ? 3 : 1], to)) return err(EFAULT);
         const int flags = at ? static_cast<int>(a[4]) : 0;
         if (flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) return err(EINVAL);
-        RESOLVE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from,
+        RESOLVE_TO_CHANGE_OR_RETURN(old_path, at ? static_cast<int>(a[0]) : AT_FDCWD, from,
                           (flags & AT_SYMLINK_FOLLOW) ? Final::Follow : Final::NoFollow);
-        RESOLVE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
+        RESOLVE_TO_CHANGE_OR_RETURN(new_path, at ? static_cast<int>(a[2]) : AT_FDCWD, to, Final::NoFollow);
         return host_result(::linkat(old_path.dirfd, old_path.path.c_str(), new_path.dirfd,
                                     new_path.path.c_str(), flags & AT_SYMLINK_FOLLOW));
     }
@@ -558,7 +783,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const bool at = s.nr == SYS_symlinkat;
         std::string target, path;
         if (!read_string(p, a[0], target) || !read_string(p, a[at ? 2 : 1], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[1]) : AT_FDCWD, path, Final::NoFollow);
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, at ? static_cast<int>(a[1]) : AT_FDCWD, path, Final::NoFollow);
         return host_result(::symlinkat(target.c_str(), hp.dirfd, hp.path.c_str()));
     }
     case SYS_mknod:
@@ -570,7 +795,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         const mode_t mode = static_cast<mode_t>(a[at ? 2 : 1]);
         const mode_t type = mode & S_IFMT;
         if (type != 0 && type != S_IFREG && type != S_IFIFO) return err(EPERM);
-        RESOLVE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, at ? static_cast<int>(a[0]) : AT_FDCWD, path, Final::NoFollow);
         const mode_t perms = mode & 07777 & ~static_cast<mode_t>(p.fs().umask);
         return host_result(::mknodat(hp.dirfd, hp.path.c_str(), (type ? type : S_IFREG) | perms, 0));
     }
@@ -605,7 +830,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         }
         std::string path;
         if (!read_string(p, a[1], path)) return err(EFAULT);
-        RESOLVE_OR_RETURN(hp, fd, path, (a[3] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
+        RESOLVE_TO_CHANGE_OR_RETURN(hp, fd, path, (a[3] & AT_SYMLINK_NOFOLLOW) ? Final::NoFollow : Final::Follow);
         return host_result(::utimensat(hp.dirfd, hp.path.c_str(), t, static_cast<int>(a[3])));
     }
     case SYS_fchmod: {
@@ -625,11 +850,23 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (s.nr == SYS_chdir) {
             std::string path;
             if (!read_string(p, a[0], path)) return err(EFAULT);
+            const VirtualLookup v = lookup_path(p, AT_FDCWD, path, Final::Follow);
+            if (v.kind == Kind::Error) return err(v.error);
+            if (v.kind == Kind::OpenFile) return err(ENOTDIR);
+            if (v.kind == Kind::Node) {
+                if (v.node.type != VirtualNode::Type::Directory) return err(ENOTDIR);
+                p.fs().virtual_cwd = v.node.path;
+                return 0;
+            }
             RESOLVE_OR_RETURN(hp, AT_FDCWD, path, Final::Follow);
             dir = ::openat(hp.dirfd, hp.path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
         } else {
             auto f = p.files().get(fd);
             if (!f) return err(EBADF);
+            if (f->directory) {
+                p.fs().virtual_cwd = f->path;
+                return 0;
+            }
             if (f->host_fd < 0) return err(ENOTDIR);
             dir = ::openat(f->host_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
         }
@@ -643,6 +880,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         FsState& fs = p.fs();
         if (fs.cwd_fd >= 0) ::close(fs.cwd_fd);
         fs.cwd_fd = dir;
+        fs.virtual_cwd.clear();
         return 0;
     }
     case SYS_sendfile: {

@@ -25,8 +25,4 @@ inline constexpr std::int64_t kBlock = INT64_MIN + 2;
 
 std::int64_t do_syscall(Process& p, const SyscallArgs& args);
 
-// /proc/self files generated from the MMU state.
-std::string proc_self_maps(Process& p);
-std::string proc_self_status(Process& p);
-
 }  // namespace emu

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "cpu/cpu.hpp"
+#include "fs/proc_files.hpp"
 #include "machine/process.hpp"
 #include "syscalls/syscall_support.hpp"
 
@@ -60,7 +61,7 @@ std::int64_t check_task_limits(Process& p) {
     std::uint64_t live = 0;
     for (const auto& [tid, t] : p.tasks())
         if (t->alive()) ++live;
-    const std::uint64_t threads_max = std::max<std::uint64_t>(20, p.options().ram_bytes / (128 * 1024));
+    const std::uint64_t threads_max = guest_threads_max(p.options().ram_bytes);
     if (live >= threads_max) return err(EAGAIN);
     const std::uint64_t nproc = p.group().rlimits[RLIMIT_NPROC].first;
     if (live >= nproc && !host_has_capability(24) && !host_has_capability(21)) return err(EAGAIN);

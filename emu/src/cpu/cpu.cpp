@@ -40,6 +40,22 @@ void Cpu::set_xmm(int index, const Xmm& value) {
     check(uc_reg_write(handle(), UC_X86_REG_XMM0 + index, copy.data()), "uc_reg_write xmm");
 }
 
+Fp80 Cpu::st(int index) const {
+    Fp80 value{};
+    check(uc_reg_read(handle(), UC_X86_REG_ST0 + index, value.data()), "uc_reg_read st");
+    return value;
+}
+
+void Cpu::set_st(int index, const Fp80& value) {
+    Fp80 copy = value;
+    check(uc_reg_write(handle(), UC_X86_REG_ST0 + index, copy.data()), "uc_reg_write st");
+}
+
+void Cpu::set_fp_physical(int index, const Fp80& value) {
+    Fp80 copy = value;
+    check(uc_reg_write(handle(), UC_X86_REG_FP0 + index, copy.data()), "uc_reg_write fp");
+}
+
 void Cpu::map_ram(void* host, std::uint64_t bytes) {
     check(uc_mem_map_ptr(handle(), 0, bytes, UC_PROT_ALL, host), "uc_mem_map_ptr");
 }

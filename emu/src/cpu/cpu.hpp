@@ -25,6 +25,7 @@ private:
 void check(uc_err err, const char* what);
 
 using Xmm = std::array<std::uint8_t, 16>;
+using Fp80 = std::array<std::uint8_t, 10>;  // an x87 register: 64-bit significand, sign+exponent
 
 // A saved register state (all of it: general, segment bases, x87, SSE, AVX, flags), taken from
 // one engine and restorable into any engine of the same mode: a task switch.
@@ -69,6 +70,11 @@ public:
     }
     Xmm xmm(int index) const;
     void set_xmm(int index, const Xmm& value);
+    // x87 registers by stack position (ST(i), relative to the top in the status word) and by
+    // physical number (R0-R7, what the tag word describes).
+    Fp80 st(int index) const;
+    void set_st(int index, const Fp80& value);
+    void set_fp_physical(int index, const Fp80& value);
 
     // Guest-physical RAM: one region at physical address 0 backed by host memory.
     void map_ram(void* host, std::uint64_t bytes);

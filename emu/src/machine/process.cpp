@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "machine/cpu_state.hpp"
 #include "machine/fault_report.hpp"
 #include "syscalls/syscalls.hpp"
 #include "syscalls/syscall_support.hpp"
@@ -113,6 +114,8 @@ Process::Process(const RunOptions& options, const std::string& program,
     current_ = task;
 
     for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();
+    // What exec starts from (here and in every execve): the registers as Linux sets them.
+    set_exec_state(*cpus_[0].engine);
     initial_context_ = std::make_unique<CpuContext>(cpus_[0].engine->handle());
     cpus_[0].engine->save(*initial_context_);
     // Every invalidation the MMU commits is mirrored onto the soft TLB of each CPU that may hold

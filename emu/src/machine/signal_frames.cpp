@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "machine/cpu_state.hpp"
 #include "machine/process.hpp"
 
 namespace emu {
@@ -49,9 +50,10 @@ struct RtSigframe {
 };
 static_assert(sizeof(RtSigframe) == 440);
 
-// fxsave image: FCW/FSW... then MXCSR at 24, XMM0-15 at 160.
-constexpr std::size_t kFxsaveBytes = 512;
-constexpr std::uint64_t kUcFlags = 0x2 | 0x4;  // UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS
+// UC_FP_XSTATE (the FPU area has the XSAVE layout) | UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS.
+constexpr std::uint64_t kUcFlags = 0x1 | 0x2 | 0x4;
+// The RFLAGS bits a frame gives back (FIX_EFLAGS): AC OF DF TF SF ZF AF PF CF RF.
+constexpr std::uint64_t kFixEflags = 0x50dd5;
 
 struct RegMap {
     int id;
@@ -99,18 +101,10 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     std::uint64_t sp = rsp - 128;  // the red zone
     if ((action.flags & sa::kOnStack) && alt.flags != 2 && !on_alt) sp = alt.sp + alt.size;
 
-    // The FPU/SSE state (fxsave layout) first, 64-byte aligned.
-    sp = (sp - kFxsaveBytes) & ~std::uint64_t{63};
+    // The FPU/SSE state first, 64-byte aligned (fpu__alloc_mathframe).
+    sp = (sp - kSigFpuBytes) & ~(kSigFpuAlign - 1);
     const std::uint64_t fpstate = sp;
-    std::uint8_t fx[kFxsaveBytes] = {};
-    const std::uint32_t mxcsr = static_cast<std::uint32_t>(cpu_.reg(UC_X86_REG_MXCSR));
-    std::memcpy(fx + 24, &mxcsr, 4);
-    const std::uint16_t fcw = static_cast<std::uint16_t>(cpu_.reg(UC_X86_REG_FPCW));
-    std::memcpy(fx, &fcw, 2);
-    for (int i = 0; i < 16; ++i) {
-        const Xmm x = cpu_.xmm(i);
-        std::memcpy(fx + 160 + 16 * i, x.data(), 16);
-    }
+    const SigFpuImage fx = save_fpu_image(cpu_);
     // The frame: aligned so that the handler starts as after a call (rsp % 16 == 8).
     sp = ((sp - sizeof(RtSigframe)) & ~std::uint64_t{15}) - 8;
 
@@ -132,7 +126,7 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     frame.uc.sigmask = saved_mask;
     const auto encoded = encode_siginfo(info);
     std::memcpy(&frame.info, encoded.data(), sizeof frame.info);
-    if (!as_->copy_to_user(fpstate, fx, sizeof fx) || !as_->copy_to_user(sp, &frame, sizeof frame))
+    if (!as_->copy_to_user(fpstate, fx.data(), fx.size()) || !as_->copy_to_user(sp, &frame, sizeof frame))
         return false;
 
     // The handler runs with sa_mask and (unless SA_NODEFER) the signal itself blocked.
@@ -149,11 +143,9 @@ bool Process::setup_frame(const SigInfo& info, const SigAction& action) {
     cpu_.set_reg(UC_X86_REG_RAX, 0);
     cpu_.set_reg(UC_X86_REG_EFLAGS, cpu_.reg(UC_X86_REG_EFLAGS) & ~std::uint64_t{0x400 | 0x100});
     cpu_.set_reg(UC_X86_REG_RIP, handler);
-    // Handlers start with a clean FPU/SSE state (Linux initialises it): default control words,
-    // zeroed vector registers. The interrupted state is in the frame and comes back on return.
-    cpu_.set_reg(UC_X86_REG_MXCSR, 0x1f80);
-    cpu_.set_reg(UC_X86_REG_FPCW, 0x37f);
-    for (int i = 0; i < 16; ++i) cpu_.set_xmm(i, Xmm{});
+    // The handler starts from Linux's initial FPU/SSE state (fpu__clear_user_states); the
+    // interrupted one is in the frame and comes back on rt_sigreturn.
+    reset_fpu(cpu_);
     redirect_ = handler;
     return true;
 }
@@ -164,24 +156,15 @@ bool restore_sigframe(Process& p) {
     KernelUcontext uc{};
     if (!p.as().copy_from_user(&uc, uc_addr, sizeof uc)) return false;
     const KernelSigcontext& sc = uc.mcontext;
+    // The FPU/SSE image first: a frame rt_sigreturn refuses changes no register.
+    SigFpuImage fx{};
+    if (sc.fpstate && !p.as().copy_from_user(fx.data(), sc.fpstate, fx.size())) return false;
+    if (sc.fpstate && !load_fpu_image(p.cpu(), fx)) return false;
+    if (!sc.fpstate) reset_fpu(p.cpu());  // no fpstate: the initial state (fpu__restore_sig)
+    const std::uint64_t eflags = p.cpu().reg(UC_X86_REG_EFLAGS);
     for (const RegMap& r : kRegs) p.cpu().set_reg(r.id, sc.*r.field);
-    // Only the user-visible flags come back (AC, OF, DF, TF, SF, ZF, AF, PF, CF, RF).
-    p.cpu().set_reg(UC_X86_REG_EFLAGS, sc.eflags & 0x50dd5);
-    if (sc.fpstate) {
-        std::uint8_t fx[kFxsaveBytes];
-        if (!p.as().copy_from_user(fx, sc.fpstate, sizeof fx)) return false;
-        for (int i = 0; i < 16; ++i) {
-            Xmm x;
-            std::memcpy(x.data(), fx + 160 + 16 * i, 16);
-            p.cpu().set_xmm(i, x);
-        }
-        std::uint32_t mxcsr;
-        std::memcpy(&mxcsr, fx + 24, 4);
-        p.cpu().set_reg(UC_X86_REG_MXCSR, mxcsr);
-        std::uint16_t fcw;
-        std::memcpy(&fcw, fx, 2);
-        p.cpu().set_reg(UC_X86_REG_FPCW, fcw);
-    }
+    // Only the user-visible flags come back; IF and the rest stay as they are.
+    p.cpu().set_reg(UC_X86_REG_EFLAGS, (eflags & ~kFixEflags) | (sc.eflags & kFixEflags));
     p.signals().blocked = uc.sigmask & ~kUnblockable;
     p.redirect(sc.rip);
     return true;

@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
         ("help,h", "show this help")
         ("version", "print the version")
         ("check", "verify every access against the page table (MMU coherence checking)")
-        ("ram", po::value<std::string>()->default_value("1G"), "guest RAM size (e.g. 512M, 2G)")
+        ("ram", po::value<std::string>()->default_value("1G"),
+         "guest RAM size (e.g. 512M, 2G); for replay and trace stats, the RAM a trace may use")
         ("root", po::value<std::string>()->default_value("/"), "directory the guest sees as /")
         ("host-devices", "let the guest open any host device node (default: only null, zero, full, "
                          "random, urandom, tty and the terminals of mmuemu's standard streams)")
@@ -196,9 +197,16 @@ int main(int argc, char** argv) {
     const std::string command = vm["command"].as<std::string>();
     if (command == "replay" || command == "trace") {
         const auto& g = split.guest;  // the words after the command
-        if (command == "replay" && g.size() == 1) return emu::replay_trace(g[0]);
+        std::uint64_t ram = 0;
+        try {
+            ram = parse_size(vm["ram"].as<std::string>());
+        } catch (const std::invalid_argument& e) {
+            std::fprintf(stderr, "mmuemu: %s\n", e.what());
+            return 2;
+        }
+        if (command == "replay" && g.size() == 1) return emu::replay_trace(g[0], ram);
         if (command == "trace" && g.size() == 3 && g[0] == "diff") return emu::diff_traces(g[1], g[2]);
-        if (command == "trace" && g.size() == 2 && g[0] == "stats") return emu::trace_stats(g[1]);
+        if (command == "trace" && g.size() == 2 && g[0] == "stats") return emu::trace_stats(g[1], ram);
         std::fprintf(stderr, "mmuemu: usage: mmuemu replay TRACE | mmuemu trace diff A B | mmuemu trace stats TRACE\n");
         return 2;
     }

@@ -47,15 +47,27 @@ std::vector<TlbEntry> Tlb::entries() const {
     return out;
 }
 
-void TlbGather::add_page(VirtAddr va) { pages_.push_back(page_down(va)); }
+void TlbGather::add_page(VirtAddr va) {
+    if (full_) return;
+    pages_.push_back(page_down(va));
+    if (pages_.size() > Tlb::kSinglePageFlushCeiling) {
+        full_ = true;
+        pages_.clear();
+    }
+}
+
+void TlbGather::defer_put(Pfn pfn) {
+    if (pfn != memory_.zero_page()) deferred_puts_.push_back(pfn);
+}
 
 void TlbGather::commit() {
-    if (pages_.size() > Tlb::kSinglePageFlushCeiling) {
+    if (full_) {
         tlb_.flush_all(asid_);
     } else {
         for (VirtAddr va : pages_) tlb_.flush_page(asid_, va);
     }
     pages_.clear();
+    full_ = false;
     for (Pfn pfn : deferred_puts_) memory_.put(pfn);
     deferred_puts_.clear();
 }

@@ -67,5 +67,13 @@ if [ $s = 2 ] && grep -q "missing.trace: cannot open trace file" "$work/err"; th
 printf "${h}mmap 1 0x10000000 0x1000 rw- PRIVATE|ANONYMOUS|FIXED -> 0x20000000\n" > "$work/diverge.trace"
 "$mmuemu" replay "$work/diverge.trace" >/dev/null 2>"$work/err"; s=$?
 if [ $s = 1 ] && grep -q "diverge.trace:3:" "$work/err" && grep -q "expected: 0x20000000" "$work/err" && grep -q "got:      0x10000000" "$work/err"; then passes=$((passes + 1)); else echo "FAIL divergence: exit $s $(cat "$work/err")"; failures=$((failures + 1)); fi
+# Populating or locking a 64 TiB mapping is bounded by the replay's RAM (--ram): it ends when the
+# page tables have used it up, without memory beyond it (RSS checked) and in seconds.
+printf "${h}mmap 1 0x100000000 0x400000000000 rw- PRIVATE|ANONYMOUS|FIXED|NORESERVE -> 0x100000000\nmadvise 1 0x100000000 0x400000000000 POPULATE_READ -> ?\nmlockall 1 1 -> ?\n" > "$work/populate.trace"
+/usr/bin/time -o "$work/rss" -f "%M" timeout 60 "$mmuemu" replay --ram 32M "$work/populate.trace" >/dev/null 2>"$work/err"; s=$?
+rss=$(tail -1 "$work/rss")
+if [ "$s" = 0 ] && [ -n "$rss" ] && [ "$rss" -lt 200000 ]; then passes=$((passes + 1)); else echo "FAIL populate 64 TiB with --ram 32M: exit $s, RSS ${rss} KiB $(cat "$work/err")"; failures=$((failures + 1)); fi
+"$mmuemu" replay --ram 12Q "$work/populate.trace" >/dev/null 2>"$work/err"; s=$?
+if [ $s = 2 ] && grep -q "^mmuemu: --ram: unknown unit in '12Q'$" "$work/err"; then passes=$((passes + 1)); else echo "FAIL replay --ram 12Q: exit $s $(cat "$work/err")"; failures=$((failures + 1)); fi
 echo "$passes passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -37,7 +37,7 @@ struct Counters {
 // Drives the mmu library from trace lines.
 class Replayer {
 public:
-    explicit Replayer(bool check) : check_(check), ram_(1ull << 30) {
+    Replayer(bool check, std::uint64_t ram_bytes) : check_(check), ram_(ram_bytes) {
         tlb_.set_listener([this](const FlushEvent& e) { produced_.push_back(e); });
     }
     // Address spaces flush the TLB as they go: stop listening before they are destroyed.
@@ -317,10 +317,10 @@ void Replayer::execute(const TraceLine& l) {
 }
 
 // Runs a whole trace; prints the first divergence or error. Returns the exit status.
-int run_replay(const std::string& path, bool check, Counters* out) {
+int run_replay(const std::string& path, bool check, std::uint64_t ram_bytes, Counters* out) {
     try {
         TraceReader reader(path);
-        Replayer replayer(check);
+        Replayer replayer(check, ram_bytes);
         std::string text;
         TraceLine line;
         std::string last;
@@ -389,9 +389,9 @@ bool next_event(TraceReader& r, std::string& canon, std::string& raw) {
 
 }  // namespace
 
-int replay_trace(const std::string& path) {
+int replay_trace(const std::string& path, std::uint64_t ram_bytes) {
     Counters c;
-    const int status = run_replay(path, true, &c);
+    const int status = run_replay(path, true, ram_bytes, &c);
     if (status == 0) {
         std::uint64_t events = 0;
         for (const auto& [name, n] : c.events) events += n;
@@ -424,9 +424,9 @@ int diff_traces(const std::string& a, const std::string& b) {
     }
 }
 
-int trace_stats(const std::string& path) {
+int trace_stats(const std::string& path, std::uint64_t ram_bytes) {
     Counters c;
-    const int status = run_replay(path, false, &c);
+    const int status = run_replay(path, false, ram_bytes, &c);
     if (status != 0) return status;
     std::uint64_t events = 0;
     for (const auto& [name, n] : c.events) events += n;

@@ -90,15 +90,18 @@ public:
     TlbGather& operator=(const TlbGather&) = delete;
 
     void add_page(VirtAddr va);
-    // Releases one reference to `pfn` after the flush.
-    void defer_put(Pfn pfn) { deferred_puts_.push_back(pfn); }
+    // Releases one reference to `pfn` after the flush (the zero page has no references to drop).
+    void defer_put(Pfn pfn);
     void commit();
 
 private:
     Tlb& tlb_;
     PhysicalMemory& memory_;
     Asid asid_;
+    // The pages to flush one by one; past the ceiling only `full_` is kept (one full flush), so
+    // that zapping millions of pages needs no memory per page.
     std::vector<VirtAddr> pages_;
+    bool full_ = false;
     std::vector<Pfn> deferred_puts_;
 };
 

@@ -21,7 +21,8 @@ HostReservation::HostReservation(std::uint64_t bytes) : size_(bytes) {
 HostReservation::~HostReservation() { ::munmap(data_, size_); }
 
 void HostReservation::release(std::uint64_t offset, std::uint64_t bytes) {
-    ::madvise(data_ + offset, bytes, MADV_REMOVE);  // shared memory: free the backing pages
+    // Private anonymous memory: MADV_DONTNEED frees the pages; they read as zero afterwards.
+    if (::madvise(data_ + offset, bytes, MADV_DONTNEED) != 0) std::memset(data_ + offset, 0, bytes);
 }
 
 PhysicalMemory::PhysicalMemory(std::uint64_t bytes)

@@ -43,6 +43,9 @@ struct PhysicalMemoryStats {
 class PhysicalMemory {
 public:
     static constexpr std::uint64_t kDefaultBytes = 1ull << 30;  // 1 GiB of guest RAM
+    // Freed frames wait, still holding data, and are zeroed when handed out again; every
+    // kReleaseBatch of them are given back to the host in one sweep (and read as zero).
+    static constexpr std::size_t kReleaseBatch = 4096;  // 16 MiB
 
     explicit PhysicalMemory(std::uint64_t bytes = kDefaultBytes);
 
@@ -73,13 +76,9 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
-
 private:
     HostReservation ram_;
     std::vector<std::uint32_t> refcounts_;
-    // Freed frames wait here, still holding data, and are zeroed when handed out again; beyond
-    // kReleaseBatch of them they are given back to the host in one sweep (and read as zero).
-    static constexpr std::size_t kReleaseBatch = 4096;  // 16 MiB
     void release_dirty();
     std::vector<Pfn> dirty_frames_;
     std::vector<Pfn> free_frames_;  // freed frames given back to the host (zero)

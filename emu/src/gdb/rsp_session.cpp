@@ -335,7 +335,11 @@ std::optional<Resume> RspSession::handle(const std::string& p) {
         return Resume::Detach;
     case 'H': {
         // Hg selects the thread whose registers g/G/p/P read and write; Hc (the thread to
-        // resume) is accepted: every thread runs on continue (all-stop mode).
+        // resume) is accepted: every thread runs on continue (all-stop mode). Nothing else is.
+        if (p.size() < 2 || (p[1] != 'g' && p[1] != 'c')) {
+            send_packet("E01");
+            return std::nullopt;
+        }
         std::int64_t tid = 0;
         const std::string id = p.substr(2);
         if (id == "-1" || id == "0" || id.empty()) tid = 0;

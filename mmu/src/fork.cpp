@@ -14,7 +14,8 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
     child->brk_ = brk_;
     child->next_anon_id_ = next_anon_id_;
     TlbGather gather(tlb_, memory_, asid_);
-    for (const auto& [start, vma] : vmas_.all()) {
+    for (const auto& entry : vmas_.all()) {
+        const Vma& vma = entry.second;  // not a structured binding: the lambda below captures it
         if (vma.has(vma_flag::kDontFork)) continue;
         Vma copy = vma;
         copy.flags &= ~(vma_flag::kLocked | vma_flag::kLockOnFault);

@@ -142,6 +142,10 @@ check("a signal number beyond Linux's is refused", request(sock, b"C80000000") =
 check("a huge vCont signal is refused", request(sock, b"vCont;Cffffffff") == b"E01")
 check("a watchpoint over the whole user space is refused", request(sock, b"Z2,0,7fffffffffff") == b"E01")
 check("a zero-length watchpoint is refused", request(sock, b"Z2,400000,0") == b"E01")
+# Found by rsp_packet_fuzzer (tests/fuzz/regressions/rsp_packet_fuzzer/bare_H_packet_threw_out_of_range):
+# a bare 'H' threw std::out_of_range out of the stub and ended mmuemu.
+check("a bare 'H' is refused", request(sock, b"H") == b"E01")
+check("'Hx1' (neither Hg nor Hc) is refused", request(sock, b"Hx1") == b"E01")
 check("the stub still answers", (request(sock, b"?") or b"").startswith(b"T05"))
 sock.sendall(packet(b"k"))
 proc.wait(timeout=10)

@@ -13,6 +13,7 @@
 
 #include "cpu/cpu.hpp"
 #include "loader/elf_loader.hpp"
+#include "gdb/debug_target.hpp"
 #include "gdb/gdb_stub.hpp"
 #include "fs/guest_files.hpp"
 #include "kernel/task.hpp"
@@ -71,7 +72,8 @@ struct VirtualCpu {
     bool checked_data_write = false;
 };
 
-class Process {
+// The machine, and the debugger's target (DebugTarget: what the GDB stub sees of it).
+class Process final : public DebugTarget {
 public:
     Process(const RunOptions& options, const std::string& program, std::vector<std::string> argv,
             std::vector<std::string> envp);
@@ -153,15 +155,20 @@ public:
     void redirect(std::uint64_t rip);
     // --- the debugger's view: the threads of the first task's process (children not followed) ---
     bool is_debugged(const Task& task) const { return task.group == init_; }
-    std::vector<int> debugger_threads() const;
-    bool debugger_has_thread(int tid) const;
-    std::string debugger_thread_name(int tid) const;
+    std::vector<int> debugger_threads() const override;
+    bool debugger_has_thread(int tid) const override;
+    std::string debugger_thread_name(int tid) const override;
     // The thread a stop reports: the current task, or the first debugged thread.
-    int debugger_thread() const;
+    int debugger_thread() const override;
     // Registers of a thread (0: the one debugger_thread() names): in the engine of the CPU that
     // holds it, else in its saved context.
-    void debugger_read_register(int tid, int uc_id, void* value);
-    void debugger_write_register(int tid, int uc_id, const void* value);
+    void debugger_read_register(int tid, int uc_id, void* value) override;
+    void debugger_write_register(int tid, int uc_id, const void* value) override;
+    mmu::AddressSpace& debugger_memory() override { return as(); }
+    void debugger_code_changed() override { flush_code_everywhere(); }
+    std::string debugger_exec_file() const override;
+    std::vector<std::uint64_t> debugger_auxv() const override { return stack_image().auxv_words; }
+    std::string debugger_cpu_summary() const override;
     struct RegisterHome {
         uc_engine* engine = nullptr;
         CpuContext* context = nullptr;
@@ -169,8 +176,8 @@ public:
     };
     RegisterHome register_home(int tid);
     // gdb's `monitor trace on FILE` / `off`; returns a message for the user.
-    std::string start_trace(const std::string& path);
-    std::string stop_trace();
+    std::string start_trace(const std::string& path) override;
+    std::string stop_trace() override;
     // The signal that killed the first task, or 0 if it exited.
     int killed_by() const { return killed_by_; }
 

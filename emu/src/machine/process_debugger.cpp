@@ -2,6 +2,7 @@
 // watchpoints.
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "machine/fault_report.hpp"
@@ -120,6 +121,18 @@ std::string Process::debugger_thread_name(int tid) const {
     std::string state = t->state == TaskState::Blocked ? "blocked" : "runnable";
     if (t->group->stopped) state = "stopped";
     return t->group->comm + " (" + state + ", CPU " + std::to_string(t->last_cpu) + ")";
+}
+
+std::string Process::debugger_exec_file() const {
+    char real[4096];
+    return ::realpath(program_path().c_str(), real) ? real : program_path();
+}
+
+std::string Process::debugger_cpu_summary() const {
+    return "CPUs: " + std::to_string(cpu_count()) + " (this thread on CPU " + std::to_string(cpu_index()) +
+           "), context switches " + std::to_string(stats_.context_switches) + ", CR3 loads " +
+           std::to_string(stats_.cr3_loads) + ", shootdowns " + std::to_string(stats_.shootdowns) +
+           ", Unicorn TLB flushes " + std::to_string(stats_.unicorn_flushes) + "\n";
 }
 
 int Process::debugger_thread() const {

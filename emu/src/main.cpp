@@ -196,10 +196,18 @@ int main(int argc, char** argv) {
     }
     const std::string command = vm["command"].as<std::string>();
     if (command == "replay" || command == "trace") {
-        const auto& g = split.guest;  // the words after the command
+        // The words after the command; `--ram SIZE` may also come after `stats` or the trace.
+        std::vector<std::string> g;
+        std::string ram_text = vm["ram"].as<std::string>();
+        for (std::size_t i = 0; i < split.guest.size(); ++i) {
+            const std::string& word = split.guest[i];
+            if (word == "--ram" && i + 1 < split.guest.size()) ram_text = split.guest[++i];
+            else if (word.rfind("--ram=", 0) == 0) ram_text = word.substr(6);
+            else g.push_back(word);
+        }
         std::uint64_t ram = 0;
         try {
-            ram = parse_size(vm["ram"].as<std::string>());
+            ram = parse_size(ram_text);
         } catch (const std::invalid_argument& e) {
             std::fprintf(stderr, "mmuemu: %s\n", e.what());
             return 2;
@@ -207,7 +215,8 @@ int main(int argc, char** argv) {
         if (command == "replay" && g.size() == 1) return emu::replay_trace(g[0], ram);
         if (command == "trace" && g.size() == 3 && g[0] == "diff") return emu::diff_traces(g[1], g[2]);
         if (command == "trace" && g.size() == 2 && g[0] == "stats") return emu::trace_stats(g[1], ram);
-        std::fprintf(stderr, "mmuemu: usage: mmuemu replay TRACE | mmuemu trace diff A B | mmuemu trace stats TRACE\n");
+        std::fprintf(stderr, "mmuemu: usage: mmuemu replay [--ram SIZE] TRACE | mmuemu trace diff A B | "
+                             "mmuemu trace stats [--ram SIZE] TRACE\n");
         return 2;
     }
     if (command != "run") {

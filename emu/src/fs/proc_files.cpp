@@ -157,9 +157,8 @@ std::string auxv(const ThreadGroup& g) {
 }
 
 std::string meminfo(Process& p) {
-    const auto& stats = p.ram().stats();
-    const std::uint64_t total_kb = p.ram().frame_count() * 4;
-    const std::uint64_t used_kb = std::min(total_kb, stats.frames_in_use * 4);
+    const std::uint64_t total_kb = guest_ram_total(p) / 1024;
+    const std::uint64_t used_kb = total_kb - guest_ram_free(p) / 1024;
     std::string s;
     append(s, "MemTotal:       %8" PRIu64 " kB\nMemFree:        %8" PRIu64 " kB\n", total_kb, total_kb - used_kb);
     append(s, "MemAvailable:   %8" PRIu64 " kB\nBuffers:        %8d kB\nCached:         %8d kB\n",
@@ -179,8 +178,7 @@ std::string cpuinfo(Process& p) {
 
 std::string uptime() {
     // Seconds since mmuemu started (the machine's boot), idle time not modelled.
-    static const std::uint64_t boot_ns = monotonic_ns();
-    const std::uint64_t up = monotonic_ns() - boot_ns;
+    const std::uint64_t up = machine_uptime_ns();
     std::string s;
     append(s, "%" PRIu64 ".%02" PRIu64 " 0.00\n", up / 1000000000, up / 10000000 % 100);
     return s;
@@ -204,6 +202,18 @@ std::string version() {
 }
 
 }  // namespace
+
+std::uint64_t machine_uptime_ns() {
+    static const std::uint64_t boot_ns = monotonic_ns();
+    return monotonic_ns() - boot_ns;
+}
+
+std::uint64_t guest_ram_total(Process& p) { return p.ram().frame_count() * mmu::kPageSize; }
+
+std::uint64_t guest_ram_free(Process& p) {
+    const std::uint64_t used = p.ram().stats().frames_in_use * mmu::kPageSize;
+    return guest_ram_total(p) - std::min(used, guest_ram_total(p));
+}
 
 std::uint64_t guest_threads_max(std::uint64_t ram_bytes) {
     return std::max<std::uint64_t>(20, ram_bytes / (128 * 1024));

@@ -125,7 +125,8 @@ VirtualLookup fd_entry(Process& p, Task& t, const Components& c, std::size_t i, 
     if (i + 1 == c.size() && !follow) {
         VirtualLookup v = symlink_node(c, i + 1, describe_open_file(p, *f));
         // Linux shows the access mode of the descriptor in the link's permission bits.
-        const int access = f->open_flags & O_ACCMODE;
+        const int host_flags = f->host_fd >= 0 ? ::fcntl(f->host_fd, F_GETFL) : -1;
+        const int access = (host_flags >= 0 ? host_flags : f->open_flags) & O_ACCMODE;
         v.node.mode = 0100 | (access != O_WRONLY ? 0400 : 0) | (access != O_RDONLY ? 0200 : 0);
         v.node.size = 64;
         return v;

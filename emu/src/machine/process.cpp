@@ -1,5 +1,7 @@
 #include "machine/process.hpp"
 
+#include "fs/proc_files.hpp"
+
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -75,6 +77,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     const LoadedImage image = load_elf(*mm, bytes, program);
     mm->set_brk_base(image.brk_start);
 
+    (void)machine_uptime_ns();  // the machine starts now (/proc/uptime, sysinfo)
     init_ = std::make_shared<ThreadGroup>();
     init_->tgid = init_->pgid = init_->sid = next_pid_++;
     init_->mm = mm;

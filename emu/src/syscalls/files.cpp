@@ -27,6 +27,7 @@
 #include <set>
 #include <string>
 #include <vector>
+#include "fs/proc_files.hpp"
 #include "machine/process.hpp"
 #include "syscalls/syscall_support.hpp"
 
@@ -68,6 +69,15 @@ struct stat generated_stat(unsigned mode, std::uint64_t inode, std::uint64_t siz
     st.st_gid = ::getgid();
     st.st_size = static_cast<off_t>(size);
     st.st_blksize = 1024;
+    // Linux shows the time the process (here: the machine) started.
+    static const struct timespec started = [] {
+        struct timespec now;
+        ::clock_gettime(CLOCK_REALTIME, &now);
+        const std::uint64_t ns = static_cast<std::uint64_t>(now.tv_sec) * 1000000000 +
+                                 static_cast<std::uint64_t>(now.tv_nsec) - machine_uptime_ns();
+        return timespec{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+    }();
+    st.st_atim = st.st_mtim = st.st_ctim = started;
     return st;
 }
 
@@ -89,6 +99,10 @@ struct statx statx_of(const struct stat& st) {
     stx.stx_size = static_cast<std::uint64_t>(st.st_size);
     stx.stx_dev_major = major(st.st_dev);
     stx.stx_dev_minor = minor(st.st_dev);
+    for (auto [to, from] : {std::pair{&stx.stx_atime, &st.st_atim}, {&stx.stx_mtime, &st.st_mtim}, {&stx.stx_ctime, &st.st_ctim}}) {
+        to->tv_sec = from->tv_sec;
+        to->tv_nsec = static_cast<std::uint32_t>(from->tv_nsec);
+    }
     return stx;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -22,6 +23,7 @@
 #include <set>
 #include <string>
 #include <vector>
+#include "fs/proc_files.hpp"
 #include "machine/process.hpp"
 #include "syscalls/syscall_support.hpp"
 
@@ -150,7 +152,13 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
         return put(p, a[0], u);
     }
     case SYS_sysinfo: {
-        struct sysinfo_stub { char b[112]; } si{};
+        // The machine's own figures: its uptime, guest RAM and tasks (no swap, no load model).
+        struct sysinfo si{};
+        si.uptime = static_cast<long>(machine_uptime_ns() / 1000000000);
+        si.totalram = guest_ram_total(p);
+        si.freeram = guest_ram_free(p);
+        si.procs = static_cast<unsigned short>(std::min<std::size_t>(p.tasks().size(), 65535));
+        si.mem_unit = 1;
         return put(p, a[0], si);
     }
     case SYS_clock_gettime: {

@@ -197,9 +197,12 @@ Mapped map_file(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const 
     return m;
 }
 
-std::string real_path(const std::string& path) {
+// The name /proc/PID/maps shows for the program: Linux shows the file's path with symbolic links
+// resolved (/bin/cat is /usr/bin/cat). A relative path stays as given, so that a trace recorded
+// in one build directory replays in another.
+std::string maps_name(const std::string& path) {
     char real[PATH_MAX];
-    return ::realpath(path.c_str(), real) ? std::string(real) : path;
+    return !path.empty() && path[0] == '/' && ::realpath(path.c_str(), real) ? std::string(real) : path;
 }
 
 // The interpreter, loaded top-down like an mmap (binfmt_elf's load_elf_interp). Any problem
@@ -233,7 +236,7 @@ LoadedImage load_elf(AddressSpace& as, const std::vector<std::uint8_t>& bytes, c
     const ElfFile f = parse_elf(bytes, path);
     const bool dynamic = !f.interp.empty();
     const Placement placement = dynamic ? Placement::ElfEtDynBase : Placement::MmapBase;
-    const Mapped m = map_file(as, bytes, f, choose_bias(as, f, placement, path), real_path(path));
+    const Mapped m = map_file(as, bytes, f, choose_bias(as, f, placement, path), maps_name(path));
     LoadedImage image;
     image.load_bias = m.bias;
     image.phdr = m.phdr;

@@ -239,7 +239,16 @@ std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::si
             data.resize(target->copy_from_user_partial(data.data(), pos, data.size()));
             if (data.empty() && n) return err(EIO);
         }
-    } else if (pos < f.generated.size()) {
+    } else {
+        // Linux generates a seq_file (maps, status...) when it is read, not when it is opened:
+        // a read from the start shows the state of now (cat's buffer is in the maps it prints).
+        if (pos == 0 && f.kind == GuestFile::Kind::Generated) {
+            const VirtualLookup v = lookup_path(p, AT_FDCWD, f.path, Final::Follow);
+            if (v.kind == VirtualLookup::Kind::Node && v.node.type == VirtualNode::Type::File &&
+                v.node.data == VirtualNode::Data::Text)
+                f.generated = v.node.text;
+        }
+        if (pos >= f.generated.size()) return 0;
         data.assign(f.generated.begin() + static_cast<long>(pos),
                     f.generated.begin() + static_cast<long>(std::min<std::uint64_t>(f.generated.size(), pos + n)));
     }

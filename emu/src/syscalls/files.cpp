@@ -533,6 +533,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     case SYS_writev: return do_iov(p, fd, a[1], static_cast<int>(a[2]), true);
     case SYS_open: return open_file(p, AT_FDCWD, a[0], static_cast<int>(a[1]), static_cast<int>(a[2]));
     case SYS_openat: return open_file(p, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
+    // creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode).
+    case SYS_creat: return open_file(p, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<int>(a[1]));
     case SYS_close: return p.files().close(fd) ? 0 : err(EBADF);
     case SYS_fstat: {
         auto f = p.files().get(fd);

@@ -35,7 +35,16 @@ expect not-elf           126 "mmuemu: .*/text: not an ELF executable" -- run "$w
 expect truncated         126 "mmuemu: .*/truncated: truncated or corrupt ELF" -- run "$work/truncated"
 expect wrong-arch        126 "mmuemu: .*/wrong_arch: wrong architecture" -- run "$work/wrong_arch"
 expect bad-phoff         126 "mmuemu: .*/bad_phoff: truncated or corrupt ELF" -- run "$work/bad_phoff"
-expect dynamic           126 "dynamically linked executables are not supported yet" -- run /bin/true
+# A dynamic program's interpreter (PT_INTERP) is looked up inside the guest's root.
+mkdir -p "$work/noldso" "$work/badldso/lib64"
+printf 'not an ELF file\n' >"$work/badldso/lib64/ld-linux-x86-64.so.2"
+chmod +x "$work/badldso/lib64/ld-linux-x86-64.so.2"
+expect interp-missing    127 "mmuemu: /lib64/ld-linux-x86-64.so.2 \(the interpreter of /bin/true, looked up in the guest root .*/noldso\): No such file or directory" -- run --root "$work/noldso" /bin/true
+expect interp-not-elf    126 "mmuemu: .*/ld-linux-x86-64.so.2: not an ELF executable \(the interpreter of /bin/true\)" -- run --root "$work/badldso" /bin/true
+expect dynamic-runs      0   "^$" -- run /bin/true
+# ld.so reads the environment mmuemu gives (--env): a library path with a broken libc.so.6.
+mkdir -p "$work/badlib" && printf 'short' >"$work/badlib/libc.so.6"
+expect ld-library-path   127 "error while loading shared libraries: .*/badlib/libc.so.6: file too short" -- run --env LD_LIBRARY_PATH="$work/badlib" /bin/true
 expect unknown-flag      2   "mmuemu: .*--frobnicate" -- run --frobnicate "$guest"
 expect bad-ram           2   "mmuemu: --ram: 'lots' is not a size" -- run --ram lots "$guest"
 expect tiny-ram          2   "mmuemu: --ram: .* must be between" -- run --ram 4K "$guest"

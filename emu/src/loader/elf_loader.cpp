@@ -5,6 +5,7 @@
 #include <sys/sysmacros.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -101,46 +102,155 @@ void map_segment(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const
     }
 }
 
+// The parts of an ELF file that loading needs, checked.
+struct ElfFile {
+    Elf64_Ehdr eh{};
+    std::vector<Elf64_Phdr> loads;  // non-empty PT_LOAD segments, by address
+    std::uint64_t phdr_vaddr = 0;   // PT_PHDR, 0 when absent
+    std::string interp;             // PT_INTERP, "" when absent
+    bool executable_stack = false;
+};
+
+// PT_INTERP: a NUL-terminated path of at most PATH_MAX bytes (else ENOEXEC, as binfmt_elf).
+std::string read_interp(const std::vector<std::uint8_t>& bytes, const Elf64_Phdr& ph,
+                        const std::string& path) {
+    if (ph.p_filesz < 2 || ph.p_filesz > PATH_MAX) corrupt(path, "bad interpreter path size");
+    if (ph.p_offset > bytes.size() || ph.p_filesz > bytes.size() - ph.p_offset)
+        corrupt(path, "interpreter path beyond the end of the file");
+    const char* s = reinterpret_cast<const char*>(bytes.data() + ph.p_offset);
+    if (s[ph.p_filesz - 1] != 0) corrupt(path, "interpreter path not NUL-terminated");
+    return std::string(s);
+}
+
+ElfFile parse_elf(const std::vector<std::uint8_t>& bytes, const std::string& path) {
+    check_header(bytes, path);
+    ElfFile f;
+    f.eh = read_struct<Elf64_Ehdr>(bytes, 0);
+    for (unsigned i = 0; i < f.eh.e_phnum; ++i) {
+        const auto ph = read_struct<Elf64_Phdr>(bytes, f.eh.e_phoff + i * sizeof(Elf64_Phdr));
+        if (ph.p_type == PT_INTERP && f.interp.empty()) f.interp = read_interp(bytes, ph, path);
+        if (ph.p_type == PT_GNU_STACK) f.executable_stack = ph.p_flags & PF_X;
+        if (ph.p_type == PT_PHDR) f.phdr_vaddr = ph.p_vaddr;
+        if (ph.p_type == PT_LOAD && ph.p_memsz != 0) f.loads.push_back(ph);
+    }
+    if (f.loads.empty()) corrupt(path, "no loadable segment");
+    std::sort(f.loads.begin(), f.loads.end(), [](auto& a, auto& b) { return a.p_vaddr < b.p_vaddr; });
+    return f;
+}
+
+// Linux's total_mapping_size: from the first segment's page to the end of the last one.
+std::uint64_t total_span(const ElfFile& f, const std::string& path) {
+    const Elf64_Phdr& first = f.loads.front();
+    const Elf64_Phdr& last = f.loads.back();
+    if (last.p_memsz > kTaskSize || last.p_vaddr > kTaskSize - last.p_memsz)
+        corrupt(path, "segment outside the user address space");
+    return page_up(last.p_vaddr + last.p_memsz) - page_down(first.p_vaddr);
+}
+
+// Linux's maximum_alignment: the largest power-of-two p_align of the PT_LOADs, at least a page.
+std::uint64_t max_alignment(const ElfFile& f) {
+    std::uint64_t align = kPageSize;
+    for (const auto& ph : f.loads)
+        if (ph.p_align && (ph.p_align & (ph.p_align - 1)) == 0) align = std::max(align, ph.p_align);
+    return align;
+}
+
+// Who the file is being loaded as: the program with an interpreter (an ET_DYN goes to
+// ELF_ET_DYN_BASE), or a file loaded on its own or as the interpreter (an ET_DYN goes where mmap
+// puts it, top-down from the mmap base).
+enum class Placement : std::uint8_t { ElfEtDynBase, MmapBase };
+
+// The load bias as binfmt_elf chooses it without ASLR.
+std::uint64_t choose_bias(AddressSpace& as, const ElfFile& f, Placement placement, const std::string& path) {
+    if (f.eh.e_type == ET_EXEC) return 0;
+    const std::uint64_t first = f.loads.front().p_vaddr;
+    const std::uint64_t align = max_alignment(f);
+    if (placement == Placement::ElfEtDynBase) return page_down((kElfEtDynBase & ~(align - 1)) - first);
+    // Where an mmap of the whole span would go (the segments then replace it, MAP_FIXED).
+    const std::uint64_t span = total_span(f, path);
+    auto area = as.mmap(0, span, kProtNone, map::kPrivate | map::kAnonymous);
+    if (!area) throw LoadError(path + ": no room for the segments", 126);
+    (void)as.munmap(area.value(), span);
+    return page_down((area.value() & ~(align - 1)) - page_down(first));
+}
+
+struct Mapped {
+    std::uint64_t bias = 0, phdr = 0, end = 0;
+};
+
+// Maps every PT_LOAD of `f` at `bias`; `name` is what /proc/PID/maps shows.
+Mapped map_file(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const ElfFile& f,
+                std::uint64_t bias, const std::string& name) {
+    for (const auto& ph : f.loads) check_segment(ph, bytes.size(), bias, name);
+    struct stat st {};
+    ::stat(name.c_str(), &st);
+    Mapped m;
+    m.bias = bias;
+    m.phdr = f.phdr_vaddr ? f.phdr_vaddr + bias : 0;
+    for (const auto& ph : f.loads) {
+        map_segment(as, bytes, ph, bias, name, st);
+        // AT_PHDR: where the program headers land, if a segment covers them.
+        if (m.phdr == 0 && f.eh.e_phoff >= ph.p_offset && f.eh.e_phoff < ph.p_offset + ph.p_filesz)
+            m.phdr = ph.p_vaddr + bias + (f.eh.e_phoff - ph.p_offset);
+        m.end = std::max(m.end, page_up(ph.p_vaddr + bias + ph.p_memsz));
+    }
+    return m;
+}
+
+// The name /proc/PID/maps shows for the program: Linux shows the file's path with symbolic links
+// resolved (/bin/cat is /usr/bin/cat). A relative path stays as given, so that a trace recorded
+// in one build directory replays in another.
+std::string maps_name(const std::string& path) {
+    char real[PATH_MAX];
+    return !path.empty() && path[0] == '/' && ::realpath(path.c_str(), real) ? std::string(real) : path;
+}
+
+// The interpreter, loaded top-down like an mmap (binfmt_elf's load_elf_interp). Any problem
+// with it is ELIBBAD ("Accessing a corrupted shared library"), as Linux reports a bad one.
+std::uint64_t load_interpreter(AddressSpace& as, const InterpreterFile& file, const std::string& program,
+                               std::uint64_t& entry) {
+    try {
+        const ElfFile f = parse_elf(file.bytes, file.host_path);
+        const Mapped m = map_file(as, file.bytes, f, choose_bias(as, f, Placement::MmapBase, file.host_path),
+                                  file.host_path);
+        entry = f.eh.e_entry + m.bias;
+        return m.bias;
+    } catch (const LoadError& e) {
+        throw LoadError(std::string(e.what()) + " (the interpreter of " + program + ")", 126, ELIBBAD);
+    }
+}
+
 }  // namespace
 
 std::vector<std::uint8_t> read_program(const std::string& path) {
-    if (::access(path.c_str(), F_OK) != 0) throw LoadError(path + ": No such file or directory", 127);
+    if (::access(path.c_str(), F_OK) != 0) throw LoadError(path + ": No such file or directory", 127, ENOENT);
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw LoadError(path + ": cannot open: " + std::strerror(errno), 126);
+    if (!in) throw LoadError(path + ": cannot open: " + std::strerror(errno), 126, EACCES);
     std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw LoadError(path + ": read error", 126);
+    if (in.bad()) throw LoadError(path + ": read error", 126, EIO);
     return bytes;
 }
 
-LoadedImage load_elf(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const std::string& path) {
-    check_header(bytes, path);
-    const auto eh = read_struct<Elf64_Ehdr>(bytes, 0);
+LoadedImage load_elf(AddressSpace& as, const std::vector<std::uint8_t>& bytes, const std::string& path,
+                     const InterpreterOpener& open_interp) {
+    const ElfFile f = parse_elf(bytes, path);
+    const bool dynamic = !f.interp.empty();
+    const Placement placement = dynamic ? Placement::ElfEtDynBase : Placement::MmapBase;
+    const Mapped m = map_file(as, bytes, f, choose_bias(as, f, placement, path), maps_name(path));
     LoadedImage image;
-    image.load_bias = eh.e_type == ET_DYN ? kPieBase : 0;
-    image.phnum = eh.e_phnum;
-    std::vector<Elf64_Phdr> loads;
-    for (unsigned i = 0; i < eh.e_phnum; ++i) {
-        const auto ph = read_struct<Elf64_Phdr>(bytes, eh.e_phoff + i * sizeof(Elf64_Phdr));
-        if (ph.p_type == PT_INTERP)
-            throw LoadError(path + ": dynamically linked executables are not supported yet", 126);
-        if (ph.p_type == PT_GNU_STACK) image.executable_stack = ph.p_flags & PF_X;
-        if (ph.p_type == PT_PHDR) image.phdr = ph.p_vaddr + image.load_bias;
-        if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
-        check_segment(ph, bytes.size(), image.load_bias, path);
-        loads.push_back(ph);
+    image.load_bias = m.bias;
+    image.phdr = m.phdr;
+    image.phnum = f.eh.e_phnum;
+    image.executable_stack = f.executable_stack;
+    image.entry = f.eh.e_entry + m.bias;
+    image.start = image.entry;
+    // An ET_DYN run without an interpreter has its brk moved to ELF_ET_DYN_BASE, out of the
+    // mmap area (binfmt_elf, even without ASLR); otherwise it follows the program's end.
+    image.brk_start = f.eh.e_type == ET_DYN && !dynamic ? page_up(kElfEtDynBase) : m.end;
+    if (dynamic) {
+        if (!open_interp) throw LoadError(path + ": no interpreter lookup", 126);
+        image.interp_base = load_interpreter(as, open_interp(f.interp), path, image.start);
     }
-    if (loads.empty()) corrupt(path, "no loadable segment");
-    std::sort(loads.begin(), loads.end(), [](auto& a, auto& b) { return a.p_vaddr < b.p_vaddr; });
-    struct stat st {};
-    ::stat(path.c_str(), &st);
-    for (const auto& ph : loads) {
-        map_segment(as, bytes, ph, image.load_bias, path, st);
-        // AT_PHDR: where the program headers land, if a segment covers them.
-        if (image.phdr == 0 && eh.e_phoff >= ph.p_offset && eh.e_phoff < ph.p_offset + ph.p_filesz)
-            image.phdr = ph.p_vaddr + image.load_bias + (eh.e_phoff - ph.p_offset);
-        image.brk_start = std::max(image.brk_start, page_up(ph.p_vaddr + image.load_bias + ph.p_memsz));
-    }
-    image.entry = eh.e_entry + image.load_bias;
     return image;
 }
 
@@ -236,7 +346,7 @@ StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::ve
         AT_SYSINFO_EHDR, vdso,
         AT_HWCAP, 0x078bfbff, AT_PAGESZ, kPageSize, AT_CLKTCK, 100,
         AT_PHDR, image.phdr, AT_PHENT, sizeof(Elf64_Phdr), AT_PHNUM, image.phnum,
-        AT_BASE, 0, AT_FLAGS, 0, AT_ENTRY, image.entry,
+        AT_BASE, image.interp_base, AT_FLAGS, 0, AT_ENTRY, image.entry,
         AT_UID, ::getuid(), AT_EUID, ::geteuid(), AT_GID, ::getgid(), AT_EGID, ::getegid(),
         AT_SECURE, 0, AT_RANDOM, random_addr, AT_HWCAP2, 0, AT_EXECFN, execfn_addr,
         AT_PLATFORM, platform, AT_MINSIGSTKSZ, 2048, AT_NULL, 0,

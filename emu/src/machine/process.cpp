@@ -74,15 +74,11 @@ Process::Process(const RunOptions& options, const std::string& program,
         recorder_->attach(*mm);
     }
     const auto bytes = read_program(program);
-    const LoadedImage image = load_elf(*mm, bytes, program);
-    mm->set_brk_base(image.brk_start);
 
     (void)machine_uptime_ns();  // the machine starts now (/proc/uptime, sysinfo)
     init_ = std::make_shared<ThreadGroup>();
     init_->tgid = init_->pgid = init_->sid = next_pid_++;
     init_->mm = mm;
-    init_->set_exe(program);
-    init_->stack = build_stack(*mm, image, argv, envp, program);
     for (int r = 0; r < static_cast<int>(init_->rlimits.size()); ++r) {
         struct rlimit host;
         if (::getrlimit(r, &host) == 0) init_->rlimits[static_cast<std::size_t>(r)] = {host.rlim_cur, host.rlim_max};
@@ -115,6 +111,13 @@ Process::Process(const RunOptions& options, const std::string& program,
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;
     current_ = task;
+    // The program, with its interpreter looked up in the guest's root (the task's root now).
+    const LoadedImage image = load_elf(*mm, bytes, program, [&](const std::string& interp) {
+        return open_interpreter(interp, program);
+    });
+    mm->set_brk_base(image.brk_start);
+    init_->set_exe(program);
+    init_->stack = build_stack(*mm, image, argv, envp, program);
 
     for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();
     // What exec starts from (here and in every execve): the registers as Linux sets them.
@@ -134,7 +137,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     switch_to(0, task);
     if (options.gdb) gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
     cpu().set_reg(UC_X86_REG_RSP, init_->stack.rsp);
-    cpu().set_reg(UC_X86_REG_RIP, image.entry);
+    cpu().set_reg(UC_X86_REG_RIP, image.start);
 }
 
 void Process::add_cpu() {

@@ -116,6 +116,9 @@ public:
     void exit_thread(int code);
     // Every task of the current group ends (exit_group, or death by a signal: `signo` != 0).
     void exit_group(int code, int signo = 0);
+    // Reads the interpreter `interp` a program at `program` names (PT_INTERP), looked up inside
+    // the current task's root as Linux's open_exec does; throws LoadError (127 when missing).
+    InterpreterFile open_interpreter(const std::string& interp, const std::string& program);
     // Replaces the current group's program (execve succeeded): new address space and registers.
     void exec_image(std::shared_ptr<mmu::AddressSpace> mm, const std::string& exe,
                     const LoadedImage& image, const StackImage& stack);

@@ -2,12 +2,15 @@
 // re-parenting of orphans, SIGCHLD, job-control stops, execve's replacement of the program, and
 // futex wait queues (which thread exit needs for CLONE_CHILD_CLEARTID and robust lists).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "cpu/cpu.hpp"
+#include "fs/guest_paths.hpp"
 #include "machine/process.hpp"
 
 namespace emu {
@@ -396,6 +399,30 @@ void Process::timer_signal_taken(SigInfo& info) {
         }
 }
 
+InterpreterFile Process::open_interpreter(const std::string& interp, const std::string& program) {
+    const std::string where = interp + " (the interpreter of " + program + ", looked up in the guest root " +
+                              fs().root + ")";
+    const int fd = open_host_path(*this, interp, O_RDONLY | O_CLOEXEC, 0);
+    if (fd == -ENOENT || fd == -ENOTDIR) throw LoadError(where + ": No such file or directory", 127, -fd);
+    if (fd < 0) throw LoadError(where + ": " + std::strerror(-fd), 126, -fd);
+    const OwnedFd owned(fd);
+    struct stat st {};
+    // open_exec: a regular file the caller may execute.
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !(st.st_mode & 0111))
+        throw LoadError(where + ": Permission denied", 126, EACCES);
+    InterpreterFile file;
+    file.bytes.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < file.bytes.size()) {
+        const long n = ::pread(fd, file.bytes.data() + got, file.bytes.size() - got, static_cast<off_t>(got));
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    file.bytes.resize(got);
+    file.host_path = host_path_of_fd(fd);
+    return file;
+}
+
 // execve succeeded: the group runs `image` in `mm` from now on. Other threads are gone, the
 // descriptor table is unshared and loses its close-on-exec descriptors, handled signals return
 // to their default action (ignored ones stay ignored), the alternate stack is gone.
@@ -434,7 +461,7 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     flush_cpu(c);
     c.loaded_asid = g.mm->asid();
     cpu().set_reg(UC_X86_REG_RSP, stack.rsp);
-    redirect(image.entry);
+    redirect(image.start);
 }
 
 }  // namespace emu

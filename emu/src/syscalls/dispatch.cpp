@@ -104,6 +104,7 @@ bool restartable(std::uint64_t nr) {
 std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = memory_syscall(p, s)) return *r;
     if (auto r = file_syscall(p, s)) return *r;
+    if (auto r = file_metadata_syscall(p, s)) return *r;
     if (auto r = task_syscall(p, s)) return *r;
     if (auto r = wait_syscall(p, s)) return *r;
     if (auto r = poll_syscall(p, s)) return *r;

@@ -1,4 +1,4 @@
-// execve and execveat: static and static-PIE ELF programs and "#!" scripts, with Linux's errno
+// execve and execveat: ELF programs (static, static-PIE, dynamic with their interpreter) and "#!" scripts, with Linux's errno
 // rules (ENOENT, EACCES, ENOEXEC, ELOOP, E2BIG/EFAULT for the argument arrays).
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -115,13 +115,15 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
     if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return err(ENOEXEC);
     auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb(), p.as().layout());
     try {
-        const LoadedImage image = load_elf(*mm, bytes, host_file);
+        const LoadedImage image = load_elf(*mm, bytes, host_file, [&](const std::string& interp) {
+            return p.open_interpreter(interp, path);
+        });
         mm->set_brk_base(image.brk_start);
         const StackImage stack = build_stack(*mm, image, argv, envp, path);
         p.exec_image(std::move(mm), host_file, image, stack);
     } catch (const LoadError& e) {
         std::fprintf(stderr, "mmuemu: execve: %s\n", e.what());
-        return err(std::string(e.what()).find("dynamically linked") != std::string::npos ? ENOENT : ENOEXEC);
+        return err(e.error());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mmuemu: execve of %s: %s\n", path.c_str(), e.what());
         return err(ENOMEM);

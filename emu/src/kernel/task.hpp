@@ -72,6 +72,7 @@ struct Task {
     std::uint64_t robust_list = 0;           // set_robust_list head
     int vfork_parent = 0;                    // a vfork child's parent tid, until exec or exit
     std::uint64_t affinity = ~0ull;          // sched_setaffinity, one bit per virtual CPU
+    int nice = 0;                            // setpriority: -20 (most favoured) to 19
     int last_cpu = 0;
 
     bool alive() const { return state != TaskState::Dead; }

@@ -555,6 +555,9 @@ void Process::print_stats() const {
                  ", TLB shootdowns %" PRIu64 " (%zu virtual CPUs)\n",
                  stats_.tasks_created, stats_.context_switches, stats_.cr3_loads,
                  stats_.shootdowns, cpus_.size());
+    for (const auto& [nr, count] : sys::unsupported_calls())
+        std::fprintf(stderr, "  unsupported system call %s (%" PRIu64 "): %" PRIu64 " calls\n",
+                     sys::syscall_name(nr).c_str(), nr, count);
 }
 
 }  // namespace emu

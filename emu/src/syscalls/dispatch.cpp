@@ -65,13 +65,21 @@ bool host_has_capability(int cap) {
     return (data[cap / 32].effective >> (cap % 32)) & 1;
 }
 
+namespace {
+std::map<std::uint64_t, std::uint64_t>& unsupported_counts() {
+    static std::map<std::uint64_t, std::uint64_t> counts;
+    return counts;
+}
+}  // namespace
+
 std::int64_t unsupported(std::uint64_t nr) {
-    static std::set<std::uint64_t> warned;
-    if (warned.insert(nr).second)
-        std::fprintf(stderr, "mmuemu: unsupported system call %llu: returning -ENOSYS\n",
-                     static_cast<unsigned long long>(nr));
+    if (unsupported_counts()[nr]++ == 0)
+        std::fprintf(stderr, "mmuemu: unsupported system call %s (%llu): returning -ENOSYS\n",
+                     syscall_name(nr).c_str(), static_cast<unsigned long long>(nr));
     return err(ENOSYS);
 }
+
+const std::map<std::uint64_t, std::uint64_t>& unsupported_calls() { return unsupported_counts(); }
 
 }  // namespace sys
 
@@ -110,6 +118,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = poll_syscall(p, s)) return *r;
     if (auto r = event_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
+    if (auto r = identity_syscall(p, s)) return *r;
     return unsupported(s.nr);
 }
 

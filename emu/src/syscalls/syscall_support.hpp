@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -41,14 +42,21 @@ int nofile_limit(Process& p);
 // Whether mmuemu itself (and so the guest, which has its user's rights) holds a capability in
 // its effective set (CAP_SYS_RESOURCE = 24, CAP_SYS_ADMIN = 21).
 bool host_has_capability(int cap);
-// -ENOSYS, with one warning line per system call number.
+// -ENOSYS, with one warning line per system call ("unsupported system call pkey_alloc (330)");
+// every call is counted for --stats.
 std::int64_t unsupported(std::uint64_t nr);
+// How often each unsupported call was made, by number.
+const std::map<std::uint64_t, std::uint64_t>& unsupported_calls();
+// The call's name from the kernel's table ("syscall_N" when the table does not have it).
+std::string syscall_name(std::uint64_t nr);
 
 // Each area answers its own calls and std::nullopt for the others.
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_metadata_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
+// Identity, priority and resource usage: getgroups, set*id, getpriority, times, getrusage...
+std::optional<std::int64_t> identity_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s);
 // execve/execveat (exec.cpp) and wait4/waitid (wait.cpp), called by task_syscall.
 std::int64_t do_execve(Process& p, int dirfd, std::uint64_t path, std::uint64_t argv, std::uint64_t envp,

@@ -2,7 +2,11 @@
 // (proc(5)); values mmuemu does not model are printed as 0.
 #include "fs/proc_files.hpp"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -195,6 +199,43 @@ std::string loadavg(Process& p) {
     return s;
 }
 
+// The file system type of the guest's root, by its statfs magic number.
+const char* root_fs_type(Process& p) {
+    struct statfs fs;
+    const int root = p.fs().root_fd >= 0 ? p.fs().root_fd : AT_FDCWD;
+    if ((root == AT_FDCWD ? ::statfs("/", &fs) : ::fstatfs(root, &fs)) != 0) return "rootfs";
+    switch (static_cast<unsigned long>(fs.f_type)) {
+    case 0xef53: return "ext4";
+    case 0x794c7630: return "overlay";
+    case 0x01021994: return "tmpfs";
+    case 0x58465342: return "xfs";
+    case 0x9123683e: return "btrfs";
+    default: return "rootfs";
+    }
+}
+
+// The guest's mounts: its root and the generated /proc (host mounts are not shown). The root
+// is "/dev/root" (the name Linux gives a root device it has no other name for).
+std::string mounts(Process& p) {
+    return std::string("/dev/root / ") + root_fs_type(p) +
+           " rw,relatime 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n";
+}
+
+// The same as /proc/PID/mountinfo: ids, the device numbers stat shows, root, mount point.
+std::string mountinfo(Process& p) {
+    struct stat root {}, proc {};
+    const int root_fd = p.fs().root_fd;
+    if (root_fd >= 0) ::fstat(root_fd, &root);
+    else ::stat("/", &root);
+    ::stat("/proc", &proc);
+    std::string s;
+    append(s, "1 1 %u:%u / / rw,relatime shared:1 - %s /dev/root rw\n", major(root.st_dev), minor(root.st_dev),
+           root_fs_type(p));
+    append(s, "2 1 %u:%u / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw\n", major(proc.st_dev),
+           minor(proc.st_dev));
+    return s;
+}
+
 std::string version() {
     struct utsname u;
     ::uname(&u);
@@ -220,12 +261,13 @@ std::uint64_t guest_threads_max(std::uint64_t ram_bytes) {
 }
 
 const char* const* proc_task_text_leaves() {
-    static const char* const leaves[] = {"auxv", "cmdline", "comm", "environ", "maps", "stat", "statm", "status", nullptr};
+    static const char* const leaves[] = {"auxv",   "cmdline", "comm",  "environ", "maps",
+                                         "mountinfo", "mounts", "stat", "statm", "status", nullptr};
     return leaves;
 }
 
 const char* const* proc_machine_leaves() {
-    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "uptime", "version", nullptr};
+    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "mounts", "uptime", "version", nullptr};
     return leaves;
 }
 
@@ -236,6 +278,8 @@ bool proc_task_file(Process& p, ThreadGroup& g, Task& t, const std::string& leaf
     else if (leaf == "comm") out = g.comm + "\n";
     else if (leaf == "statm") out = zombie ? "0 0 0 0 0 0 0\n" : statm(g);
     else if (leaf == "maps") out = zombie ? "" : g.mm->maps();
+    else if (leaf == "mounts") out = mounts(p);
+    else if (leaf == "mountinfo") out = mountinfo(p);
     else if (leaf == "auxv") out = zombie ? "" : auxv(g);
     else if (leaf == "cmdline") out = zombie ? "" : guest_bytes(*g.mm, g.stack.arg_start, g.stack.arg_end);
     else if (leaf == "environ") out = zombie ? "" : guest_bytes(*g.mm, g.stack.env_start, g.stack.env_end);
@@ -250,6 +294,7 @@ bool proc_machine_file(Process& p, const std::string& path, std::string& out) {
     else if (path == "uptime") out = uptime();
     else if (path == "loadavg") out = loadavg(p);
     else if (path == "version") out = version();
+    else if (path == "mounts") out = mounts(p);
     else if (path == "sys/vm/max_map_count") out = std::to_string(layout.max_map_count) + "\n";
     else if (path == "sys/vm/overcommit_memory") out = layout.overcommit_limit ? "0\n" : "1\n";
     else if (path == "sys/kernel/pid_max") out = "4194304\n";

@@ -7,7 +7,7 @@ packages=(
     build-essential cmake pkg-config python3 python3-pip   # toolchain; pip fetches Unicorn 2.1
     libgtest-dev libgmock-dev libbenchmark-dev              # tests and micro-benchmarks
     libcapstone-dev libboost-program-options-dev libzstd-dev
-    gdb busybox-static qemu-user zstd bc time               # debugger tests, real binaries, bench peers
+    gdb busybox-static qemu-user zstd bc time strace              # debugger tests, real binaries, bench peers
     golang-go                                               # the Go guest (guest/go)
     clang-14 libclang-rt-14-dev                             # libFuzzer: the fuzz preset (tests/fuzz)
 )

@@ -149,6 +149,7 @@ int main(int argc, char** argv) {
         ("clear-env", "start the guest with an empty environment")
         ("max-insns", po::value<std::uint64_t>()->default_value(0), "stop after N instructions (0: no limit)")
         ("stats", "print MMU and TLB counters, VMA count and RSS at exit")
+        ("strace", "print each system call with its decoded arguments and result on stderr, as strace does")
         ("cpus", po::value<unsigned>()->default_value(1), "virtual CPUs (1-64), each with its own TLB")
         ("sched-seed", po::value<std::uint64_t>()->default_value(0),
          "vary the scheduler's time slices with this seed (0: fixed slices)")
@@ -268,6 +269,7 @@ int main(int argc, char** argv) {
         }
         options.root = vm["root"].as<std::string>();
         options.host_devices = vm.count("host-devices") != 0;
+        options.strace = vm.count("strace") != 0;
         options.max_instructions = vm["max-insns"].as<std::uint64_t>();
         if (!vm.count("clear-env"))
             for (char** e = environ; *e; ++e) envp.emplace_back(*e);

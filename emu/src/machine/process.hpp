@@ -29,6 +29,7 @@ struct RunOptions {
     bool check = false;             // verify every access against the page table
     std::string root = "/";         // the guest's view of the file system
     bool host_devices = false;      // --host-devices: every host device node may be opened
+    bool strace = false;            // --strace: every system call on stderr, decoded
     std::uint64_t max_instructions = 0;
     bool stats = false;
     std::optional<GdbOptions> gdb;

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 #include "machine/process.hpp"
+#include "syscalls/strace.hpp"
 #include "syscalls/syscall_support.hpp"
 
 namespace emu {
@@ -138,6 +139,7 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     const bool interrupted = t.block.retry && t.block.interruptible && !t.block.futex_woken &&
                              p.signal_interrupts() && s.nr != SYS_nanosleep &&
                              s.nr != SYS_clock_nanosleep && s.nr != SYS_rt_sigtimedwait;
+    const std::string traced_call = p.options().strace ? sys::strace_call(p, s) : std::string();
     std::int64_t result = interrupted ? err(EINTR) : dispatch(p, s);
     if (code_may_change) p.flush_code_everywhere();
     // Linux checks for a pending signal before it sleeps: a blocking call then fails with EINTR.
@@ -150,7 +152,9 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
         p.futex_dequeue(task);
         task.block = BlockState{};
     }
-    if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) return kRestart;
+    if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) result = kRestart;
+    // A call that waits is shown once, when it completes (it is executed again when woken).
+    if (p.options().strace && result != kBlock) sys::strace_result(p, s, traced_call, result);
     return result;
 }
 

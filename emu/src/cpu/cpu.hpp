@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -45,7 +46,7 @@ private:
 
 class Cpu {
 public:
-    Cpu();  // x86-64, virtual-TLB mode
+    Cpu();  // x86-64, virtual-TLB mode, at CPL 3 (see enter_user_mode)
     Cpu(const Cpu&) = delete;
     Cpu& operator=(const Cpu&) = delete;
 
@@ -85,6 +86,9 @@ public:
     void on_interrupt(void (*callback)(uc_engine*, std::uint32_t, void*), void* user);
     void on_code(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
     void on_block(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
+    // IN and OUT (Unicorn runs them at any CPL and never checks the I/O bitmap).
+    void on_port_in(std::uint32_t (*callback)(uc_engine*, std::uint32_t, int, void*), void* user);
+    void on_port_out(void (*callback)(uc_engine*, std::uint32_t, int, std::uint32_t, void*), void* user);
     void on_memory(void (*callback)(uc_engine*, uc_mem_type, std::uint64_t, int, std::int64_t, void*),
                    void* user);
 
@@ -100,11 +104,19 @@ public:
     uc_err run(std::uint64_t rip, std::uint64_t max_instructions);
     void stop();
 
+    // Forgets the exception the CPU took (QEMU's "exception in flight"). Unicorn hands every
+    // exception to the interrupt hook and never delivers it, so without this the next #GP or
+    // #DE would turn into a double fault and the one after into a triple fault that stops the
+    // CPU for good. Only a context restore clears it: the user registers survive the call.
+    void clear_exception_state();
+
 private:
+    void enter_user_mode();
     struct Closer {
         void operator()(uc_engine* uc) const { uc_close(uc); }
     };
     std::unique_ptr<uc_engine, Closer> engine_;
+    std::optional<CpuContext> user_entry_;  // at CPL 3, no exception in flight
 };
 
 }  // namespace emu

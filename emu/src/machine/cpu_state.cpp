@@ -124,6 +124,7 @@ void set_exec_state(Cpu& cpu) {
     for (int id : kGprs) cpu.set_reg(id, 0);
     cpu.set_reg(UC_X86_REG_EFLAGS, kEflagsIf | kEflagsFixed);
     // __USER_CS and __USER_DS; ds, es, fs and gs null with zero bases (start_thread_common).
+    // In 64-bit mode Unicorn writes only the selectors: CPL 3 is the engine's since its creation.
     cpu.set_reg(UC_X86_REG_CS, 0x33);
     cpu.set_reg(UC_X86_REG_SS, 0x2b);
     for (int id : {UC_X86_REG_DS, UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS}) cpu.set_reg(id, 0);

@@ -148,6 +148,8 @@ void Process::add_cpu() {
     c.on_tlb_fill(&Process::tlb_fill_hook, this);
     c.on_syscall(&Process::syscall_hook, this);
     c.on_interrupt(&Process::interrupt_hook, this);
+    c.on_port_in(&Process::port_in_hook, this);
+    c.on_port_out(&Process::port_out_hook, this);
     if (options_.max_instructions) c.on_code(&Process::count_hook, this);
     if (options_.check) {
         c.on_code(&Process::check_code_hook, this);
@@ -245,6 +247,25 @@ void Process::interrupt_hook(uc_engine*, std::uint32_t intno, void* self) {
     auto& p = *static_cast<Process*>(self);
     p.pending_interrupt_ = static_cast<int>(intno);
     p.cpu().stop();
+}
+
+// Unicorn runs IN and OUT at any privilege level (its I/O permission check is compiled out);
+// stopped here, RIP is still the instruction's.
+std::uint32_t Process::port_in_hook(uc_engine*, std::uint32_t, int, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    p.on_port_io();
+    return static_cast<std::uint32_t>(p.port_fault_->rax);  // AL/AX/EAX as they were
+}
+
+void Process::port_out_hook(uc_engine*, std::uint32_t, int, std::uint32_t, void* self) {
+    static_cast<Process*>(self)->on_port_io();
+}
+
+void Process::on_port_io() {
+    const auto r = cpu().regs(std::array<int, 2>{UC_X86_REG_RIP, UC_X86_REG_RAX});
+    port_fault_ = PortFault{r[0], r[1]};
+    pending_interrupt_ = 13;  // #GP(0): CPL 3 > IOPL 0 and no I/O bitmap in Linux's TSS
+    cpu().stop();
 }
 
 // Preemption: a time slice is a number of translated blocks entered, counted by the emulator,
@@ -374,6 +395,7 @@ void Process::run_slice() {
         redirect_.reset();
         refused_.reset();
         pending_interrupt_.reset();
+        port_fault_.reset();
         debug_stop_.reset();
         const bool stepping = gdb_ && resume_ == Resume::Step;
         if (gdb_) {
@@ -428,9 +450,51 @@ void Process::run_slice() {
     }
 }
 
+namespace {
+// #DE, #TS, #NP, #SS and #GP: a second one while QEMU thinks one is in flight is a double fault.
+constexpr bool contributory(int intno) { return intno == 0 || (intno >= 10 && intno <= 13); }
+}  // namespace
+
+SigInfo Process::interrupt_signal(int intno, std::uint64_t rip) {
+    if (contributory(intno)) cpu().clear_exception_state();
+    SigInfo info;
+    info.trapno = static_cast<std::uint64_t>(intno);
+    info.signo = 11;
+    info.code = 0x80;  // SI_KERNEL, si_addr 0: #GP (privileged instruction, non-canonical address)
+    switch (intno) {
+    case 0:  // #DE
+        info.signo = 8;
+        info.code = 1;  // FPE_INTDIV
+        info.addr = rip;
+        break;
+    case 3:  // int3 and INT 3 (a gate of DPL 3): RIP is already past the instruction
+        info.signo = 5;
+        break;
+    case 6:  // #UD
+        info.signo = 4;
+        info.code = 2;  // ILL_ILLOPN
+        info.addr = rip;
+        break;
+    default:
+        if (intno >= 32) {
+            // INT n through one of Linux's DPL 0 gates: #GP(n << 3 | 2) at the INT itself,
+            // where Unicorn left RIP after it (INT imm8 is two bytes).
+            cpu().set_reg(UC_X86_REG_RIP, rip - 2);
+            info.trapno = 13;
+            info.error_code = (static_cast<std::uint64_t>(intno) << 3) | 2;
+        }
+        break;
+    }
+    return info;
+}
+
 // Why did uc_emu_start return? A redirect (signal delivery, sigreturn), a page fault the MMU
 // refused, an interrupt (int3, divide error...), an invalid instruction, or the budget.
 bool Process::handle_stop(uc_err err) {
+    if (port_fault_) {  // the IN or OUT completed: undo it, the #GP comes before it
+        cpu().set_reg(UC_X86_REG_RIP, port_fault_->rip);
+        cpu().set_reg(UC_X86_REG_RAX, port_fault_->rax);
+    }
     const std::uint64_t rip = cpu().reg(UC_X86_REG_RIP);
     if (redirect_) {
         // The hook asked to continue elsewhere: make that the interrupted RIP a signal frame saves.
@@ -451,33 +515,7 @@ bool Process::handle_stop(uc_err err) {
         return current_->alive() && !finished_;
     }
     if (pending_interrupt_) {
-        SigInfo info;
-        info.trapno = static_cast<std::uint64_t>(*pending_interrupt_);
-        switch (*pending_interrupt_) {
-        case 0:  // #DE
-            info.signo = 8;
-            info.code = 1;  // FPE_INTDIV
-            info.addr = rip;
-            break;
-        case 3:  // int3: RIP is already past the instruction
-            info.signo = 5;
-            info.code = 0x80;  // SI_KERNEL
-            break;
-        case 13:  // #GP (non-canonical address, privileged instruction)
-            info.signo = 11;
-            info.code = 0x80;
-            break;
-        case 6:  // #UD
-            info.signo = 4;
-            info.code = 2;  // ILL_ILLOPN
-            info.addr = rip;
-            break;
-        default:
-            info.signo = 11;
-            info.code = 0x80;
-            break;
-        }
-        deliver(info, true);
+        deliver(interrupt_signal(*pending_interrupt_, rip), true);
         return current_->alive() && !finished_;
     }
     if (err == UC_ERR_INSN_INVALID) {

@@ -190,6 +190,11 @@ private:
                               void* self);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
+    static std::uint32_t port_in_hook(uc_engine*, std::uint32_t port, int size, void* self);
+    static void port_out_hook(uc_engine*, std::uint32_t port, int size, std::uint32_t value, void* self);
+    void on_port_io();
+    // The signal Linux sends for an exception the CPU reported to the interrupt hook.
+    SigInfo interrupt_signal(int intno, std::uint64_t rip);
     static void block_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void debug_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void debug_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,
@@ -278,6 +283,12 @@ private:
     // The last translation the TLB-fill hook refused, and why.
     std::optional<mmu::Fault> refused_;
     std::optional<int> pending_interrupt_;
+    // IN or OUT at CPL 3 (I/O bitmap absent: #GP on Linux), which Unicorn lets run: where it
+    // was and the RAX it may have changed, restored before the fault is reported.
+    struct PortFault {
+        std::uint64_t rip, rax;
+    };
+    std::optional<PortFault> port_fault_;
     std::string violation_;
 
     std::unique_ptr<TraceRecorder> recorder_;

@@ -54,4 +54,23 @@ void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint6
     }
 }
 
+void AddressSpace::write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
+                                              std::uint64_t last) {
+    TlbGather gather(tlb_, memory_, asid_);
+    for (auto& [at, vma] : vmas_.all()) {
+        if (vma.shmem.get() != &object || !vma.shared()) continue;
+        const std::uint64_t lo = std::max(first, vma.pgoff), hi = std::min(last, vma.pgoff_at(vma.end));
+        if (lo >= hi) continue;
+        const VirtAddr from = vma.start + ((lo - vma.pgoff) << kPageShift);
+        const VirtAddr to = vma.start + ((hi - vma.pgoff) << kPageShift);
+        (void)table_.walk_range(from, to, MissingTables::Skip, EmptyTables::Keep, [&](VirtAddr va, Pte& pte) {
+            if (pte.present() && pte.writable()) {
+                pte = pte.without(Pte::kWritable | Pte::kDirty);
+                gather.add_page(va);
+            }
+            return WalkAction::Continue;
+        });
+    }
+}
+
 }  // namespace mmu

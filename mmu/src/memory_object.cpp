@@ -11,7 +11,7 @@
 namespace mmu {
 
 SharedMemoryObject::~SharedMemoryObject() {
-    write_back();  // the last mapping and descriptor are gone: the file gets what was written
+    write_out(0, kUnbounded);  // the last mapping and descriptor are gone: the file gets the rest
     if (!memory) return;
     for (Pfn f : frames)
         if (f) memory->put(f - 1);
@@ -28,7 +28,15 @@ Result<Pfn> SharedMemoryObject::frame(std::uint64_t index) {
     return frames[index] - 1;
 }
 
+// Linux's page_mkclean: the pages written back are write-protected in every mapping (TLBs
+// flushed) so that the next write through any of them marks them dirty again.
 void SharedMemoryObject::write_back(std::uint64_t first, std::uint64_t last) {
+    if (!backing || !memory || dirty.empty()) return;
+    for (AddressSpace* as : memory->address_spaces()) as->write_protect_object_pages(*this, first, last);
+    write_out(first, last);
+}
+
+void SharedMemoryObject::write_out(std::uint64_t first, std::uint64_t last) {
     if (!backing || !memory) return;
     for (auto it = dirty.lower_bound(first); it != dirty.end() && *it < last;) {
         const std::uint64_t index = *it;

@@ -125,6 +125,10 @@ public:
     // The truncation of `object` (resize_object): its pages from `first` on leave every mapping
     // of it here, private copies included (Linux's even_cows); the TLB is flushed.
     void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first);
+    // A write-back of `object`'s pages [first, last): their shared mappings here lose write
+    // access (TLB flushed) so that the next write faults and marks the page dirty again.
+    void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
+                                    std::uint64_t last);
     // brk: sets the program break; returns the new break (or the old one on failure, as Linux).
     VirtAddr brk(VirtAddr requested);
     void set_brk_base(VirtAddr base);

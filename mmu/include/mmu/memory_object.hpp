@@ -56,7 +56,8 @@ struct SharedMemoryObject {
     void mark_dirty(std::uint64_t index) {
         if (backing) dirty.insert(index);
     }
-    // Writes the dirty pages of [first, last) back to the backing (clipped to the size).
+    // Writes the dirty pages of [first, last) back to the backing (clipped to the size) and
+    // write-protects them in every mapping, so that later writes dirty them again.
     void write_back(std::uint64_t first = 0, std::uint64_t last = kUnbounded);
     // read(2)/write(2) on the object itself (memfd): bytes copied; writes grow the size.
     std::size_t read(std::uint64_t offset, void* dst, std::size_t n);
@@ -67,6 +68,9 @@ struct SharedMemoryObject {
     // Drops the frames of pages at or beyond `first` (after every mapping of them was zapped),
     // and zeroes the tail of the page that holds the new end (truncate_inode_pages_range).
     void drop_from(std::uint64_t first, std::uint64_t new_size);
+
+private:
+    void write_out(std::uint64_t first, std::uint64_t last);  // the I/O half of write_back
 };
 
 // A page cache holding `size` bytes of a file from page `first_page` on (the emulator reads the

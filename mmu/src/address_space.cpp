@@ -11,9 +11,12 @@ std::atomic<Asid> next_asid{1};
 }  // namespace
 
 AddressSpace::AddressSpace(PhysicalMemory& memory, Tlb& tlb, Layout layout)
-    : memory_(memory), tlb_(tlb), layout_(layout), asid_(next_asid++), table_(memory) {}
+    : memory_(memory), tlb_(tlb), layout_(layout), asid_(next_asid++), table_(memory) {
+    memory_.attach(this);
+}
 
 AddressSpace::~AddressSpace() {
+    memory_.detach(this);
     TlbGather gather(tlb_, memory_, asid_);
     zap(0, layout_.task_size + kPageSize, MarkerPolicy::Clear, gather);
 }
@@ -86,7 +89,7 @@ Result<VirtAddr> AddressSpace::place(VirtAddr hint, std::uint64_t len, std::uint
 
 Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                          std::uint32_t flags, std::shared_ptr<SharedMemoryObject> file,
-                                         std::uint64_t file_pgoff, std::string name) {
+                                         std::uint64_t file_pgoff, std::string name, bool may_write) {
     const CheckOnReturn check(*this);
     constexpr std::uint32_t kKnownFlags =
         map::kType | map::kFixed | map::kAnonymous | map::k32Bit | map::kGrowsDown |
@@ -133,8 +136,8 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
     if (file) {
         vma.shmem = std::move(file);
         vma.pgoff = file_pgoff;
-        if (vma.shmem->frames.size() < file_pgoff + pages(len))
-            vma.shmem->frames.resize(file_pgoff + pages(len), 0);
+        if (type == map::kShared) vma.flags |= vma_flag::kShared;
+        if (type == map::kShared && !may_write) vma.flags |= vma_flag::kNoMayWrite;
     } else if (type != map::kPrivate) {
         vma.flags |= vma_flag::kShared;
         vma.shmem = std::make_shared<SharedMemoryObject>();
@@ -164,7 +167,8 @@ Status AddressSpace::map_special_impl(VirtAddr addr, std::uint32_t prot, const v
                                  std::size_t size, std::string name) {
     auto cache = make_page_cache(memory_, contents, size, 0);
     if (!cache) return Errno{cache.error()};
-    auto mapped = mmap_file_impl(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0, std::move(name));
+    auto mapped = mmap_file_impl(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0,
+                                 std::move(name), true);
     if (!mapped) return Errno{mapped.error()};
     Vma* v = vmas_.find(addr);
     v->flags |= vma_flag::kSpecial;
@@ -329,6 +333,10 @@ Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32
         if (v->has(vma_flag::kSealed)) {  // checked per VMA: earlier VMAs stay changed
             vmas_.merge_around(start, at);
             return Errno{EPERM};
+        }
+        if ((new_prot & kProtWrite) && v->has(vma_flag::kNoMayWrite)) {  // no VM_MAYWRITE
+            vmas_.merge_around(start, at);
+            return Errno{EACCES};
         }
         if (v->prot != new_prot && splits_special(at, piece_end)) {
             vmas_.merge_around(start, at);

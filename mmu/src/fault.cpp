@@ -14,6 +14,7 @@ const char* fault_reason_name(FaultReason reason) {
     case FaultReason::Protection: return "access not permitted by the mapping's protection";
     case FaultReason::GuardMarker: return "guard region (MADV_GUARD_INSTALL marker)";
     case FaultReason::OutOfMemory: return "out of guest memory";
+    case FaultReason::BeyondEnd: return "beyond the end of the mapped file or object";
     case FaultReason::NotPresent: return "page not present";
     }
     return "?";
@@ -43,6 +44,7 @@ Fault make_fault(VirtAddr va, Access access, FaultReason reason) {
         f.si_code = kSegvAccErr;
         break;
     case FaultReason::OutOfMemory:
+    case FaultReason::BeyondEnd:
         f.signo = kSigBus;
         f.si_code = 2;  // BUS_ADRERR
         break;
@@ -109,17 +111,10 @@ Translated AddressSpace::access(VirtAddr va, Access access) {
     throw std::logic_error("page fault resolved but the access still does not translate");
 }
 
-// The frame backing `va` in a shared mapping, allocated on first use.
+// The object's frame backing `va` (shared mappings, and the page cache of private file
+// mappings), made on first use: zeroed, or read from the file.
 Result<Pfn> AddressSpace::shared_frame(Vma& vma, VirtAddr va) {
-    auto& frames = vma.shmem->frames;
-    const std::uint64_t index = vma.pgoff_at(va);
-    if (index >= frames.size()) frames.resize(index + 1, 0);
-    if (frames[index] == 0) {
-        auto frame = memory_.allocate();
-        if (!frame) return frame;
-        frames[index] = frame.value() + 1;
-    }
-    return frames[index] - 1;
+    return vma.shmem->frame(vma.pgoff_at(va));
 }
 
 Fault AddressSpace::handle_fault_impl(VirtAddr va, Access access) {
@@ -187,12 +182,22 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
         [[fallthrough]];
     case PteKind::None:
     case PteKind::Swap: {
+        // A page of an object beyond its end (a truncated file): SIGBUS (Linux filemap_fault).
+        if (vma.shmem && !vma.has(vma_flag::kSpecial) && vma.pgoff_at(va) >= vma.shmem->page_limit())
+            return make_fault(va, access, FaultReason::BeyondEnd);
         if (vma.shared()) {
             auto frame = shared_frame(vma, va);
             if (!frame) return make_fault(va, access, FaultReason::OutOfMemory);
             memory_.get(frame.value());
             ++rss_pages_;
-            pte = Pte::page(frame.value(), may_write, exec);
+            // A file page is mapped read-only until written, so that the write marks it dirty
+            // (Linux's write-notify for shared file mappings); shmem is mapped as the VMA allows.
+            const bool tracked = vma.shmem->backing != nullptr;
+            pte = Pte::page(frame.value(), may_write && (write || !tracked), exec);
+            if (write) {
+                vma.shmem->mark_dirty(vma.pgoff_at(va));
+                pte = pte.with(Pte::kDirty | Pte::kAccessed);
+            }
             ++faults_.demand_zero;
             return {};
         }
@@ -236,6 +241,7 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
         if (!write || pte.writable()) return {};  // spurious (e.g. a stale refusal): retry
         const Pfn old = pte.pfn();
         if (vma.shared() || (old != memory_.zero_page() && memory_.refcount(old) == 1)) {
+            if (vma.shared()) vma.shmem->mark_dirty(vma.pgoff_at(va));
             pte = pte.with(Pte::kWritable | Pte::kDirty);
             ++faults_.write_enables;
             return {};
@@ -347,10 +353,13 @@ Status AddressSpace::poke_impl(VirtAddr dst, const void* src, std::size_t n) {
         const bool exec = vma->prot & kProtExec;
         const bool may_write = vma->prot & kProtWrite;
         Pfn pfn;
+        if (vma->shmem && !vma->has(vma_flag::kSpecial) && vma->pgoff_at(at) >= vma->shmem->page_limit())
+            return Errno{EFAULT};  // beyond the end of the file
         if (vma->shared()) {
             auto frame = shared_frame(*vma, at);
             if (!frame) return Errno{ENOMEM};
             pfn = frame.value();
+            vma->shmem->mark_dirty(vma->pgoff_at(at));
             if (!pte.maps_frame()) {
                 memory_.get(pfn);
                 ++rss_pages_;

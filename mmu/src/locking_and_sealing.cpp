@@ -111,9 +111,11 @@ Result<std::vector<std::uint8_t>> AddressSpace::mincore(VirtAddr addr, std::uint
         std::uint8_t resident = 0;
         if (pte && pte->maps_frame()) {
             resident = 1;
-        } else if (pte && !pte->is_none()) {
-            resident = 0;  // guard markers and other software entries: not resident (6.18 host)
+        } else if (pte && !pte->is_none() && !pte->is_guard()) {
+            resident = 0;  // other software entries: not resident
         } else if (vma->shmem) {
+            // An empty entry or a guard marker (6.18 host: looked up like an unmapped range):
+            // the object's page counts, so anonymous memory reads 0 and files their page cache.
             const std::uint64_t index = vma->pgoff_at(va);  // shmem residency: the page cache
             resident = index < vma->shmem->frames.size() && vma->shmem->frames[index] != 0;
         }

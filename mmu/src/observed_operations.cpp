@@ -14,16 +14,16 @@ std::int64_t outcome(const Status& s) { return s ? 0 : -static_cast<std::int64_t
 
 Result<VirtAddr> AddressSpace::mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                     std::uint32_t flags, std::string name) {
-    auto r = mmap_file_impl(addr, len, prot, flags, nullptr, 0, std::move(name));
+    auto r = mmap_file_impl(addr, len, prot, flags, nullptr, 0, std::move(name), true);
     record({Operation::Mmap, {addr, len, prot, flags}, outcome(r), {}, nullptr});
     return r;
 }
 
 Result<VirtAddr> AddressSpace::mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                          std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
-                                         std::uint64_t pgoff, std::string name) {
+                                         std::uint64_t pgoff, std::string name, bool may_write) {
     const std::uint64_t object_pages = pages ? pages->frames.size() : 0;
-    auto r = mmap_file_impl(addr, len, prot, flags, std::move(pages), pgoff, name);
+    auto r = mmap_file_impl(addr, len, prot, flags, std::move(pages), pgoff, name, may_write);
     record({Operation::MmapFile, {addr, len, prot, flags, pgoff, object_pages}, outcome(r), name, nullptr});
     return r;
 }

@@ -9,28 +9,6 @@
 
 namespace mmu {
 
-SharedMemoryObject::~SharedMemoryObject() {
-    if (!memory) return;
-    for (Pfn f : frames)
-        if (f) memory->put(f - 1);
-}
-
-Result<std::shared_ptr<SharedMemoryObject>> make_page_cache(PhysicalMemory& memory,
-                                                             const void* bytes, std::size_t size,
-                                                             std::uint64_t first_page) {
-    auto object = std::make_shared<SharedMemoryObject>();
-    object->memory = &memory;
-    object->frames.assign(first_page, 0);
-    const auto* src = static_cast<const std::byte*>(bytes);
-    for (std::size_t off = 0; off < size; off += kPageSize) {
-        auto frame = memory.allocate();
-        if (!frame) return Errno{ENOMEM};
-        std::memcpy(memory.frame(frame.value()), src + off, std::min<std::size_t>(kPageSize, size - off));
-        object->frames.push_back(frame.value() + 1);
-    }
-    return object;
-}
-
 bool mergeable(const Vma& a, const Vma& b) {
     using namespace vma_flag;
     if (a.end != b.start || a.prot != b.prot) return false;

@@ -10,6 +10,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/types.h>
+
+#include "mmu/memory_object.hpp"
+
 namespace emu {
 
 // One entry of a generated directory (getdents64).
@@ -37,12 +41,19 @@ struct GuestFile {
     bool nonblocking = false;    // the guest's O_NONBLOCK (host pipes are always non-blocking)
     bool host_nonblocking = false;  // the host descriptor was made O_NONBLOCK by mmuemu
     // Kernel objects that are not host descriptors (pidfd, signalfd, epoll): kind and state.
-    enum class Kind : std::uint8_t { Host, Generated, Pidfd, Signalfd, Epoll } kind = Kind::Host;
+    enum class Kind : std::uint8_t { Host, Generated, Pidfd, Signalfd, Epoll, Memfd } kind = Kind::Host;
     int pid = 0;                 // Pidfd: the thread group
     std::uint64_t sigmask = 0;   // Signalfd: the signals it reads
     std::shared_ptr<void> object;  // Epoll: its interest list (owned by the epoll code)
     int open_flags = 0;
     std::string path;
+    // Memfd: the object is the file (size, pages); `offset` is the file position.
+    std::shared_ptr<mmu::SharedMemoryObject> memfd;
+    unsigned seals = 0;          // Memfd: F_SEAL_* (shared by every descriptor of the file)
+    // Host: the file's identity once asked for (0, 0: not a regular file), see FileObjects.
+    bool identity_known = false;
+    dev_t identity_dev = 0;
+    ino_t identity_ino = 0;
 };
 
 class GuestFiles {

@@ -15,6 +15,7 @@
 #include "loader/elf_loader.hpp"
 #include "gdb/debug_target.hpp"
 #include "gdb/gdb_stub.hpp"
+#include "fs/file_objects.hpp"
 #include "fs/guest_files.hpp"
 #include "kernel/task.hpp"
 #include <map>
@@ -102,6 +103,8 @@ public:
     unsigned cpu_index() const { return cpu_index_; }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
     mmu::PhysicalMemory& ram() { return ram_; }
+    // The page cache of the host files the guest maps (shared by every task).
+    FileObjects& file_objects() { return file_objects_; }
     void print_stats() const;
 
     // --- the kernel model (kernel/*.cpp) ---
@@ -253,6 +256,7 @@ private:
     std::string program_;
     mmu::PhysicalMemory ram_;
     mmu::Tlb tlb_;
+    FileObjects file_objects_{ram_};
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;
     std::shared_ptr<Task> current_;

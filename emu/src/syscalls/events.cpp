@@ -72,6 +72,7 @@ std::uint32_t file_events(Process& p, Task& t, GuestFile& f, std::uint32_t reque
     case GuestFile::Kind::Signalfd: return (t.signals.pending & f.sigmask) ? (EPOLLIN & requested) : 0;
     case GuestFile::Kind::Epoll: return epoll_ready(p, t, f, depth) & requested;
     case GuestFile::Kind::Generated:
+    case GuestFile::Kind::Memfd:
         return (EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM) & requested;
     case GuestFile::Kind::Host: break;
     }

@@ -377,6 +377,7 @@ std::int64_t read_into(Process& p, GuestFile& f, const std::vector<UserBuffer>& 
         if (::ioctl(f.host_fd, FIONREAD, &available) == 0 && static_cast<std::size_t>(available) > room)
             return err(EFAULT);
     }
+    p.file_objects().before_read(f);  // pages written through mappings reach the file first
     std::vector<char> tmp(room);
     const long got = offset < 0 ? ::read(f.host_fd, tmp.data(), room) : ::pread(f.host_fd, tmp.data(), room, offset);
     if (got < 0) return err(errno);
@@ -408,7 +409,11 @@ std::int64_t write_from(Process& p, GuestFile& f, const std::vector<UserBuffer>&
     }
     if (faulted && (tmp.empty() || !is_regular_file(f.host_fd))) return err(EFAULT);
     if (tmp.empty()) return 0;
-    if (offset >= 0) return host_result(::pwrite(f.host_fd, tmp.data(), tmp.size(), offset));
+    if (offset >= 0) {
+        const long put = ::pwrite(f.host_fd, tmp.data(), tmp.size(), offset);
+        if (put > 0) p.file_objects().after_write(f, offset, tmp.data(), static_cast<std::size_t>(put));
+        return host_result(put);
+    }
     if (auto wait = wait_until_ready(p, f, POLLOUT)) return *wait;
     // A blocking write to a pipe mmuemu keeps non-blocking on the host: what fits now is
     // written, the task waits for room and the call continues where it stopped.
@@ -419,6 +424,7 @@ std::int64_t write_from(Process& p, GuestFile& f, const std::vector<UserBuffer>&
         return done ? static_cast<std::int64_t>(done) : err(errno);
     }
     const std::size_t total = done + static_cast<std::size_t>(std::max<long>(put, 0));
+    if (put > 0) p.file_objects().after_write(f, -1, tmp.data() + done, static_cast<std::size_t>(put));
     if (total < tmp.size() && f.host_nonblocking && !f.nonblocking) {
         BlockState b;
         b.progress = total;
@@ -474,7 +480,10 @@ std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool 
 }
 
 // fstat of a descriptor with no host file: what Linux shows for /proc files and anonymous inodes.
-struct stat stat_of_generated(const GuestFile& f) { return generated_stat(f.st_mode, f.inode); }
+// A memfd shows its object's size.
+struct stat stat_of_generated(const GuestFile& f) {
+    return generated_stat(f.st_mode, f.inode, f.memfd ? f.memfd->size : 0);
+}
 
 std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uint64_t out, int flags) {
     std::string path;
@@ -792,12 +801,23 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         RESOLVE_TO_CHANGE_OR_RETURN(hp, AT_FDCWD, path, Final::Follow);
         struct stat st;
         if (::stat(hp.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && running_program(p, st)) return err(ETXTBSY);
-        return host_result(::truncate(hp.path.c_str(), static_cast<off_t>(a[1])));
+        if (::truncate(hp.path.c_str(), static_cast<off_t>(a[1])) < 0) return err(errno);
+        if (::stat(hp.path.c_str(), &st) == 0 &&
+            p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
+            p.flush_code_everywhere();
+        return 0;
     }
     case SYS_ftruncate: {
         auto f = p.files().get(fd);
         if (!f || f->host_fd < 0) return err(EBADF);
-        return host_result(::ftruncate(f->host_fd, static_cast<off_t>(a[1])));
+        if (::ftruncate(f->host_fd, static_cast<off_t>(a[1])) < 0) return err(errno);
+        if (f->kind == GuestFile::Kind::Host) {
+            struct stat st;
+            if (::fstat(f->host_fd, &st) == 0 &&
+                p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
+                p.flush_code_everywhere();  // dropped frames may have held code
+        }
+        return 0;
     }
     case SYS_chmod:
     case SYS_fchmodat: {

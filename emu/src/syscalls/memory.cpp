@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -29,34 +30,60 @@ namespace emu::sys {
 
 namespace {
 
+// The access checks of mmap on a descriptor (Linux do_mmap): a shared writable mapping needs a
+// descriptor open for writing, every file mapping one open for reading (EACCES); a sealed memfd
+// refuses shared writable mappings (EPERM); unknown flags with MAP_SHARED_VALIDATE: EOPNOTSUPP.
+std::optional<std::int64_t> check_file_mapping(const GuestFile& f, int access_mode, std::uint32_t prot,
+                                               std::uint32_t type, std::uint32_t flags) {
+    constexpr std::uint32_t kValidated = map::kType | map::kFixed | map::kAnonymous |
+        map::kDenyWrite | map::kExecutable | map::kLocked | map::kNoReserve | map::kPopulate |
+        map::kNonBlock | map::kStack | map::kHugeTlb | map::kFixedNoReplace | map::kGrowsDown |
+        map::k32Bit;
+    if (type == map::kSharedValidate && (flags & ~kValidated)) return err(EOPNOTSUPP);
+    const bool shared = type != map::kPrivate;
+    if (shared && (prot & kProtWrite) && access_mode == O_RDONLY) return err(EACCES);
+    if (access_mode == O_WRONLY) return err(EACCES);
+    constexpr unsigned kSealWrite = 0x8, kSealFutureWrite = 0x10;
+    if (shared && (prot & kProtWrite) && (f.seals & (kSealWrite | kSealFutureWrite))) return err(EPERM);
+    return std::nullopt;
+}
+
 std::int64_t do_mmap(Process& p, const SyscallArgs& s) {
     const std::uint64_t addr = s.a[0], len = s.a[1], off = s.a[5];
     const auto prot = static_cast<std::uint32_t>(s.a[2]);
     auto flags = static_cast<std::uint32_t>(s.a[3]);
     const int fd = static_cast<int>(s.a[4]);
     if (off & (kPageSize - 1)) return err(EINVAL);
-    std::shared_ptr<GuestFile> file;
-    if (!(flags & map::kAnonymous)) {
-        file = p.files().get(fd);
-        if (!file || file->host_fd < 0) return err(EBADF);
-        if ((flags & map::kType) != map::kPrivate) return err(ENODEV);  // shared file maps: not yet
-    }
-    if (!file) return value_or_errno(p.as().mmap(addr, len, prot, flags));
-    // A private file mapping: the file's pages become a page cache the mapping copies on write.
-    std::vector<char> data(std::min<std::uint64_t>(page_up(len), 256ull << 20));
-    const long got = ::pread(file->host_fd, data.data(), data.size(), static_cast<off_t>(off));
-    auto cache = make_page_cache(p.as().memory(), data.data(), got > 0 ? static_cast<std::size_t>(got) : 0,
-                                 pages(off));
-    if (!cache) return err(ENOMEM);
+    if (flags & map::kAnonymous) return value_or_errno(p.as().mmap(addr, len, prot, flags));
+    auto file = p.files().get(fd);
+    if (!file) return err(EBADF);
+    const std::uint32_t type = flags & map::kType;
+    if (type != map::kShared && type != map::kPrivate && type != map::kSharedValidate) return err(EINVAL);
+    if (len == 0) return err(EINVAL);
+    const bool memfd = file->kind == GuestFile::Kind::Memfd;
+    if (!memfd && (file->host_fd < 0 || file->kind != GuestFile::Kind::Host)) return err(ENODEV);
     struct stat st {};
-    ::fstat(file->host_fd, &st);
-    cache.value()->id = st.st_ino;
-    cache.value()->dev_major = major(st.st_dev);
-    cache.value()->dev_minor = minor(st.st_dev);
-    char real[4096];
-    const std::string name = ::realpath(file->path.c_str(), real) ? real : file->path;
-    return value_or_errno(p.as().mmap_file(addr, len, prot, flags & ~map::kAnonymous, cache.value(),
-                                           pages(off), name));
+    if (!memfd && (::fstat(file->host_fd, &st) != 0 || !S_ISREG(st.st_mode))) return err(ENODEV);
+    const int access_mode = memfd ? (file->open_flags & O_ACCMODE) : (::fcntl(file->host_fd, F_GETFL) & O_ACCMODE);
+    if (auto refused = check_file_mapping(*file, access_mode, prot, type, flags)) return *refused;
+    const bool shared = type != map::kPrivate;
+    constexpr unsigned kSealWrite = 0x8, kSealFutureWrite = 0x10;
+    // VM_MAYWRITE: a shared mapping can later be made writable only through a writable
+    // descriptor of a file not sealed against writing.
+    const bool may_write = access_mode != O_RDONLY && !(file->seals & (kSealWrite | kSealFutureWrite));
+    std::shared_ptr<SharedMemoryObject> object =
+        memfd ? file->memfd : p.file_objects().get_or_make(*file, shared && may_write);
+    if (!object) return err(ENOMEM);
+    std::string name;
+    if (memfd) {
+        name = file->path;
+    } else {
+        char real[4096];
+        name = ::realpath(file->path.c_str(), real) ? real : file->path;
+    }
+    flags = (flags & ~(map::kAnonymous | map::kType)) | (shared ? map::kShared : map::kPrivate);
+    return value_or_errno(p.as().mmap_file(addr, len, prot, flags, std::move(object), pages(off),
+                                           std::move(name), may_write));
 }
 
 std::int64_t do_process_madvise(Process& p, const SyscallArgs& s) {
@@ -115,7 +142,7 @@ std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s) {
         if (!vec) return err(vec.error());
         return as.copy_to_user(a[2], vec.value().data(), vec.value().size()) ? 0 : err(EFAULT);
     }
-    case SYS_msync: return page_aligned(a[0]) ? 0 : err(EINVAL);
+    case SYS_msync: return status(as.msync(a[0], a[1], static_cast<int>(a[2])));
     case SYS_process_madvise: return do_process_madvise(p, s);
     default:
         return std::nullopt;

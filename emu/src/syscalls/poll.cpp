@@ -28,6 +28,7 @@ short poll_events(Process& p, int fd, short requested) {
         return (p.signals().pending & f->sigmask) ? static_cast<short>(POLLIN & requested) : 0;
     case GuestFile::Kind::Epoll: return epoll_poll_events(p, *f, requested);
     case GuestFile::Kind::Generated:
+    case GuestFile::Kind::Memfd:
         return static_cast<short>((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & requested);
     case GuestFile::Kind::Host: break;
     }

@@ -53,6 +53,7 @@ std::string syscall_name(std::uint64_t nr);
 // Each area answers its own calls and std::nullopt for the others.
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> memfd_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_metadata_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s);
 // Identity, priority and resource usage: getgroups, set*id, getpriority, times, getrusage...

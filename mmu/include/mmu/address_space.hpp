@@ -38,6 +38,7 @@ enum class FaultReason : std::uint8_t {
     Protection,   // the VMA forbids this access: SEGV_ACCERR
     GuardMarker,  // a guard region: SEGV_MAPERR
     OutOfMemory,  // no frame left for demand paging: SIGBUS (the emulator reports it)
+    BeyondEnd,    // a page of a memory object beyond its (page-rounded) size: SIGBUS/BUS_ADRERR
     NotPresent,   // translate() only: the walk found no usable entry (a fault would resolve it)
 };
 const char* fault_reason_name(FaultReason reason);
@@ -97,11 +98,13 @@ public:
     // --- the system calls (anonymous memory) ---
     Result<VirtAddr> mmap(VirtAddr addr, std::uint64_t len, std::uint32_t prot, std::uint32_t flags,
                           std::string name = {});
-    // mmap(MAP_PRIVATE) of a file whose pages are `pages` (see make_page_cache), from page
-    // offset `pgoff`; `name` is what /proc/self/maps shows.
+    // mmap of a memory object (a file's page cache, a memfd) from page offset `pgoff`:
+    // MAP_PRIVATE copies its pages on write, MAP_SHARED maps them. `name` is what
+    // /proc/self/maps shows. The caller checks the descriptor's access mode (EACCES) and sets
+    // `may_write` false for a shared mapping of a file opened without write access.
     Result<VirtAddr> mmap_file(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
-                               std::uint64_t pgoff, std::string name);
+                               std::uint64_t pgoff, std::string name, bool may_write = true);
     // A special mapping made by the kernel itself (vDSO, vvar) at `addr`: read-only contents,
     // never merged, refusing guard regions and discarding advice.
     Status map_special(VirtAddr addr, std::uint32_t prot, const void* contents, std::size_t size,
@@ -117,6 +120,15 @@ public:
     Status munlockall();
     Status mseal(VirtAddr addr, std::uint64_t len, std::uint64_t flags);
     Result<std::vector<std::uint8_t>> mincore(VirtAddr addr, std::uint64_t len);
+    // msync: the dirty pages of shared file mappings in the range go back to their files.
+    Status msync(VirtAddr addr, std::uint64_t len, int flags);
+    // The truncation of `object` (resize_object): its pages from `first` on leave every mapping
+    // of it here, private copies included (Linux's even_cows); the TLB is flushed.
+    void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first);
+    // A write-back of `object`'s pages [first, last): their shared mappings here lose write
+    // access (TLB flushed) so that the next write faults and marks the page dirty again.
+    void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
+                                    std::uint64_t last);
     // brk: sets the program break; returns the new break (or the old one on failure, as Linux).
     VirtAddr brk(VirtAddr requested);
     void set_brk_base(VirtAddr base);
@@ -177,7 +189,7 @@ public:
 private:
     Result<VirtAddr> mmap_file_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                     std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
-                                    std::uint64_t pgoff, std::string name);
+                                    std::uint64_t pgoff, std::string name, bool may_write);
     Status map_special_impl(VirtAddr addr, std::uint32_t prot, const void* contents,
                             std::size_t size, std::string name);
     Status munmap_impl(VirtAddr addr, std::uint64_t len);

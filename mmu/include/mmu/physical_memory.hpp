@@ -12,6 +12,8 @@
 
 namespace mmu {
 
+class AddressSpace;
+
 // A private anonymous host mapping reserved with MAP_NORESERVE (commits nothing until touched;
 // pages given back with MADV_DONTNEED read as zero); unmapped on destruction. Every guest task
 // of the machine uses it: nothing of it is shared with another host process.
@@ -76,8 +78,15 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
+    // The address spaces built over this RAM (each attaches itself for its lifetime): what the
+    // truncation of a memory object walks to zap its pages from every mapping (Linux's i_mmap).
+    void attach(AddressSpace* as) { spaces_.push_back(as); }
+    void detach(AddressSpace* as) { std::erase(spaces_, as); }
+    const std::vector<AddressSpace*>& address_spaces() const { return spaces_; }
+
 private:
     HostReservation ram_;
+    std::vector<AddressSpace*> spaces_;
     std::vector<std::uint32_t> refcounts_;
     void release_dirty();
     std::vector<Pfn> dirty_frames_;

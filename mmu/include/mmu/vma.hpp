@@ -9,36 +9,14 @@
 #include <string>
 #include <vector>
 
+#include "mmu/memory_object.hpp"
 #include "mmu/result.hpp"
 #include "mmu/types.hpp"
 
 namespace mmu {
 
-class PhysicalMemory;
-
-// Pages shared by every VMA and forked address space that maps them: the shmem object of a
-// MAP_SHARED|MAP_ANONYMOUS mapping, or the page cache of a file mapped MAP_PRIVATE (whose pages
-// are mapped read-only and copied on write). Index = page offset in the object.
-struct SharedMemoryObject {
-    SharedMemoryObject() = default;
-    SharedMemoryObject(const SharedMemoryObject&) = delete;
-    SharedMemoryObject& operator=(const SharedMemoryObject&) = delete;
-    ~SharedMemoryObject();  // gives its frames back
-
-    PhysicalMemory* memory = nullptr;
-    std::uint64_t id = 0;     // inode number shown in /proc/self/maps
-    std::uint32_t dev_major = 0, dev_minor = 0;
-    std::vector<Pfn> frames;  // frame numbers + 1, 0 when absent (reads as zero)
-};
-
-// A page cache holding `size` bytes of a file from page `first_page` on (the emulator reads the
-// file; the library only holds pages). Pages outside stay absent and read as zero.
-Result<std::shared_ptr<SharedMemoryObject>> make_page_cache(PhysicalMemory& memory,
-                                                             const void* bytes, std::size_t size,
-                                                             std::uint64_t first_page);
-
 namespace vma_flag {
-inline constexpr std::uint32_t kShared = 1u << 0;      // MAP_SHARED (shmem-backed)
+inline constexpr std::uint32_t kShared = 1u << 0;      // MAP_SHARED (maps the object's frames)
 inline constexpr std::uint32_t kLocked = 1u << 1;      // VM_LOCKED (mlock)
 inline constexpr std::uint32_t kLockOnFault = 1u << 2; // VM_LOCKONFAULT (mlock2 MLOCK_ONFAULT)
 inline constexpr std::uint32_t kWipeOnFork = 1u << 3;  // MADV_WIPEONFORK
@@ -66,6 +44,9 @@ inline constexpr std::uint32_t kSpecial = 1u << 18;
 // VM_PFNMAP|VM_IO: a special mapping of raw frames (the vvar data pages), where the vDSO's code is
 // not: nothing to discard, populate or page out there (EINVAL), and no fork advice.
 inline constexpr std::uint32_t kPfnMap = 1u << 19;
+// VM_MAYWRITE cleared: a shared mapping of a file opened without write access; mprotect adding
+// PROT_WRITE is EACCES.
+inline constexpr std::uint32_t kNoMayWrite = 1u << 20;
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 

@@ -1,0 +1,76 @@
+// Mappings of memory objects seen from one address space: msync, and the zap a truncation of
+// the object asks of every address space.
+#include <algorithm>
+#include <cerrno>
+
+#include "mmu/address_space.hpp"
+
+namespace mmu {
+
+namespace {
+constexpr int kMsAsync = 1, kMsInvalidate = 2, kMsSync = 4;
+}  // namespace
+
+// Linux's msync: EINVAL for unknown flags, an unaligned start or MS_ASYNC with MS_SYNC; EBUSY for
+// MS_INVALIDATE on locked memory; a hole is ENOMEM (at once for plain MS_ASYNC, else after the
+// rest). Linux writes shared file pages back for MS_SYNC only (MS_ASYNC has nothing to start since
+// the page cache is the file); here the host file is only up to date after a write-back, so both
+// write back.
+Status AddressSpace::msync(VirtAddr start, std::uint64_t len, int flags) {
+    if (flags & ~(kMsAsync | kMsInvalidate | kMsSync)) return Errno{EINVAL};
+    if (!page_aligned(start)) return Errno{EINVAL};
+    if ((flags & kMsAsync) && (flags & kMsSync)) return Errno{EINVAL};
+    len = page_up(len);
+    const VirtAddr end = start + len;
+    if (end < start) return Errno{ENOMEM};
+    if (end == start) return Ok{};
+    Status unmapped = Ok{};
+    for (const Vma* vma = vmas_.find_at_or_above(start);; vma = vmas_.find_at_or_above(start)) {
+        if (!vma) return Errno{ENOMEM};
+        if (start < vma->start) {
+            if (flags == kMsAsync) return Errno{ENOMEM};
+            start = vma->start;
+            if (start >= end) return Errno{ENOMEM};
+            unmapped = Errno{ENOMEM};
+        }
+        if ((flags & kMsInvalidate) && vma->has(vma_flag::kLocked)) return Errno{EBUSY};
+        const VirtAddr piece_end = std::min(end, vma->end);
+        if (vma->shared() && vma->shmem)
+            vma->shmem->write_back(vma->pgoff_at(start), vma->pgoff_at(piece_end));
+        start = vma->end;
+        if (start >= end) return unmapped;
+    }
+}
+
+void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint64_t first) {
+    const CheckOnReturn check(*this);
+    TlbGather gather(tlb_, memory_, asid_);
+    for (auto& [at, vma] : vmas_.all()) {
+        if (vma.shmem.get() != &object) continue;
+        const std::uint64_t last = vma.pgoff_at(vma.end);
+        if (last <= first) continue;
+        const VirtAddr from = first <= vma.pgoff ? vma.start : vma.start + ((first - vma.pgoff) << kPageShift);
+        zap(from, vma.end, MarkerPolicy::Keep, gather);  // guard markers stay (Linux)
+    }
+}
+
+void AddressSpace::write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
+                                              std::uint64_t last) {
+    TlbGather gather(tlb_, memory_, asid_);
+    for (auto& [at, vma] : vmas_.all()) {
+        if (vma.shmem.get() != &object || !vma.shared()) continue;
+        const std::uint64_t lo = std::max(first, vma.pgoff), hi = std::min(last, vma.pgoff_at(vma.end));
+        if (lo >= hi) continue;
+        const VirtAddr from = vma.start + ((lo - vma.pgoff) << kPageShift);
+        const VirtAddr to = vma.start + ((hi - vma.pgoff) << kPageShift);
+        (void)table_.walk_range(from, to, MissingTables::Skip, EmptyTables::Keep, [&](VirtAddr va, Pte& pte) {
+            if (pte.present() && pte.writable()) {
+                pte = pte.without(Pte::kWritable | Pte::kDirty);
+                gather.add_page(va);
+            }
+            return WalkAction::Continue;
+        });
+    }
+}
+
+}  // namespace mmu

@@ -242,6 +242,9 @@ std::string version() {
     return std::string("Linux version ") + u.release + " (mmuemu) " + u.version + "\n";
 }
 
+constexpr const char* kVsyscallLine =
+    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+
 }  // namespace
 
 std::uint64_t machine_uptime_ns() {
@@ -277,7 +280,8 @@ bool proc_task_file(Process& p, ThreadGroup& g, Task& t, const std::string& leaf
     else if (leaf == "stat") out = stat(p, g, t);
     else if (leaf == "comm") out = g.comm + "\n";
     else if (leaf == "statm") out = zombie ? "0 0 0 0 0 0 0\n" : statm(g);
-    else if (leaf == "maps") out = zombie ? "" : g.mm->maps();
+    // Linux lists the vsyscall page (emulated, execute-only) after the VMAs.
+    else if (leaf == "maps") out = zombie ? "" : g.mm->maps() + kVsyscallLine;
     else if (leaf == "mounts") out = mounts(p);
     else if (leaf == "mountinfo") out = mountinfo(p);
     else if (leaf == "auxv") out = zombie ? "" : auxv(g);

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 
@@ -488,6 +489,35 @@ SigInfo Process::interrupt_signal(int intno, std::uint64_t rip) {
     return info;
 }
 
+// The vsyscall page (0xffffffffff600000, execute-only): old binaries call gettimeofday, time and
+// getcpu at fixed addresses in it. Like Linux's emulation, the call is made as a system call
+// and returns to the caller (the address on the stack); a call to any other address in the
+// page, a return address that cannot be read or a bad pointer argument (EFAULT) is a forced
+// SIGSEGV (SI_KERNEL). Returns false for fetches outside the page.
+bool Process::emulate_vsyscall(std::uint64_t target) {  // target: RIP, the address called
+    constexpr std::uint64_t kVsyscallPage = 0xffffffffff600000ull;
+    static constexpr std::array<std::pair<std::uint64_t, std::uint64_t>, 3> kEntries = {
+        {{kVsyscallPage, SYS_gettimeofday}, {kVsyscallPage + 0x400, SYS_time}, {kVsyscallPage + 0x800, SYS_getcpu}}};
+    if (page_down(target) != kVsyscallPage) return false;
+    const auto entry = std::find_if(kEntries.begin(), kEntries.end(), [target](const auto& e) { return e.first == target; });
+    const auto r = cpu().regs(std::array<int, 4>{UC_X86_REG_RSP, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX});
+    std::uint64_t return_to = 0;
+    std::int64_t result = -EFAULT;
+    if (entry != kEntries.end() && as().copy_from_user(&return_to, r[0], sizeof return_to))
+        result = do_syscall(*this, SyscallArgs{entry->second, {r[1], r[2], r[3], 0, 0, 0}});
+    if (result == -EFAULT) {
+        SigInfo info;
+        info.signo = 11;
+        info.code = 0x80;  // SI_KERNEL
+        deliver(info, true);
+        return true;
+    }
+    cpu().set_reg(UC_X86_REG_RAX, static_cast<std::uint64_t>(result));
+    cpu().set_reg(UC_X86_REG_RIP, return_to);
+    cpu().set_reg(UC_X86_REG_RSP, r[0] + 8);
+    return true;
+}
+
 // Why did uc_emu_start return? A redirect (signal delivery, sigreturn), a page fault the MMU
 // refused, an interrupt (int3, divide error...), an invalid instruction, or the budget.
 bool Process::handle_stop(uc_err err) {
@@ -510,6 +540,8 @@ bool Process::handle_stop(uc_err err) {
         exit_group(0, 9);
         return false;
     }
+    if (err == UC_ERR_EXCEPTION && refused_ && refused_->access == Access::Execute && emulate_vsyscall(rip))
+        return current_->alive() && !finished_;
     if (err == UC_ERR_EXCEPTION && refused_) {
         deliver(fault_signal(*refused_, rip), true);
         return current_->alive() && !finished_;

@@ -223,6 +223,8 @@ private:
     void flush_cpu(VirtualCpu& cpu);
     // Handles the stop of uc_emu_start; returns false when the current task stops running.
     bool handle_stop(uc_err err);
+    // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
+    bool emulate_vsyscall(std::uint64_t target);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);
     // Delivers `info` now: runs the handler, or applies the default action.
     void deliver(const SigInfo& info, bool synchronous);

@@ -83,6 +83,7 @@ public:
 private:
     std::map<int, std::shared_ptr<GuestFile>> table_;
     std::set<int> cloexec_;
+    int next_free_ = 0;  // every descriptor below it is in use
 };
 
 }  // namespace emu

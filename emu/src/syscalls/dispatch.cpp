@@ -102,7 +102,8 @@ bool restartable(std::uint64_t nr) {
     switch (nr) {
     case SYS_read: case SYS_write: case SYS_readv: case SYS_writev: case SYS_pread64:
     case SYS_pwrite64: case SYS_wait4: case SYS_waitid: case SYS_open: case SYS_openat:
-    case SYS_ioctl: case SYS_futex:
+    case SYS_ioctl: case SYS_futex: case SYS_accept: case SYS_accept4: case SYS_recvfrom:
+    case SYS_sendto: case SYS_recvmsg: case SYS_sendmsg:
         return true;
     default:
         return false;
@@ -119,6 +120,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = wait_syscall(p, s)) return *r;
     if (auto r = poll_syscall(p, s)) return *r;
     if (auto r = event_syscall(p, s)) return *r;
+    if (auto r = socket_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
     if (auto r = identity_syscall(p, s)) return *r;
     return unsupported(s.nr);

@@ -1,8 +1,6 @@
 // What dynamic programs ask about their files beyond stat: the file system (statfs, fstatfs),
 // extended attributes (getxattr, listxattr and their l/f forms: ls reads ACLs and security
-// labels), close_range (Python's subprocess) and whether a descriptor is a socket
-// (getpeername, getsockname: bash asks about its standard input).
-#include <sys/socket.h>
+// labels) and close_range (Python's subprocess).
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -132,10 +130,6 @@ std::optional<std::int64_t> file_metadata_syscall(Process& p, const SyscallArgs&
     case SYS_getxattr: case SYS_lgetxattr: case SYS_fgetxattr:
     case SYS_listxattr: case SYS_llistxattr: case SYS_flistxattr: return do_xattr(p, s);
     case SYS_close_range: return do_close_range(p, s);
-    case SYS_getpeername:
-    case SYS_getsockname:
-        // mmuemu has no sockets yet: a valid descriptor is not one.
-        return p.files().get(static_cast<int>(s.a[0])) ? err(ENOTSOCK) : err(EBADF);
     default: return std::nullopt;
     }
 }

@@ -67,6 +67,8 @@ std::int64_t do_waitid(Process& p, int idtype, std::int64_t id, std::uint64_t in
                        std::uint64_t rusage);
 std::optional<std::int64_t> wait_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s);
+// socket, bind, connect, accept, send*/recv*, *sockopt (sockets.cpp).
+std::optional<std::int64_t> socket_syscall(Process& p, const SyscallArgs& s);
 // eventfd2, signalfd4, epoll_create1/ctl/wait/pwait (syscalls_events.cpp).
 std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s);
 // read/write of a signalfd or an epoll descriptor (nullopt for any other descriptor).

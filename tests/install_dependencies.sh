@@ -9,6 +9,7 @@ packages=(
     libcapstone-dev libboost-program-options-dev libzstd-dev
     gdb busybox-static qemu-user zstd bc time strace              # debugger tests, real binaries, bench peers
     golang-go                                               # the Go guest (guest/go)
+    libsqlite3-dev                                          # the SQLite guest (guest/sqlite_wal.c)
     clang-14 libclang-rt-14-dev                             # libFuzzer: the fuzz preset (tests/fuzz)
 )
 

@@ -15,6 +15,7 @@
 #include "loader/elf_loader.hpp"
 #include "gdb/debug_target.hpp"
 #include "gdb/gdb_stub.hpp"
+#include "fs/file_locks.hpp"
 #include "fs/file_objects.hpp"
 #include "fs/guest_files.hpp"
 #include "kernel/task.hpp"
@@ -105,6 +106,8 @@ public:
     mmu::PhysicalMemory& ram() { return ram_; }
     // The page cache of the host files the guest maps (shared by every task).
     FileObjects& file_objects() { return file_objects_; }
+    // POSIX record locks of every guest process (fcntl F_SETLK).
+    FileLocks& file_locks() { return file_locks_; }
     void print_stats() const;
 
     // --- the kernel model (kernel/*.cpp) ---
@@ -259,6 +262,7 @@ private:
     mmu::PhysicalMemory ram_;
     mmu::Tlb tlb_;
     FileObjects file_objects_{ram_};
+    FileLocks file_locks_;
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;
     std::shared_ptr<Task> current_;

@@ -242,6 +242,7 @@ void Process::finish_group(ThreadGroup& g, int wait_status) {
     if (g.state != GroupState::Alive) return;
     const std::shared_ptr<ThreadGroup> self = find_group(g.tgid);
     g.state = GroupState::Zombie;
+    file_locks_.release_owner(g.tgid);  // Linux: the exit closes every descriptor
     g.wait_status = wait_status;
     g.alarm_ns = 0;
     g.stopped = false;

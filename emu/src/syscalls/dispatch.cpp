@@ -113,6 +113,7 @@ bool restartable(std::uint64_t nr) {
 // The areas in the order of how often real programs call them (memory and files first).
 std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = memory_syscall(p, s)) return *r;
+    if (auto r = lock_syscall(p, s)) return *r;
     if (auto r = memfd_syscall(p, s)) return *r;
     if (auto r = file_syscall(p, s)) return *r;
     if (auto r = file_metadata_syscall(p, s)) return *r;

@@ -120,6 +120,9 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
         });
         mm->set_brk_base(image.brk_start);
         const StackImage stack = build_stack(*mm, image, argv, envp, path);
+        // The close-on-exec descriptors close: the process's POSIX locks on their files go.
+        for (const auto& [open_fd, file] : p.files().table())
+            if (p.files().cloexec(open_fd)) release_posix_locks(p, open_fd);
         p.exec_image(std::move(mm), host_file, image, stack);
     } catch (const LoadError& e) {
         std::fprintf(stderr, "mmuemu: execve: %s\n", e.what());

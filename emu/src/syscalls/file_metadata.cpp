@@ -116,7 +116,10 @@ std::int64_t do_close_range(Process& p, const SyscallArgs& s) {
         if (static_cast<std::uint32_t>(fd) >= first && static_cast<std::uint32_t>(fd) <= last) fds.push_back(fd);
     for (const int fd : fds) {
         if (s.a[2] & kCloexec) p.files().set_cloexec(fd, true);
-        else p.files().close(fd);
+        else {
+            release_posix_locks(p, fd);
+            p.files().close(fd);
+        }
     }
     return 0;
 }

@@ -558,7 +558,9 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     case SYS_openat: return open_file(p, fd, a[1], static_cast<int>(a[2]), static_cast<int>(a[3]));
     // creat(path, mode) is open(path, O_CREAT | O_WRONLY | O_TRUNC, mode).
     case SYS_creat: return open_file(p, AT_FDCWD, a[0], O_CREAT | O_WRONLY | O_TRUNC, static_cast<int>(a[1]));
-    case SYS_close: return p.files().close(fd) ? 0 : err(EBADF);
+    case SYS_close:
+        release_posix_locks(p, fd);
+        return p.files().close(fd) ? 0 : err(EBADF);
     case SYS_fstat: {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
@@ -672,6 +674,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (s.nr == SYS_dup3 && (a[2] & ~static_cast<std::uint64_t>(O_CLOEXEC))) return err(EINVAL);
         if (a[1] >= static_cast<std::uint64_t>(nofile_limit(p))) return err(EBADF);
         if (a[0] == a[1]) return static_cast<std::int64_t>(a[1]);  // dup2 onto itself: no change
+        release_posix_locks(p, static_cast<int>(a[1]));
         p.files().install_at(static_cast<int>(a[1]), f, s.nr == SYS_dup3 && (a[2] & O_CLOEXEC));
         return static_cast<std::int64_t>(a[1]);
     }
@@ -901,6 +904,12 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (!f) return err(EBADF);
         if (f->host_fd < 0) return err(EPERM);
         return host_result(::fchmod(f->host_fd, static_cast<mode_t>(a[1])));
+    }
+    case SYS_fchown: {
+        auto f = p.files().get(fd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EPERM);
+        return host_result(::fchown(f->host_fd, static_cast<uid_t>(a[1]), static_cast<gid_t>(a[2])));
     }
     case SYS_umask: {
         const unsigned old = p.fs().umask;

@@ -1,5 +1,7 @@
 #include "fs/guest_files.hpp"
 
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,10 +15,16 @@ GuestFile::~GuestFile() {
     if (host_fd > 2) ::close(host_fd);
 }
 
+bool is_null_device(int host_fd) {
+    struct stat st;
+    return ::fstat(host_fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3);
+}
+
 GuestFiles::GuestFiles() {
     for (int fd = 0; fd < 3; ++fd) {
         auto f = std::make_shared<GuestFile>();
         f->host_fd = fd;
+        f->null_device = is_null_device(fd);
         table_[fd] = f;
     }
 }

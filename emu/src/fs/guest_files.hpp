@@ -38,6 +38,7 @@ struct GuestFile {
     std::vector<DirectoryEntry> entries;
     unsigned st_mode = 0;        // generated files: what fstat shows
     std::uint64_t inode = 0;
+    bool null_device = false;    // the host descriptor is /dev/null (reads and writes touch no buffer)
     bool nonblocking = false;    // the guest's O_NONBLOCK (host pipes are always non-blocking)
     bool host_nonblocking = false;  // the host descriptor was made O_NONBLOCK by mmuemu
     // Kernel objects that are not host descriptors (pidfd, signalfd, epoll): kind and state.
@@ -55,6 +56,9 @@ struct GuestFile {
     dev_t identity_dev = 0;
     ino_t identity_ino = 0;
 };
+
+// Whether a host descriptor is /dev/null (character device 1:3).
+bool is_null_device(int host_fd);
 
 class GuestFiles {
 public:

@@ -73,7 +73,10 @@ std::string AddressSpace::maps() const {
         const bool backed = v.shmem != nullptr && !v.has(vma_flag::kSpecial);  // shmem or a file
         const std::uint64_t offset = backed ? v.pgoff << kPageShift : 0;
         const unsigned major = backed ? v.shmem->dev_major : 0;
-        const unsigned minor = backed ? (v.shmem->dev_minor ? v.shmem->dev_minor : (shared ? 1u : 0u)) : 0;
+        // Shared memory and memfd live on the internal shmem mount (device 00:01); a file's
+        // mapping shows the file's own device, minor 0 included.
+        const bool shmem = shared && !v.shmem->backing && v.shmem->dev_major == 0;
+        const unsigned minor = backed ? (shmem && v.shmem->dev_minor == 0 ? 1u : v.shmem->dev_minor) : 0;
         int n = std::snprintf(line, sizeof line, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
                               " %02x:%02x %" PRIu64 " ", v.start, v.end, (v.prot & kProtRead) ? 'r' : '-',
                               (v.prot & kProtWrite) ? 'w' : '-', (v.prot & kProtExec) ? 'x' : '-',

@@ -80,8 +80,44 @@ void usage(std::ostream& out, const po::options_description& opts) {
            "       mmuemu trace diff A B        the first semantic difference between two traces\n"
            "       mmuemu trace stats TRACE     event, fault and flush counts, peak RSS and VMA count\n"
            "       mmuemu --help | --version\n\n"
-           "Runs a static x86-64 Linux executable with every memory access through mmuemu's MMU.\n\n"
+           "Runs an x86-64 Linux executable with every memory access through mmuemu's MMU.\n\n"
         << opts;
+}
+
+// Text for roff: a leading dot or quote would be a request, a backslash an escape, a '-' a hyphen.
+std::string roff(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\\') out += "\\e";
+        else if (c == '-') out += "\\-";
+        else out += c;
+    }
+    if (!out.empty() && (out[0] == '.' || out[0] == '\'')) out.insert(0, "\\&");
+    return out;
+}
+
+// The manual page, written from the same option descriptions as --help.
+void man_page(std::ostream& out, const po::options_description& opts) {
+    out << ".TH MMUEMU 1 \"\" \"" << kVersion << "\" \"User Commands\"\n"
+        << ".SH NAME\nmmuemu \\- x86\\-64 Linux programs under an emulated MMU with guard regions\n"
+        << ".SH SYNOPSIS\n.B mmuemu run\n[\\fIoptions\\fR] \\fIPROGRAM\\fR [\\fIARGS\\fR...]\n.br\n"
+        << ".B mmuemu replay\n[\\fB\\-\\-ram\\fR \\fISIZE\\fR] \\fITRACE\\fR\n.br\n"
+        << ".B mmuemu trace diff\n\\fIA B\\fR\n.br\n.B mmuemu trace stats\n\\fITRACE\\fR\n"
+        << ".SH DESCRIPTION\nRuns an x86\\-64 Linux executable (static or dynamic) with every memory "
+           "access through mmuemu's MMU: its own page table, VMAs, page\\-fault handler and TLB model, "
+           "with Linux's guard regions (MADV_GUARD_INSTALL, MADV_GUARD_REMOVE). Traces of memory events "
+           "can be recorded, replayed against the MMU without a CPU, and compared.\n"
+        << ".SH OPTIONS\n";
+    for (const auto& option : opts.options()) {
+        out << ".TP\n.B " << roff(option->format_name());
+        const std::string parameter = option->format_parameter();
+        if (!parameter.empty()) out << " " << roff(parameter);
+        out << "\n" << roff(option->description()) << "\n";
+    }
+    out << ".SH EXIT STATUS\nThe guest's exit status; a guest killed by a signal kills mmuemu with the "
+           "same signal. 2: a command\\-line or input error; 70: an MMU coherence violation "
+           "(\\fB\\-\\-check\\fR); 126 and 127: the program cannot be executed or found.\n"
+        << ".SH SEE ALSO\n.BR madvise (2),\n.BR proc (5),\n.BR strace (1),\n.BR qemu\\-x86_64 (1)\n";
 }
 
 // Everything after PROGRAM belongs to the guest: splits argv into mmuemu's part and the guest's
@@ -160,7 +196,7 @@ int main(int argc, char** argv) {
         ("trace-accesses", "with --trace: record every memory access too (slow)")
         ("trace-fills", "with --trace: record Unicorn's TLB fills too (their timing varies between runs)");
     po::options_description hidden;
-    hidden.add_options()("command", po::value<std::string>())(
+    hidden.add_options()("command", po::value<std::string>())("man", "print the manual page (roff)")(
         "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it")(
         "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping");
     po::options_description all;
@@ -185,6 +221,10 @@ int main(int argc, char** argv) {
     }
     if (vm.count("help")) {
         usage(std::cout, opts);
+        return 0;
+    }
+    if (vm.count("man")) {
+        man_page(std::cout, opts);
         return 0;
     }
     if (vm.count("version")) {

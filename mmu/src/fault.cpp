@@ -162,11 +162,7 @@ Vma* AddressSpace::grow_stack(VirtAddr va) {
         if (below.end > new_start) return nullptr;
         if (below.prot != kProtNone && below.end + kStackGuardGap > new_start) return nullptr;
     }
-    Vma grown = *stack;
-    vmas_.all().erase(stack->start);
-    grown.pgoff -= pages(grown.start - new_start);
-    grown.start = new_start;
-    vmas_.insert(std::move(grown));
+    vmas_.extend_down(stack->start, new_start);
     return vmas_.find(va);
 }
 

@@ -154,6 +154,7 @@ void AddressSpace::check_invariants() const {
         prev_end = v.end;
         prev = &v;
     }
+    if (!vmas_.gap_cache_exact()) throw std::logic_error("gap search cache claims a gap too short");
     (void)self.table_.walk_range(0, layout_.task_size + kPageSize, MissingTables::Skip,
                                  EmptyTables::Keep, [&](VirtAddr va, Pte& pte) {
         if (pte.is_none()) return WalkAction::Continue;

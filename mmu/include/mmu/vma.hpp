@@ -100,8 +100,13 @@ public:
     // Merges the VMAs touching [start, end) with their neighbours where Linux would.
     void merge_around(VirtAddr start, VirtAddr end);
 
+    // Moves the start of the VMA at `start` down to `new_start` (a stack growing into free space).
+    void extend_down(VirtAddr start, VirtAddr new_start);
+
     std::size_t count() const { return map_.size(); }
     const Map& all() const { return map_; }
+    // For changing VMA attributes in place (flags, protection). Bounds, kGrowsDown and the set of
+    // VMAs change only through the members above, which keep the gap search cache exact.
     Map& all() { return map_; }
 
     // The highest free gap of `len` bytes ending at or below `high`, at or above `low`, keeping
@@ -109,9 +114,20 @@ public:
     std::optional<VirtAddr> find_gap_top_down(std::uint64_t len, VirtAddr low, VirtAddr high) const;
     // Whether [start, start + len) is free, including the guard gap below a GROWSDOWN VMA.
     bool range_free(VirtAddr start, std::uint64_t len) const;
+    // Whether the gap search cache still holds (recomputed from scratch: linear, for tests).
+    bool gap_cache_exact() const;
 
 private:
+    std::uint64_t gap_below(Map::const_iterator upper, VirtAddr high) const;
+    void note_freed(VirtAddr end);
+    void remember_no_gap(std::uint64_t len, VirtAddr above) const;
+    void prune_gap_cache() const;
+
     Map map_;
+    // The gap search cache (see vma_set.cpp): for the `high` of the last top-down search, entry
+    // len -> key says every gap below a VMA starting above `key` is shorter than len.
+    mutable VirtAddr cache_high_ = 0;
+    mutable std::map<std::uint64_t, VirtAddr> no_gap_above_;
 };
 
 inline constexpr std::uint64_t kStackGuardGap = 256 * kPageSize;  // Linux stack_guard_gap

@@ -159,12 +159,15 @@ static void ctrunc_rules(void) {
 }
 
 static int listener;
+static int server_go[2];  // the client's lines come first: the server prints once told to
 
 static void* server(void* arg) {
     (void)arg;
     struct sockaddr_un peer;
     socklen_t len = sizeof peer;
     int c = accept4(listener, (struct sockaddr*)&peer, &len, SOCK_CLOEXEC);
+    char go;
+    (void)!read(server_go[0], &go, 1);
     printf("server: accept4 ok %d, peer len %u, cloexec %d\n", c >= 0, len, !!(fcntl(c, F_GETFD) & FD_CLOEXEC));
     show_name("server: accepted getsockname", c, 0);
     show_name("server: accepted getpeername", c, 1);
@@ -191,17 +194,21 @@ static void named_stream_server(void) {
     show("bind srv.sock again (EADDRINUSE)", bind(again, (struct sockaddr*)&a, alen));
     close(again);
     pthread_t t;
+    (void)!pipe(server_go);
     pthread_create(&t, NULL, server, NULL);
     usleep(20000);  // the server is then waiting in accept4
     int c = socket(AF_UNIX, SOCK_STREAM, 0);
     show("connect srv.sock", connect(c, (struct sockaddr*)&a, alen));
     show_name("client getsockname", c, 0);
     show_name("client getpeername", c, 1);
+    (void)!write(server_go[1], "x", 1);
     send(c, "hello server", 12, 0);
     char buf[64] = {0};
     long n = recv(c, buf, sizeof buf - 1, MSG_WAITALL);
     printf("client got %ld \"%s\"\n", n, buf);
     pthread_join(t, NULL);
+    close(server_go[0]);
+    close(server_go[1]);
     close(c);
     close(listener);
     // A bound socket that does not listen refuses; a missing path is ENOENT.

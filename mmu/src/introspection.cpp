@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
+#include <utility>
 
 #include "mmu/address_space.hpp"
 
@@ -65,37 +66,139 @@ PagemapEntry AddressSpace::pagemap(VirtAddr va) const {
     return e;
 }
 
+std::string maps_line(const Vma& v) {
+    char line[256];
+    const bool shared = v.shared();
+    const bool backed = v.shmem != nullptr && !v.has(vma_flag::kSpecial);  // shmem or a file
+    const std::uint64_t offset = backed ? v.pgoff << kPageShift : 0;
+    const unsigned major = backed ? v.shmem->dev_major : 0;
+    // Shared memory and memfd live on the internal shmem mount (device 00:01); a file's mapping
+    // shows the file's own device, minor 0 included.
+    const bool shmem = shared && !v.shmem->backing && v.shmem->dev_major == 0;
+    const unsigned minor = backed ? (shmem && v.shmem->dev_minor == 0 ? 1u : v.shmem->dev_minor) : 0;
+    int n = std::snprintf(line, sizeof line, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
+                          " %02x:%02x %" PRIu64 " ", v.start, v.end, (v.prot & kProtRead) ? 'r' : '-',
+                          (v.prot & kProtWrite) ? 'w' : '-', (v.prot & kProtExec) ? 'x' : '-',
+                          shared ? 's' : 'p', offset, major, minor, backed ? v.shmem->id : 0);
+    std::string out(line, static_cast<std::size_t>(n));
+    std::string name = v.name;
+    if (shared && name.empty()) name = "/dev/zero (deleted)";
+    if (v.has(vma_flag::kStack)) name = "[stack]";
+    if (!name.empty()) {
+        // Linux pads the name to column 73 (seq_pad).
+        if (n < 73) out.append(static_cast<std::size_t>(73 - n), ' ');
+        out += name;
+    } else {
+        out.pop_back();
+        out += ' ';
+    }
+    out += '\n';
+    return out;
+}
+
 std::string AddressSpace::maps() const {
     std::string out;
-    char line[256];
-    for (const auto& [start, v] : vmas_.all()) {
-        const bool shared = v.shared();
-        const bool backed = v.shmem != nullptr && !v.has(vma_flag::kSpecial);  // shmem or a file
-        const std::uint64_t offset = backed ? v.pgoff << kPageShift : 0;
-        const unsigned major = backed ? v.shmem->dev_major : 0;
-        // Shared memory and memfd live on the internal shmem mount (device 00:01); a file's
-        // mapping shows the file's own device, minor 0 included.
-        const bool shmem = shared && !v.shmem->backing && v.shmem->dev_major == 0;
-        const unsigned minor = backed ? (shmem && v.shmem->dev_minor == 0 ? 1u : v.shmem->dev_minor) : 0;
-        int n = std::snprintf(line, sizeof line, "%08" PRIx64 "-%08" PRIx64 " %c%c%c%c %08" PRIx64
-                              " %02x:%02x %" PRIu64 " ", v.start, v.end, (v.prot & kProtRead) ? 'r' : '-',
-                              (v.prot & kProtWrite) ? 'w' : '-', (v.prot & kProtExec) ? 'x' : '-',
-                              shared ? 's' : 'p', offset, major, minor, backed ? v.shmem->id : 0);
-        std::string name = v.name;
-        if (shared && name.empty()) name = "/dev/zero (deleted)";
-        if (v.has(vma_flag::kStack)) name = "[stack]";
-        out.append(line, static_cast<std::size_t>(n));
-        if (!name.empty()) {
-            // Linux pads the name to column 73 (seq_pad).
-            if (n < 73) out.append(static_cast<std::size_t>(73 - n), ' ');
-            out += name;
-        } else {
-            out.pop_back();
-            out += ' ';
-        }
-        out += '\n';
-    }
+    for (const auto& [start, v] : vmas_.all()) out += maps_line(v);
     return out;
+}
+
+std::string vm_flag_names(const Vma& v) {
+    using namespace vma_flag;
+    const bool pfnmap = v.has(kPfnMap);
+    // VM_SHARED is cleared for a shared mapping of a file opened read-only; VM_MAYSHARE stays.
+    const bool may_write = !pfnmap && !(v.shared() && v.has(kNoMayWrite));
+    // In the order of the VM_* bits (show_smap_vma_flags prints them by bit number).
+    const std::pair<bool, const char*> names[] = {
+        {(v.prot & kProtRead) != 0, "rd"}, {(v.prot & kProtWrite) != 0, "wr"},
+        {(v.prot & kProtExec) != 0, "ex"}, {v.shared() && !v.has(kNoMayWrite), "sh"},
+        {true, "mr"},                      {may_write, "mw"},
+        {!pfnmap, "me"},                   {v.shared(), "ms"},
+        {v.has(kGrowsDown), "gd"},         {pfnmap, "pf"},
+        {v.has(kHasGuards), "gu"},         {v.has(kLocked), "lo"},
+        {pfnmap, "io"},                    {v.has(kSeqRead), "sr"},
+        {v.has(kRandomRead), "rr"},        {v.has(kDontFork), "dc"},
+        {v.has(kSpecial), "de"},           {v.has(kLockOnFault), "lf"},
+        {v.has(kAccount), "ac"},           {v.has(kNoReserve), "nr"},
+        {v.has(kWipeOnFork), "wf"},        {v.has(kDontDump) || pfnmap, "dd"},
+        {v.has(kHugePage), "hg"},          {v.has(kNoHugePage), "nh"},
+        {v.has(kMergeable), "mg"},         {v.has(kSealed), "sl"},
+    };
+    std::string out;
+    for (const auto& [set, name] : names)
+        if (set) (out += name) += ' ';
+    return out;
+}
+
+VmaUsage& VmaUsage::operator+=(const VmaUsage& o) {
+    resident += o.resident, referenced += o.referenced, anonymous += o.anonymous;
+    shared_clean += o.shared_clean, shared_dirty += o.shared_dirty;
+    private_clean += o.private_clean, private_dirty += o.private_dirty;
+    pss += o.pss, pss_dirty += o.pss_dirty, pss_anon += o.pss_anon, pss_file += o.pss_file;
+    pss_shmem += o.pss_shmem, pss_locked += o.pss_locked;
+    return *this;
+}
+
+namespace {
+
+// One resident page as smaps_account sees it.
+struct PageSharing {
+    bool anonymous = true;  // a private copy, not a page of the VMA's object
+    bool file = false;      // a page of a file's page cache (else shmem/memfd)
+    bool dirty = false;
+    std::uint32_t mappers = 1;  // Linux's mapcount
+};
+
+void account(VmaUsage& u, const PageSharing& page, bool locked) {
+    // Pss: each mapper carries an equal part of the page (PAGE_SIZE << PSS_SHIFT / mapcount).
+    const std::uint64_t pss = (kPageSize << VmaUsage::kPssShift) / page.mappers;
+    const bool exclusive = page.mappers < 2;
+    u.resident += kPageSize;
+    u.referenced += kPageSize;  // no page aging here: every mapped page stays young
+    u.pss += pss;
+    if (page.anonymous) u.anonymous += kPageSize, u.pss_anon += pss;
+    else if (page.file) u.pss_file += pss;
+    else u.pss_shmem += pss;
+    if (locked) u.pss_locked += pss;
+    if (page.dirty) {
+        u.pss_dirty += pss;
+        (exclusive ? u.private_dirty : u.shared_dirty) += kPageSize;
+    } else {
+        (exclusive ? u.private_clean : u.shared_clean) += kPageSize;
+    }
+}
+
+}  // namespace
+
+VmaUsage AddressSpace::usage(const Vma& v) const {
+    VmaUsage u;
+    const bool locked = v.has(vma_flag::kLocked);
+    auto& table = const_cast<PageTable&>(table_);  // the walk only reads: no tables made or freed
+    (void)table.walk_range(v.start, v.end, MissingTables::Skip, EmptyTables::Keep, [&](VirtAddr va, Pte& pte) {
+        // vm_normal_page: the zero page is nobody's memory and is not counted.
+        if (!pte.maps_frame() || pte.pfn() == memory_.zero_page()) return WalkAction::Continue;
+        PageSharing page;
+        page.dirty = pte.dirty();
+        const std::uint32_t refs = memory_.refcount(pte.pfn());
+        const std::uint64_t index = v.shmem ? v.pgoff_at(va) : 0;
+        if (v.shmem && v.shmem->resident(index) && v.shmem->frames[index] - 1 == pte.pfn()) {
+            // The object holds one reference of its own; the others are mappings.
+            page.anonymous = false;
+            // Shmem and memfd are 00:00 and 00:01 with no backing; the rest is a file's page
+            // cache (the loader's copy of an ELF has no backing but the file's device) or the
+            // vDSO's pages, which Linux also counts as Pss_File (neither anon nor swap-backed).
+            const SharedMemoryObject& object = *v.shmem;
+            const bool shmem = !object.backing && object.dev_major == 0 && object.dev_minor <= 1 &&
+                               !v.has(vma_flag::kSpecial);
+            page.file = !shmem;
+            page.dirty = page.dirty || v.shmem->dirty.contains(index);
+            page.mappers = refs > 1 ? refs - 1 : 1;
+        } else {
+            page.mappers = refs > 0 ? refs : 1;
+        }
+        account(u, page, locked);
+        return WalkAction::Continue;
+    });
+    return u;
 }
 
 std::uint64_t AddressSpace::total_vm_bytes() const {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/proc_smaps.hpp"
 #include "machine/process.hpp"
 
 namespace emu {
@@ -264,8 +265,8 @@ std::uint64_t guest_threads_max(std::uint64_t ram_bytes) {
 }
 
 const char* const* proc_task_text_leaves() {
-    static const char* const leaves[] = {"auxv",   "cmdline", "comm",  "environ", "maps",
-                                         "mountinfo", "mounts", "stat", "statm", "status", nullptr};
+    static const char* const leaves[] = {"auxv",  "cmdline", "comm",  "environ", "maps",         "mountinfo",
+                                         "mounts", "smaps",  "smaps_rollup", "stat", "statm", "status", nullptr};
     return leaves;
 }
 
@@ -282,6 +283,8 @@ bool proc_task_file(Process& p, ThreadGroup& g, Task& t, const std::string& leaf
     else if (leaf == "statm") out = zombie ? "0 0 0 0 0 0 0\n" : statm(g);
     // Linux lists the vsyscall page (emulated, execute-only) after the VMAs.
     else if (leaf == "maps") out = zombie ? "" : g.mm->maps() + kVsyscallLine;
+    else if (leaf == "smaps") out = zombie ? "" : proc_smaps(*g.mm, kVsyscallLine);
+    else if (leaf == "smaps_rollup") out = zombie ? "" : proc_smaps_rollup(*g.mm);
     else if (leaf == "mounts") out = mounts(p);
     else if (leaf == "mountinfo") out = mountinfo(p);
     else if (leaf == "auxv") out = zombie ? "" : auxv(g);

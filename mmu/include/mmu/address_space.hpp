@@ -84,6 +84,22 @@ struct PagemapEntry {
     std::uint64_t raw() const;
 };
 
+// What /proc/PID/smaps reports of one VMA's pages (Linux fs/proc/task_mmu.c, smaps_account), in
+// bytes. The Pss sums are fixed point with kPssShift fractional bits, as Linux keeps them.
+struct VmaUsage {
+    static constexpr unsigned kPssShift = 12;
+    std::uint64_t resident = 0, referenced = 0, anonymous = 0;
+    std::uint64_t shared_clean = 0, shared_dirty = 0, private_clean = 0, private_dirty = 0;
+    std::uint64_t pss = 0, pss_dirty = 0, pss_anon = 0, pss_file = 0, pss_shmem = 0, pss_locked = 0;
+    VmaUsage& operator+=(const VmaUsage& other);
+};
+
+// The /proc/self/maps line of one VMA (with its newline).
+std::string maps_line(const Vma& v);
+// The VmFlags of smaps: Linux's two-letter names of the VMA's flags, in Linux's bit order, each
+// followed by a space.
+std::string vm_flag_names(const Vma& v);
+
 // How to fault pages in: as MADV_POPULATE_READ, as MADV_POPULATE_WRITE, or as mm_populate does
 // for MAP_POPULATE and mlock (write faults for private writable memory, read faults otherwise).
 enum class Populate : std::uint8_t { Read, Write, Lock };
@@ -156,6 +172,8 @@ public:
     PageWalk walk(VirtAddr va) const { return table_.walk(va); }
     std::string maps() const;  // /proc/self/maps text
     PagemapEntry pagemap(VirtAddr va) const;
+    // Walks the page table under `v` (read-only): resident pages, sharing and dirtiness.
+    VmaUsage usage(const Vma& v) const;
     const VmaSet& vmas() const { return vmas_; }
     std::size_t vma_count() const { return vmas_.count(); }
     std::uint64_t rss_pages() const { return rss_pages_; }

@@ -159,6 +159,20 @@ GUEST_STATIC const char *segv_code_name(int code)
     }
 }
 
+/* The si_code's name for the signal it came with (SIGBUS has codes of its own). */
+GUEST_STATIC const char *fault_code_name(int sig, int code)
+{
+    if (sig == SIGBUS) {
+        switch (code) {
+        case BUS_ADRALN: return "BUS_ADRALN";
+        case BUS_ADRERR: return "BUS_ADRERR";
+        case BUS_OBJERR: return "BUS_OBJERR";
+        default: break;
+        }
+    }
+    return segv_code_name(code);
+}
+
 GUEST_STATIC const char *signame(int sig)
 {
     switch (sig) {
@@ -364,7 +378,7 @@ GUEST_STATIC const char *probe_access(void *addr, const void *base, int mode, un
             snprintf(buf, n, "ok val=0x%02x", v);
     } else {
         char o[40];
-        snprintf(buf, n, "%s %s addr=%s", signame(g_probe_sig), segv_code_name(g_probe_code),
+        snprintf(buf, n, "%s %s addr=%s", signame(g_probe_sig), fault_code_name(g_probe_sig, g_probe_code),
                  offstr(g_probe_addr, base, o, sizeof o));
     }
     return buf;

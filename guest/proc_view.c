@@ -152,6 +152,13 @@ static void descriptors(void) {
     n = read(again, link, 14);
     check("fd link reopens the file from the start", n == 14 && !memcmp(link, "file contents\n", 14));
     close(again);
+    int comm = open("/proc/self/comm", O_RDONLY);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", comm);
+    again = open(path, O_RDONLY);
+    n = read(again, link, sizeof link);
+    check("a /proc file reopens through its fd link", n == 10 && !memcmp(link, "proc_view\n", 10));
+    close(again);
+    close(comm);
     snprintf(path, sizeof path, "/proc/self/fd/%d", pipes[0]);
     n = readlink(path, link, sizeof link - 1);
     check("a pipe's link is pipe:[...]", n > 6 && !memcmp(link, "pipe:[", 6));

@@ -148,23 +148,13 @@ std::int64_t open_node(Process& p, const VirtualNode& node, int flags) {
     return install_fd(p, file, 0, flags & O_CLOEXEC);
 }
 
-// open() of /proc/PID/fd/N when N has no host descriptor: a generated file opens anew (Linux
-// opens /proc files afresh); an anonymous inode cannot be reopened (ENXIO).
+// open() of /proc/PID/fd/N when N has no host descriptor: a generated file is opened afresh from
+// its path, as Linux opens /proc files anew; an anonymous inode cannot be reopened (ENXIO).
 std::int64_t reopen_generated(Process& p, const GuestFile& f, int flags) {
     if (f.kind != GuestFile::Kind::Generated) return err(ENXIO);
-    auto file = std::make_shared<GuestFile>();
-    file->kind = GuestFile::Kind::Generated;
-    file->path = f.path;
-    file->open_flags = flags;
-    file->st_mode = f.st_mode;
-    file->inode = f.inode;
-    file->generated = f.generated;
-    file->pagemap = f.pagemap;
-    file->mem = f.mem;
-    file->memory_of = f.memory_of;
-    file->directory = f.directory;
-    file->entries = f.entries;
-    return install_fd(p, file, 0, flags & O_CLOEXEC);
+    const VirtualLookup v = lookup_virtual(p, f.path, true);
+    if (v.kind != Kind::Node) return err(ENOENT);  // its process is gone
+    return open_node(p, v.node, flags);
 }
 
 // Whether `st` is the program file of a live guest process (Linux: ETXTBSY for writers).

@@ -134,8 +134,23 @@ void resize_object(SharedMemoryObject& object, std::uint64_t new_size) {
     if (old_size != SharedMemoryObject::kUnbounded && new_size >= old_size) return;
     const std::uint64_t first = page_up(new_size) >> kPageShift;
     if (object.memory)
-        for (AddressSpace* as : object.memory->address_spaces()) as->zap_object_pages(object, first);
+        for (AddressSpace* as : object.memory->address_spaces())
+            as->zap_object_pages(object, first, SharedMemoryObject::kUnbounded, CowPolicy::ZapCopies);
     object.drop_from(first, new_size);
+}
+
+void punch_object(SharedMemoryObject& object, std::uint64_t first, std::uint64_t last) {
+    if (first >= last) return;
+    if (object.memory)
+        for (AddressSpace* as : object.memory->address_spaces())
+            as->zap_object_pages(object, first, last, CowPolicy::KeepCopies);
+    for (std::uint64_t i = first; i < last && i < object.frames.size(); ++i)
+        if (object.frames[i]) {
+            object.memory->put(object.frames[i] - 1);
+            object.frames[i] = 0;
+        }
+    object.dirty.erase(object.dirty.lower_bound(first), object.dirty.lower_bound(last));
+    if (object.backing) object.backing->punch_hole(first, last - first);
 }
 
 }  // namespace mmu

@@ -196,6 +196,10 @@ std::int64_t open_host_file(Process& p, const VirtualLookup& v, int flags, int m
         return p.block(std::move(b));
     }
     if (fd < 0) return fd;
+    // O_TRUNC emptied the file: every mapping of it loses its pages (SIGBUS from then on).
+    if (struct stat st; (flags & O_TRUNC) && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
+        p.flush_code_everywhere();  // dropped frames may have held code
     file->host_fd = fd;
     file->null_device = is_null_device(fd);
     file->host_nonblocking = fifo;

@@ -138,9 +138,11 @@ public:
     Result<std::vector<std::uint8_t>> mincore(VirtAddr addr, std::uint64_t len);
     // msync: the dirty pages of shared file mappings in the range go back to their files.
     Status msync(VirtAddr addr, std::uint64_t len, int flags);
-    // The truncation of `object` (resize_object): its pages from `first` on leave every mapping
-    // of it here, private copies included (Linux's even_cows); the TLB is flushed.
-    void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first);
+    // The truncation of `object` (resize_object, ZapCopies: Linux's even_cows) or a hole punched
+    // in it (punch_object, KeepCopies): its pages [first, last) leave every mapping of it here;
+    // the TLB is flushed. Guard markers stay.
+    void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first, std::uint64_t last,
+                          CowPolicy cows);
     // A write-back of `object`'s pages [first, last): their shared mappings here lose write
     // access (TLB flushed) so that the next write faults and marks the page dirty again.
     void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,

@@ -77,9 +77,11 @@ struct FaultCounters {
 
 // /proc/self/pagemap bits for one page.
 struct PagemapEntry {
-    bool present = false;
-    bool guard = false;  // bit 58, PM_GUARD_REGION
-    bool exclusive = false;
+    bool present = false;   // bit 63 (a PROT_NONE page is present too)
+    bool swap = false;      // bit 62: a swap entry or a marker
+    bool file = false;      // bit 61: a page of a file or of shmem, not an anonymous one
+    bool guard = false;     // bit 58, PM_GUARD_REGION
+    bool exclusive = false; // bit 56, PM_MMAP_EXCLUSIVE: mapped exactly once
     Pfn pfn = 0;
     std::uint64_t raw() const;
 };
@@ -174,6 +176,12 @@ public:
     PageWalk walk(VirtAddr va) const { return table_.walk(va); }
     std::string maps() const;  // /proc/self/maps text
     PagemapEntry pagemap(VirtAddr va) const;
+    // A write to /proc/PID/clear_refs (proc(5)): 1, 2 and 3 make every page of all, of anonymous
+    // or of file-backed mappings old (Accessed cleared; smaps' Referenced drops until a page
+    // walk sets it again). 4 and 5 change nothing here: no page is ever soft-dirty (the host
+    // kernel is built without CONFIG_MEM_SOFT_DIRTY) and the peak RSS is kept per machine.
+    static constexpr int kClearRefsAll = 1, kClearRefsAnon = 2, kClearRefsMapped = 3;
+    void clear_refs(int type);
     // Walks the page table under `v` (read-only): resident pages, sharing and dirtiness.
     VmaUsage usage(const Vma& v) const;
     const VmaSet& vmas() const { return vmas_; }
@@ -186,6 +194,7 @@ public:
     Asid asid() const { return asid_; }
     Pfn page_table_root() const { return table_.root(); }
     PhysicalMemory& memory() { return memory_; }
+    const PhysicalMemory& memory() const { return memory_; }
     Tlb& tlb() { return tlb_; }
     const Layout& layout() const { return layout_; }
     // setrlimit(RLIMIT_AS) of the process that owns this address space.

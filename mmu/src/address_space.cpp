@@ -36,7 +36,7 @@ std::uint64_t AddressSpace::new_anon_id(const Vma&) { return next_anon_id_++; }
 void AddressSpace::prepare_anon(Vma& vma) {
     if (vma.anon_id != 0 || vma.shared()) return;
     auto reusable = [&](const Vma* n) {
-        if (!n || n->anon_id == 0 || n->shared()) return false;
+        if (!n || n->anon_id == 0 || n->anon_inherited || n->shared()) return false;
         Vma a = *n, b = vma;
         a.prot = b.prot;
         const bool below = n->end == vma.start;

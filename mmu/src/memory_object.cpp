@@ -96,6 +96,16 @@ void SharedMemoryObject::absorb(std::uint64_t offset, const void* src, std::size
     }
 }
 
+void SharedMemoryObject::reread_clean() {
+    if (!backing) return;
+    for (std::uint64_t i = 0; i < frames.size(); ++i) {
+        if (!frames[i] || dirty.contains(i)) continue;
+        std::byte* page = memory->frame(frames[i] - 1);
+        std::memset(page, 0, kPageSize);
+        backing->read_page(i, page);
+    }
+}
+
 void SharedMemoryObject::drop_from(std::uint64_t first, std::uint64_t new_size) {
     for (std::uint64_t i = first; i < frames.size(); ++i)
         if (frames[i]) {

@@ -68,6 +68,10 @@ struct SharedMemoryObject {
     // The file was written behind the object's back (write(2) to the host file): the resident
     // pages take the new bytes so that every mapping sees them.
     void absorb(std::uint64_t offset, const void* src, std::size_t n);
+    // The file changed behind the object's back (another host process wrote it): every resident
+    // page not dirtied through a mapping takes the file's bytes again, in place, so that every
+    // mapping sees them (a file has one page cache).
+    void reread_clean();
     // Drops the frames of pages at or beyond `first` (after every mapping of them was zapped),
     // and zeroes the tail of the page that holds the new end (truncate_inode_pages_range).
     void drop_from(std::uint64_t first, std::uint64_t new_size);

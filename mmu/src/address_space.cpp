@@ -143,6 +143,9 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
         vma.flags |= vma_flag::kShared;
         vma.shmem = std::make_shared<SharedMemoryObject>();
         vma.shmem->memory = &memory_;
+        // A shmem file of the mapping's length (Linux shmem_zero_setup): a page beyond it, once
+        // mremap has grown the mapping, is SIGBUS.
+        vma.shmem->size = len;
         vma.shmem->frames.assign(pages(len), 0);
         vma.pgoff = 0;
     } else {

@@ -277,7 +277,8 @@ void AddressSpace::check_invariants() const {
         if (v.start != start || v.start >= v.end || !page_aligned(v.start) || !page_aligned(v.end))
             throw std::logic_error("malformed VMA");
         if (v.start < prev_end) throw std::logic_error("overlapping VMAs");
-        if (prev && mergeable(*prev, v)) throw std::logic_error("adjacent mergeable VMAs left unmerged");
+        if (prev && mergeable(*prev, v))
+            throw std::logic_error("adjacent mergeable VMAs left unmerged: " + maps_line(*prev) + maps_line(v));
         prev_end = v.end;
         prev = &v;
     }

@@ -136,6 +136,28 @@ static void maps_and_memory(void) {
     close(fd);
 }
 
+// /proc/self/fdinfo/N: pos and flags as they are, and whether ino is the file's and mnt_id is there.
+static void fdinfo_of(int fd, const char* what) {
+    char path[64], text[512];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    int info = open(path, O_RDONLY);
+    ssize_t n = info >= 0 ? read(info, text, sizeof text - 1) : -1;
+    close(info);
+    text[n > 0 ? n : 0] = 0;
+    unsigned long long pos = ~0ull, ino = ~0ull;
+    unsigned flags = ~0u;
+    int mnt = -1;
+    const char* line = strstr(text, "pos:");
+    if (line) sscanf(line, "pos: %llu", &pos);
+    if ((line = strstr(text, "flags:"))) sscanf(line, "flags: %o", &flags);
+    if ((line = strstr(text, "mnt_id:"))) sscanf(line, "mnt_id: %d", &mnt);
+    if ((line = strstr(text, "ino:"))) sscanf(line, "ino: %llu", &ino);
+    struct stat st;
+    fstat(fd, &st);
+    printf("fdinfo %-44s pos %llu flags 0%o mnt_id %s ino %s\n", what, pos, flags, mnt >= 0 ? "present" : "missing",
+           ino == (unsigned long long)st.st_ino ? "matches fstat" : "differs");
+}
+
 static void descriptors(void) {
     const char* file = "proc_view.tmp";
     int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -165,6 +187,17 @@ static void descriptors(void) {
     struct stat st;
     lstat(path, &st);
     printf("pipe read-end link mode %o\n", st.st_mode);
+    fdinfo_of(fd, "file, position 14");
+    int cloexec = open(file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    lseek(cloexec, 5, SEEK_SET);
+    fdinfo_of(cloexec, "O_RDONLY|O_CLOEXEC|O_NONBLOCK, position 5");
+    close(cloexec);
+    fdinfo_of(pipes[1], "pipe write end");
+    int memfd = memfd_create("fdinfo", MFD_CLOEXEC);
+    write(memfd, "abc", 3);
+    fdinfo_of(memfd, "memfd");
+    close(memfd);
+    check("fdinfo of a closed descriptor is absent", slurp("/proc/self/fdinfo/999") == -ENOENT);
     // The listing has 0, 1, 2, the file, both pipe ends and the directory itself (a test runner
     // may pass more descriptors natively: only these are counted).
     DIR* d = opendir("/proc/self/fd");

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cerrno>
 #include <functional>
@@ -145,6 +147,32 @@ VirtualLookup fd_entry(Process& p, Task& t, const Components& c, std::size_t i, 
     return v;
 }
 
+// /proc/PID/fdinfo/N: the position, the open flags as the kernel keeps them (O_LARGEFILE is set
+// for every file open() opens on a 64-bit kernel; O_CLOEXEC shows the descriptor flag), the mount
+// (1: the root, 2: /proc, 0: a pipe, socket or anonymous inode) and the inode.
+std::string fdinfo_text(const GuestFile& f, bool cloexec) {
+    constexpr int kLargefile = 0100000;
+    std::uint64_t pos = f.offset, ino = f.inode;
+    int flags = f.open_flags, mount = f.kind == GuestFile::Kind::Generated ? 2 : 0;
+    if (f.host_fd >= 0) {
+        const off_t at = ::lseek(f.host_fd, 0, SEEK_CUR);
+        pos = at >= 0 ? static_cast<std::uint64_t>(at) : 0;
+        if (const int host = ::fcntl(f.host_fd, F_GETFL); host >= 0) flags = host & ~O_NONBLOCK;
+        if (struct stat st {}; ::fstat(f.host_fd, &st) == 0) {
+            ino = st.st_ino;
+            if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISCHR(st.st_mode)) mount = 1;
+        }
+    }
+    flags |= (f.nonblocking ? O_NONBLOCK : 0) | (cloexec ? O_CLOEXEC : 0);
+    // A host descriptor's flags already carry O_LARGEFILE when open() set it (not for a pipe).
+    if (f.host_fd < 0 && (f.kind == GuestFile::Kind::Generated || f.kind == GuestFile::Kind::Memfd)) flags |= kLargefile;
+    char text[160];
+    std::snprintf(text, sizeof text, "pos:\t%llu\nflags:\t0%o\nmnt_id:\t%d\nino:\t%llu\n",
+                  static_cast<unsigned long long>(pos), static_cast<unsigned>(flags), mount,
+                  static_cast<unsigned long long>(ino));
+    return text;
+}
+
 std::vector<VirtualNode::Entry> fd_entries(const Task& t) {
     std::vector<VirtualNode::Entry> out;
     if (t.files)
@@ -182,6 +210,7 @@ VirtualLookup process_dir(Process& p, ThreadGroup& g, Task& t, const Components&
         for (const char* const* leaf = proc_task_text_leaves(); *leaf; ++leaf) entries.push_back({*leaf, DT_REG});
         for (const char* name : {"cwd", "exe", "root"}) entries.push_back({name, DT_LNK});
         entries.push_back({"fd", DT_DIR});
+        entries.push_back({"fdinfo", DT_DIR});
         entries.push_back({"mem", DT_REG});
         entries.push_back({"pagemap", DT_REG});
         entries.push_back({"clear_refs", DT_REG});
@@ -228,6 +257,19 @@ VirtualLookup process_dir(Process& p, ThreadGroup& g, Task& t, const Components&
             return v;
         }
         return fd_entry(p, t, c, i + 1, follow);
+    }
+    if (leaf == "fdinfo") {
+        if (zombie) return error(ENOENT);
+        if (last) {
+            std::vector<VirtualNode::Entry> entries = fd_entries(t);
+            for (auto& e : entries) e.type = DT_REG;
+            return directory(c, i + 1, std::move(entries), 0555);
+        }
+        if (!t.files || !is_number(c[i + 1])) return error(ENOENT);
+        auto f = t.files->get(std::stoi(c[i + 1]));
+        if (!f) return error(ENOENT);
+        if (i + 2 != c.size()) return error(ENOTDIR);
+        return text_file(c, i + 2, fdinfo_text(*f, t.files->cloexec(std::stoi(c[i + 1]))));
     }
     if (leaf == "task" && !thread_dir) return task_dir(p, g, c, i + 1, follow);
     return error(ENOENT);

@@ -1,7 +1,8 @@
 /* A file changed by another host process while the guest has it mapped (run by
  * tests/emu/host_file_change_test.sh, which writes the file when this prints "ready"): a fresh
  * mapping sees the new bytes and the new size, and so does the mapping made before, which maps
- * the same page cache. */
+ * the same page cache. Then the host reads what the guest wrote through a shared mapping after
+ * msync ("synced") and after the guest's exit. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/mman.h>
@@ -25,5 +26,14 @@ int main(int argc, char **argv)
     char byte = 0;
     pread(fd, &byte, 1, 0);
     printf("read(2): %c\n", byte);
+    /* The other way: the host reads what the guest wrote through a shared mapping, after msync
+     * and after the guest has exited (without msync). */
+    char *writable = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    writable[1] = 'W';
+    msync(writable, 8192, MS_SYNC);
+    printf("synced\n");
+    fflush(stdout);
+    if (!fgets(line, sizeof line, stdin)) return 5;
+    writable[4097] = 'X';
     return 0;
 }

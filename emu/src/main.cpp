@@ -327,9 +327,13 @@ int main(int argc, char** argv) {
     const std::vector<std::string>& guest_argv = split.guest;
 
     try {
-        emu::Process process(options, program, guest_argv, envp);
-        const int status = process.run();
-        finish(status, process.killed_by());
+        int status = 0, killed_by = 0;
+        {
+            emu::Process process(options, program, guest_argv, envp);
+            status = process.run();
+            killed_by = process.killed_by();
+        }  // the machine goes down first: dirty pages of shared file mappings reach their files
+        finish(status, killed_by);
     } catch (const emu::TraceError& e) {
         std::fprintf(stderr, "mmuemu: %s\n", e.what());
         return 2;

@@ -2,7 +2,8 @@
 # A file another host process changes while a guest maps it: the guest (guest/host_file_change)
 # maps a one-page file, prints "ready" and waits for a line on stdin; this script then rewrites
 # the first byte and grows the file to two pages, and lets it go on. Natively and under mmuemu
-# the output must be the same: a fresh mapping sees the new bytes and size.
+# the output must be the same: a fresh mapping sees the new bytes and size. Then the host reads
+# what the guest wrote through its shared mapping, after msync and after the guest's exit.
 # Usage: host_file_change_test.sh MMUEMU GUEST
 set -euo pipefail
 mmuemu=$1 guest=$2
@@ -21,8 +22,14 @@ run() {  # run COMMAND...: output in $work/out
     printf 'B' | dd of="$work/file" conv=notrunc status=none
     printf 'c%.0s' $(seq 4096) >> "$work/file"
     echo go >&3
+    for _ in $(seq 300); do grep -q '^synced$' "$work/out" 2> /dev/null && break; sleep 0.1; done
+    echo "host after msync: $(dd if="$work/file" bs=1 skip=1 count=1 status=none)" >> "$work/host"
+    echo go >&3
     exec 3>&-
     wait "$pid"
+    echo "host after exit: $(dd if="$work/file" bs=1 skip=4097 count=1 status=none)" >> "$work/host"
+    cat "$work/host" >> "$work/out"
+    rm -f "$work/host"
 }
 
 run "$guest"

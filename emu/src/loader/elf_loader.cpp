@@ -12,6 +12,10 @@
 #include <iterator>
 #include <unistd.h>
 
+// The vDSO image built from emu/vdso at build time (emu/cmake/embed_bytes.cmake).
+extern const unsigned char mmuemu_vdso_image[];
+extern const unsigned long mmuemu_vdso_image_size;
+
 namespace emu {
 
 using namespace mmu;
@@ -277,32 +281,18 @@ private:
 }  // namespace
 
 // The vDSO, mapped like Linux 6.18 maps it: [vvar] (4 pages), [vvar_vclock] (2), then [vdso]
-// (2), as special mappings placed top-down. Ours is a minimal valid shared object that exports
-// no function, so the C library falls back to system calls for the time functions.
+// (2), as special mappings placed top-down. The shared object exports Linux's vDSO symbols at
+// version LINUX_2.6 (each makes its system call; the [vvar] pages hold no clock data yet).
 std::uint64_t map_vdso(AddressSpace& as) {
     constexpr std::uint64_t kVvarPages = 4, kVclockPages = 2, kVdsoPages = 2;
     constexpr std::uint64_t kTotal = (kVvarPages + kVclockPages + kVdsoPages) * kPageSize;
+    static_assert(kVdsoPages * kPageSize >= 4096);
+    if (mmuemu_vdso_image_size > kVdsoPages * kPageSize) throw LoadError("the vDSO image is larger than its pages", 126);
     auto area = as.mmap(0, kTotal, kProtNone, map::kPrivate | map::kAnonymous);
     if (!area) throw LoadError("cannot map the vDSO", 126);
     const std::uint64_t base = area.value();
     std::vector<std::uint8_t> image(kVdsoPages * kPageSize, 0);
-    Elf64_Ehdr eh{};
-    std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
-    eh.e_ident[EI_CLASS] = ELFCLASS64;
-    eh.e_ident[EI_DATA] = ELFDATA2LSB;
-    eh.e_ident[EI_VERSION] = EV_CURRENT;
-    eh.e_type = ET_DYN;
-    eh.e_machine = EM_X86_64;
-    eh.e_version = EV_CURRENT;
-    eh.e_phoff = sizeof(Elf64_Ehdr);
-    eh.e_ehsize = sizeof(Elf64_Ehdr);
-    eh.e_phentsize = sizeof(Elf64_Phdr);
-    eh.e_phnum = 2;
-    Elf64_Phdr load{PT_LOAD, PF_R | PF_X, 0, 0, 0, image.size(), image.size(), kPageSize};
-    Elf64_Phdr dynamic{PT_DYNAMIC, PF_R, 0x200, 0x200, 0x200, sizeof(Elf64_Dyn), sizeof(Elf64_Dyn), 8};
-    std::memcpy(image.data(), &eh, sizeof eh);
-    std::memcpy(image.data() + sizeof eh, &load, sizeof load);
-    std::memcpy(image.data() + sizeof eh + sizeof load, &dynamic, sizeof dynamic);  // [DT_NULL]
+    std::memcpy(image.data(), mmuemu_vdso_image, mmuemu_vdso_image_size);
     const std::vector<std::uint8_t> zeros(kVvarPages * kPageSize, 0);
     const std::uint64_t vclock = base + kVvarPages * kPageSize;
     const std::uint64_t vdso = vclock + kVclockPages * kPageSize;

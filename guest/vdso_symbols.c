@@ -104,5 +104,27 @@ int main(void)
     syscall(SYS_clock_getres, CLOCK_MONOTONIC, &sys_res);
     expectf("clock_getres(MONOTONIC)", "0 0 1", "%d %ld %ld", got, (long)res.tv_sec, res.tv_nsec);
     expect("as the system call's", res.tv_sec == sys_res.tv_sec && res.tv_nsec == sys_res.tv_nsec ? "yes" : "no", "yes");
+
+    /* Mixed readings never go back, and the vDSO's clock moves on by itself (a busy wait of 20 ms
+     * without a system call ends). */
+    long long last = 0;
+    int backwards = 0;
+    for (int i = 0; i < 100000; i++) {
+        struct timespec ts;
+        if (i % 3 == 0) syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+        else cgt(CLOCK_MONOTONIC, &ts);
+        long long ns = ts.tv_sec * 1000000000ll + ts.tv_nsec;
+        if (ns < last) backwards++;
+        last = ns;
+    }
+    expectf("vDSO and system call readings never go back", "0", "%d", backwards);
+    struct timespec start, now;
+    cgt(CLOCK_MONOTONIC, &start);
+    long spins = 0;
+    do {
+        cgt(CLOCK_MONOTONIC, &now);
+        spins++;
+    } while ((now.tv_sec - start.tv_sec) * 1000000000ll + (now.tv_nsec - start.tv_nsec) < 20000000ll && spins < 2000000000l);
+    expect("a busy wait on the vDSO clock ends", spins < 2000000000l ? "yes" : "no", "yes");
     return summary("vdso_symbols");
 }

@@ -171,7 +171,12 @@ Status AddressSpace::map_special_impl(VirtAddr addr, std::uint32_t prot, const v
                                  std::size_t size, std::string name) {
     auto cache = make_page_cache(memory_, contents, size, 0);
     if (!cache) return Errno{cache.error()};
-    auto mapped = mmap_file_impl(addr, size, prot, map::kPrivate | map::kFixed, cache.value(), 0,
+    return map_special_impl(addr, prot, cache.value(), size, std::move(name));
+}
+
+Status AddressSpace::map_special_impl(VirtAddr addr, std::uint32_t prot, std::shared_ptr<SharedMemoryObject> pages,
+                                      std::size_t size, std::string name) {
+    auto mapped = mmap_file_impl(addr, size, prot, map::kPrivate | map::kFixed, std::move(pages), 0,
                                  std::move(name), true);
     if (!mapped) return Errno{mapped.error()};
     Vma* v = vmas_.find(addr);

@@ -35,6 +35,13 @@ Status AddressSpace::map_special(VirtAddr addr, std::uint32_t prot, const void* 
     return r;
 }
 
+Status AddressSpace::map_special(VirtAddr addr, std::uint32_t prot, std::shared_ptr<SharedMemoryObject> pages,
+                                 std::size_t size, std::string name) {
+    auto r = map_special_impl(addr, prot, std::move(pages), size, name);
+    record({Operation::MapSpecial, {addr, prot, size}, outcome(r), name, nullptr});
+    return r;
+}
+
 Status AddressSpace::munmap(VirtAddr addr, std::uint64_t len) {
     auto r = munmap_impl(addr, len);
     record({Operation::Munmap, {addr, len}, outcome(r), {}, nullptr});

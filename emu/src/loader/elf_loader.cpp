@@ -282,8 +282,8 @@ private:
 
 // The vDSO, mapped like Linux 6.18 maps it: [vvar] (4 pages), [vvar_vclock] (2), then [vdso]
 // (2), as special mappings placed top-down. The shared object exports Linux's vDSO symbols at
-// version LINUX_2.6 (each makes its system call; the [vvar] pages hold no clock data yet).
-std::uint64_t map_vdso(AddressSpace& as) {
+// version LINUX_2.6; its clocks read the first [vvar] page, `vvar` (emu/vdso/vvar_clock.h).
+std::uint64_t map_vdso(AddressSpace& as, std::shared_ptr<SharedMemoryObject> vvar) {
     constexpr std::uint64_t kVvarPages = 4, kVclockPages = 2, kVdsoPages = 2;
     constexpr std::uint64_t kTotal = (kVvarPages + kVclockPages + kVdsoPages) * kPageSize;
     static_assert(kVdsoPages * kPageSize >= 4096);
@@ -296,7 +296,9 @@ std::uint64_t map_vdso(AddressSpace& as) {
     const std::vector<std::uint8_t> zeros(kVvarPages * kPageSize, 0);
     const std::uint64_t vclock = base + kVvarPages * kPageSize;
     const std::uint64_t vdso = vclock + kVclockPages * kPageSize;
-    if (!as.map_special(base, kProtRead, zeros.data(), kVvarPages * kPageSize, "[vvar]") ||
+    const bool vvar_mapped = vvar ? !!as.map_special(base, kProtRead, std::move(vvar), kVvarPages * kPageSize, "[vvar]")
+                                  : !!as.map_special(base, kProtRead, zeros.data(), kVvarPages * kPageSize, "[vvar]");
+    if (!vvar_mapped ||
         !as.map_special(vclock, kProtRead, zeros.data(), kVclockPages * kPageSize, "[vvar_vclock]") ||
         !as.map_special(vdso, kProtRead | kProtExec, image.data(), image.size(), "[vdso]"))
         throw LoadError("cannot map the vDSO", 126);
@@ -304,7 +306,8 @@ std::uint64_t map_vdso(AddressSpace& as) {
 }
 
 StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::vector<std::string>& argv,
-                       const std::vector<std::string>& envp, const std::string& execfn) {
+                       const std::vector<std::string>& envp, const std::string& execfn,
+                       const VvarPages& vvar) {
     // The stack VMA: 132 KiB below the top of user space, growing down on demand.
     constexpr std::uint64_t kInitialStack = 0x21000;
     auto stack = as.mmap(kStackTop - kInitialStack, kInitialStack,
@@ -326,7 +329,7 @@ StackImage build_stack(AddressSpace& as, const LoadedImage& image, const std::ve
     const std::uint64_t random_addr = w.push_bytes(random_bytes, sizeof random_bytes);
     w.align(16);
 
-    const std::uint64_t vdso = map_vdso(as);
+    const std::uint64_t vdso = map_vdso(as, vvar ? vvar() : nullptr);
     StackImage out;
     out.arg_start = arg_addrs.empty() ? arg_end : arg_addrs.front();
     out.arg_end = arg_end;

@@ -71,8 +71,12 @@ inline constexpr std::uint64_t kStackTop = 0x7ffffffff000ull;
 inline constexpr std::uint64_t kElfEtDynBase = 0x555555554aaaull;
 inline constexpr std::uint64_t kPieBase = 0x555555554000ull;
 
+// `vvar`: gives the [vvar] pages every process shares (the clock data), asked for when they are
+// mapped (after the stack's first page: the order frames are taken in, which a trace replay
+// repeats); none: private zeros.
+using VvarPages = std::function<std::shared_ptr<mmu::SharedMemoryObject>()>;
 StackImage build_stack(mmu::AddressSpace& as, const LoadedImage& image,
                        const std::vector<std::string>& argv, const std::vector<std::string>& envp,
-                       const std::string& execfn);
+                       const std::string& execfn, const VvarPages& vvar = {});
 
 }  // namespace emu

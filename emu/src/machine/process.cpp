@@ -118,7 +118,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     });
     mm->set_brk_base(image.brk_start);
     init_->set_exe(program);
-    init_->stack = build_stack(*mm, image, argv, envp, program);
+    init_->stack = build_stack(*mm, image, argv, envp, program, [this] { return vvar_clock_.pages(); });
 
     for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();
     // What exec starts from (here and in every execve): the registers as Linux sets them.
@@ -407,6 +407,7 @@ void Process::run_slice() {
         stepping_ = stepping;
         step_started_ = step_done_ = false;
         if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
+        vvar_clock_.refresh();  // the vDSO's clocks start from the host's now
         const uc_err err = cpu().run(rip, 0);
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;

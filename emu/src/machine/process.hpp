@@ -18,6 +18,7 @@
 #include "fs/file_locks.hpp"
 #include "fs/file_objects.hpp"
 #include "kernel/sysv_shm.hpp"
+#include "machine/vvar_clock.hpp"
 #include "fs/guest_files.hpp"
 #include "kernel/task.hpp"
 #include <map>
@@ -110,6 +111,7 @@ public:
     // POSIX record locks of every guest process (fcntl F_SETLK).
     FileLocks& file_locks() { return file_locks_; }
     SysvShm& sysv_shm() { return sysv_shm_; }
+    VvarClock& vvar_clock() { return vvar_clock_; }
     void print_stats() const;
 
     // --- the kernel model (kernel/*.cpp) ---
@@ -266,6 +268,7 @@ private:
     FileObjects file_objects_{ram_};
     FileLocks file_locks_;
     SysvShm sysv_shm_{ram_};
+    VvarClock vvar_clock_{ram_};
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;
     std::shared_ptr<Task> current_;

@@ -131,6 +131,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
 }  // namespace
 
 std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
+    p.vvar_clock().refresh();  // the vDSO's clocks catch up with the host's at every entry
     bool code_may_change = false;
     if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
         (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))

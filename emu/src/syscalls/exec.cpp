@@ -119,7 +119,7 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
             return p.open_interpreter(interp, path);
         });
         mm->set_brk_base(image.brk_start);
-        const StackImage stack = build_stack(*mm, image, argv, envp, path);
+        const StackImage stack = build_stack(*mm, image, argv, envp, path, [&p] { return p.vvar_clock().pages(); });
         // The close-on-exec descriptors close: the process's POSIX locks on their files go.
         for (const auto& [open_fd, file] : p.files().table())
             if (p.files().cloexec(open_fd)) release_posix_locks(p, open_fd);

@@ -163,7 +163,9 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
     }
     case SYS_clock_gettime: {
         struct timespec ts;
-        if (::clock_gettime(static_cast<clockid_t>(a[0]), &ts) < 0) return err(errno);
+        if (!p.vvar_clock().read(static_cast<clockid_t>(a[0]), ts) &&
+            ::clock_gettime(static_cast<clockid_t>(a[0]), &ts) < 0)
+            return err(errno);
         return put(p, a[1], ts);
     }
     case SYS_clock_getres: {
@@ -173,12 +175,14 @@ std::optional<std::int64_t> process_syscall(Process& p, const SyscallArgs& s) {
     }
     case SYS_gettimeofday: {
         struct timespec ts;
-        ::clock_gettime(CLOCK_REALTIME, &ts);
+        if (!p.vvar_clock().read(CLOCK_REALTIME, ts)) ::clock_gettime(CLOCK_REALTIME, &ts);
         const struct { long s, us; } tv{ts.tv_sec, ts.tv_nsec / 1000};
         return a[0] ? put(p, a[0], tv) : 0;
     }
     case SYS_time: {
-        const long t = ::time(nullptr);
+        struct timespec ts;
+        if (!p.vvar_clock().read(CLOCK_REALTIME, ts)) ::clock_gettime(CLOCK_REALTIME, &ts);
+        const long t = ts.tv_sec;
         if (a[0] && put(p, a[0], t) != 0) return err(EFAULT);
         return t;
     }

@@ -103,6 +103,7 @@ private:
     static constexpr std::uint64_t kMaxPokeBytes = 16 << 20;
     Tlb tlb_;
     std::map<int, std::unique_ptr<AddressSpace>> spaces_;
+    std::shared_ptr<SharedMemoryObject> vvar_;  // [vvar]: one set of frames for every process
     std::map<Asid, int> asid_ids_;
     std::deque<FlushEvent> produced_;
     Counters counters_;
@@ -224,8 +225,20 @@ void Replayer::execute(const TraceLine& l) {
         need(l, 6, "special AS ADDR PROT SIZE NAME [-> RESULT]");
         if (u(4) > kMaxSpecialBytes) throw std::invalid_argument("a special mapping of at most 1 MiB");
         std::vector<std::uint8_t> zeros(u(4));
-        compare(l, result_text(as.map_special(u(2), parse_prot(l.tokens[3]), zeros.data(), zeros.size(),
-                                              std::string(l.tokens[5])) ? 0 : -EINVAL, false));
+        const std::string name(l.tokens[5]);
+        Status mapped = Ok{};
+        if (name == "[vvar]") {
+            // Every process maps the machine's one set of [vvar] frames (the emulator's clock data).
+            if (!vvar_ || vvar_->frames.size() != pages(zeros.size())) {
+                auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), 0);
+                if (!cache) throw std::system_error(ENOMEM, std::generic_category(), "allocating [vvar]");
+                vvar_ = cache.value();
+            }
+            mapped = as.map_special(u(2), parse_prot(l.tokens[3]), vvar_, zeros.size(), name);
+        } else {
+            mapped = as.map_special(u(2), parse_prot(l.tokens[3]), zeros.data(), zeros.size(), name);
+        }
+        compare(l, result_text(mapped ? 0 : -EINVAL, false));
     } else if (ev == "munmap") {
         need(l, 4, "munmap AS ADDR LEN [-> RESULT]");
         const Status s = as.munmap(u(2), u(3));

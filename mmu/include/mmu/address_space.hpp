@@ -127,6 +127,10 @@ public:
     // never merged, refusing guard regions and discarding advice.
     Status map_special(VirtAddr addr, std::uint32_t prot, const void* contents, std::size_t size,
                        std::string name);
+    // The same over pages the caller keeps (the vvar clock data the emulator updates in place):
+    // every address space mapping `pages` sees one set of frames.
+    Status map_special(VirtAddr addr, std::uint32_t prot, std::shared_ptr<SharedMemoryObject> pages,
+                       std::size_t size, std::string name);
     Status munmap(VirtAddr addr, std::uint64_t len);
     Status mprotect(VirtAddr addr, std::uint64_t len, std::uint32_t prot);
     Result<VirtAddr> mremap(VirtAddr old_addr, std::uint64_t old_len, std::uint64_t new_len,
@@ -219,6 +223,8 @@ private:
     Result<VirtAddr> mmap_file_impl(VirtAddr addr, std::uint64_t len, std::uint32_t prot,
                                     std::uint32_t flags, std::shared_ptr<SharedMemoryObject> pages,
                                     std::uint64_t pgoff, std::string name, bool may_write);
+    Status map_special_impl(VirtAddr addr, std::uint32_t prot, std::shared_ptr<SharedMemoryObject> pages,
+                            std::size_t size, std::string name);
     Status map_special_impl(VirtAddr addr, std::uint32_t prot, const void* contents,
                             std::size_t size, std::string name);
     Status munmap_impl(VirtAddr addr, std::uint64_t len);

@@ -22,13 +22,25 @@
 #include <map>
 #include "mmu/address_space.hpp"
 #include "kernel/signals.hpp"
+#include "machine/shadow_tlb.hpp"
 #include "trace/trace_recorder.hpp"
 
 namespace emu {
 
+// --check: which coherence checker runs (see README, "Checking").
+enum class CheckMode : std::uint8_t {
+    Off,
+    // --check (=shadow): after every operation that may change mappings, every translation a CPU
+    // was handed since its last flush is still what the page table gives.
+    Shadow,
+    // --check=accesses: every instruction fetch and data access verified as it happens, and the
+    // MMU's invariants after every address-space operation.
+    Accesses,
+};
+
 struct RunOptions {
     std::uint64_t ram_bytes = mmu::PhysicalMemory::kDefaultBytes;
-    bool check = false;             // verify every access against the page table
+    CheckMode check = CheckMode::Off;
     std::string root = "/";         // the guest's view of the file system
     bool host_devices = false;      // --host-devices: every host device node may be opened
     bool strace = false;            // --strace: every system call on stderr, decoded
@@ -59,6 +71,8 @@ struct RunStats {
     std::uint64_t cr3_loads = 0;    // a CPU switched to another address space (flushes its TLB)
     std::uint64_t shootdowns = 0;   // flushes sent to a CPU other than the one that changed a mapping
     std::uint64_t tasks_created = 0;
+    std::uint64_t shadow_checks = 0;    // --check: verifications of the shadow TLBs
+    std::uint64_t shadow_entries = 0;   // translations they compared with the page table
 };
 
 // One virtual CPU: an engine, the task whose registers it holds, and the address space whose
@@ -68,7 +82,9 @@ struct VirtualCpu {
     std::shared_ptr<Task> task;
     std::optional<mmu::Asid> loaded_asid;
     int last_tid = 0;  // round robin per CPU: a task pinned elsewhere never starves this one's
-    // Checked mode: what this CPU was handed since its TLB was last flushed (frame -> pages).
+    // --check: the translations this CPU was handed since its TLB was last flushed.
+    ShadowTlb shadow;
+    // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
     std::uint64_t checked_data_frame = ~0ull;
@@ -235,6 +251,13 @@ private:
     bool setup_frame(const SigInfo& info, const SigAction& action);
     void kill_by_signal(const SigInfo& info, bool report);
     void coherence_violation(const std::string& what);
+    // --check: every CPU's shadow TLB against the page table of the address space it belongs to.
+    // Returns false (and sets violation_) when a CPU may still use a translation the page table
+    // no longer grants; `operation` names what was done last (for the report).
+    bool verify_shadow_tlbs();
+    std::string describe_last_operation() const;
+    // The live address space with this asid (a group's), or nullptr.
+    mmu::AddressSpace* find_address_space(mmu::Asid asid) const;
     // --- the scheduler (kernel/scheduler.cpp) ---
     std::shared_ptr<Task> pick_next();
     bool wake_ready_tasks();
@@ -300,6 +323,10 @@ private:
     };
     std::optional<PortFault> port_fault_;
     std::string violation_;
+    // What the emulator did last (--check names it in a violation report): a system call, a
+    // page fault, a signal delivery...
+    const char* last_operation_ = "start-up";
+    std::uint64_t last_syscall_ = 0;
 
     std::unique_ptr<TraceRecorder> recorder_;
     std::unique_ptr<GdbStub> gdb_;

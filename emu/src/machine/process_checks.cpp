@@ -5,6 +5,7 @@
 
 #include "machine/fault_report.hpp"
 #include "machine/process.hpp"
+#include "syscalls/syscall_support.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -78,6 +79,70 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
                   write ? "write" : "read", address);
     p.violation_ = buf;
     p.cpu().stop();
+}
+
+}  // namespace emu
+
+namespace emu {
+
+namespace {
+
+std::string describe_translation(const ShadowEntry& e) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "frame 0x%" PRIx64 " (r%c%c)", e.pfn, e.writable ? 'w' : '-',
+                  e.executable ? 'x' : '-');
+    return buf;
+}
+
+// Does the leaf entry still grant what was handed out? Same frame, and no permission the entry
+// no longer gives. A writable TLB entry also needs Dirty: the hardware sets it only on a walk, so
+// an entry cleaned (MADV_FREE, write-back) without a flush would let writes bypass it.
+bool still_granted(const PageWalk& w, const ShadowEntry& e) {
+    if (w.depth != kLevels) return false;
+    const Pte leaf = w.levels[kLevels - 1].entry;
+    return leaf.present() && leaf.pfn() == e.pfn && (!e.writable || (leaf.writable() && leaf.dirty())) &&
+           (!e.executable || leaf.executable());
+}
+
+}  // namespace
+
+std::string Process::describe_last_operation() const {
+    std::string what = last_operation_;
+    if (std::strcmp(last_operation_, "system call") == 0) what += " " + sys::syscall_name(last_syscall_);
+    return what + " on CPU " + std::to_string(cpu_index_);
+}
+
+bool Process::verify_shadow_tlbs() {
+    ++stats_.shadow_checks;
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const ShadowTlb& shadow = cpus_[i].shadow;
+        if (shadow.empty()) continue;
+        AddressSpace* mm = find_address_space(*shadow.asid());
+        // The address space is gone: its asid is never given again, so a CPU that still holds
+        // its translations flushes before it runs anything (switch_to loads another asid).
+        if (!mm) continue;
+        stats_.shadow_entries += shadow.entries().size();
+        for (const auto& [vpage, entry] : shadow.entries()) {
+            const PageWalk w = mm->walk(vpage);
+            if (still_granted(w, entry)) continue;
+            const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+            char buf[160];
+            std::snprintf(buf, sizeof buf, "CPU %u still holds page 0x%" PRIx64 " -> ", i, vpage);
+            violation_ = "after " + describe_last_operation() + ": " + buf + describe_translation(entry) +
+                         ", not flushed since it was handed out; the page table now gives: " +
+                         describe(leaf);
+            return false;
+        }
+    }
+    return true;
+}
+
+AddressSpace* Process::find_address_space(Asid asid) const {
+    if (current_ && current_->group && current_->group->mm && current_->group->mm->asid() == asid)
+        return current_->group->mm.get();
+    for (const auto& [tgid, g] : groups_)
+        if (g->mm && g->mm->asid() == asid) return g->mm.get();
+    return nullptr;
 }
 
 }  // namespace emu

@@ -238,6 +238,7 @@ void Process::switch_to(unsigned index, const std::shared_ptr<Task>& task) {
         c.loaded_asid = asid;
     }
     current_ = task;
+    last_operation_ = "context switch";
     // With more than one task, a trace tags events with the task (numbered in creation order).
     if (recorder_ && preemption_) recorder_->set_task(task->tid - init_->tgid + 1);
     task->last_cpu = static_cast<int>(index);

@@ -217,6 +217,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     AddressSpace& as = p.as();
     const std::uint64_t faults_before = as.fault_counters().faults;
+    const std::uint64_t epoch_before = p.ram_.page_table_epoch();
     const Translated t = as.access(vaddr, access);
     if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
@@ -235,15 +236,19 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     if (p.options_.check == CheckMode::Shadow) {
         const ShadowEntry entry{t.translation.paddr >> kPageShift, t.translation.writable,
                                 t.translation.executable};
+        if (as.fault_counters().faults != faults_before) p.last_operation_ = "page fault";
         if (!c.shadow.fill(as.asid(), page_down(vaddr), entry)) {
             p.violation_ = "CPU " + std::to_string(p.cpu_index_) +
                            " was handed a translation of another address space without a TLB flush";
             p.cpu().stop();
-        } else if (as.fault_counters().faults != faults_before) {
-            // The fill ran the page-fault handler, which may have changed other entries: the
-            // CPU goes on running in this same run, so the check cannot wait for the next one.
-            p.last_operation_ = "page fault";
-            if (!p.verify_shadow_tlbs()) p.cpu().stop();
+        } else if (!p.verify_translation(p.cpu_index_, as, page_down(vaddr), entry)) {
+            // Handed out from the MMU's TLB model, which kept what the page table no longer has.
+            p.cpu().stop();
+        } else if (as.fault_counters().faults != faults_before &&
+                   !p.verify_shadow_page(as, page_down(vaddr), epoch_before)) {
+            // The fill ran the page-fault handler; the CPU goes on running in this same run, so
+            // the check cannot wait for the next one.
+            p.cpu().stop();
         }
     }
     return true;

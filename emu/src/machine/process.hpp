@@ -255,6 +255,12 @@ private:
     // Returns false (and sets violation_) when a CPU may still use a translation the page table
     // no longer grants; `operation` names what was done last (for the report).
     bool verify_shadow_tlbs();
+    // After a page fault on `vpage` (the page-table epoch was `epoch_before` when it started).
+    bool verify_shadow_page(const mmu::AddressSpace& mm, mmu::VirtAddr vpage, std::uint64_t epoch_before);
+    // One translation CPU `cpu` holds; false (and violation_ set) when the page table no longer
+    // grants it.
+    bool verify_translation(unsigned cpu, const mmu::AddressSpace& mm, mmu::VirtAddr vpage,
+                            const ShadowEntry& entry);
     std::string describe_last_operation() const;
     // The live address space with this asid (a group's), or nullptr.
     mmu::AddressSpace* find_address_space(mmu::Asid asid) const;
@@ -327,6 +333,8 @@ private:
     // page fault, a signal delivery...
     const char* last_operation_ = "start-up";
     std::uint64_t last_syscall_ = 0;
+    // The page-table epoch at which every shadow TLB was last found coherent.
+    std::uint64_t verified_epoch_ = ~0ull;
 
     std::unique_ptr<TraceRecorder> recorder_;
     std::unique_ptr<GdbStub> gdb_;

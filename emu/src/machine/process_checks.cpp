@@ -97,9 +97,7 @@ std::string describe_translation(const ShadowEntry& e) {
 // Does the leaf entry still grant what was handed out? Same frame, and no permission the entry
 // no longer gives. A writable TLB entry also needs Dirty: the hardware sets it only on a walk, so
 // an entry cleaned (MADV_FREE, write-back) without a flush would let writes bypass it.
-bool still_granted(const PageWalk& w, const ShadowEntry& e) {
-    if (w.depth != kLevels) return false;
-    const Pte leaf = w.levels[kLevels - 1].entry;
+bool still_granted(Pte leaf, const ShadowEntry& e) {
     return leaf.present() && leaf.pfn() == e.pfn && (!e.writable || (leaf.writable() && leaf.dirty())) &&
            (!e.executable || leaf.executable());
 }
@@ -112,29 +110,52 @@ std::string Process::describe_last_operation() const {
     return what + " on CPU " + std::to_string(cpu_index_);
 }
 
+// Every page-table edit goes through PageTable::ensure or walk_range, which advance the RAM's
+// page-table epoch: while it is unchanged, every translation verified before is still granted,
+// and the translations handed out since were each verified as they were handed out.
 bool Process::verify_shadow_tlbs() {
+    if (ram_.page_table_epoch() == verified_epoch_) return true;
     ++stats_.shadow_checks;
     for (unsigned i = 0; i < cpus_.size(); ++i) {
         const ShadowTlb& shadow = cpus_[i].shadow;
         if (shadow.empty()) continue;
-        AddressSpace* mm = find_address_space(*shadow.asid());
+        AddressSpace* mm = find_address_space(shadow.asid());
         // The address space is gone: its asid is never given again, so a CPU that still holds
         // its translations flushes before it runs anything (switch_to loads another asid).
         if (!mm) continue;
-        stats_.shadow_entries += shadow.entries().size();
-        for (const auto& [vpage, entry] : shadow.entries()) {
-            const PageWalk w = mm->walk(vpage);
-            if (still_granted(w, entry)) continue;
-            const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
-            char buf[160];
-            std::snprintf(buf, sizeof buf, "CPU %u still holds page 0x%" PRIx64 " -> ", i, vpage);
-            violation_ = "after " + describe_last_operation() + ": " + buf + describe_translation(entry) +
-                         ", not flushed since it was handed out; the page table now gives: " +
-                         describe(leaf);
-            return false;
-        }
+        stats_.shadow_entries += shadow.size();
+        const bool coherent = shadow.all_of([&](VirtAddr vpage, const ShadowEntry& entry) {
+            return verify_translation(i, *mm, vpage, entry);
+        });
+        if (!coherent) return false;
     }
+    verified_epoch_ = ram_.page_table_epoch();
     return true;
+}
+
+// A page fault edits the faulting page's entry only (the MMU's rule, which its own checked mode
+// relies on too): the translations of that page are the only ones it can have made stale.
+bool Process::verify_shadow_page(const AddressSpace& mm, VirtAddr vpage, std::uint64_t epoch_before) {
+    const bool nothing_else_changed = epoch_before == verified_epoch_;
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const ShadowTlb& shadow = cpus_[i].shadow;
+        if (shadow.empty() || shadow.asid() != mm.asid()) continue;
+        if (const ShadowEntry* entry = shadow.find(vpage); entry && !verify_translation(i, mm, vpage, *entry))
+            return false;
+    }
+    if (!nothing_else_changed) return verify_shadow_tlbs();
+    verified_epoch_ = ram_.page_table_epoch();
+    return true;
+}
+
+bool Process::verify_translation(unsigned cpu, const AddressSpace& mm, VirtAddr vpage, const ShadowEntry& entry) {
+    const Pte leaf = mm.leaf(vpage);
+    if (still_granted(leaf, entry)) return true;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "CPU %u still holds page 0x%" PRIx64 " -> ", cpu, vpage);
+    violation_ = "after " + describe_last_operation() + ": " + buf + describe_translation(entry) +
+                 ", not flushed since it was handed out; the page table now gives: " + describe(leaf);
+    return false;
 }
 
 AddressSpace* Process::find_address_space(Asid asid) const {

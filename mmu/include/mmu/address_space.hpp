@@ -170,6 +170,7 @@ public:
 
     // --- introspection ---
     PageWalk walk(VirtAddr va) const { return table_.walk(va); }
+    Pte leaf(VirtAddr va) const { return table_.leaf(va); }
     std::string maps() const;  // /proc/self/maps text
     PagemapEntry pagemap(VirtAddr va) const;
     // Walks the page table under `v` (read-only): resident pages, sharing and dirtiness.

@@ -78,6 +78,13 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
+    // Counts the page-table operations that may have changed an entry, in any address space over
+    // this RAM: every PageTable::ensure and walk_range (those that edit a frame or a permission
+    // go through one of them; find() only reads, or sets Accessed/Dirty). An emulator that
+    // verifies what CPUs cached against the page tables can skip the work while it is unchanged.
+    std::uint64_t page_table_epoch() const { return page_table_epoch_; }
+    void note_page_table_edit() { ++page_table_epoch_; }
+
     // The address spaces built over this RAM (each attaches itself for its lifetime): what the
     // truncation of a memory object walks to zap its pages from every mapping (Linux's i_mmap).
     void attach(AddressSpace* as) { spaces_.push_back(as); }
@@ -96,6 +103,7 @@ private:
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
     CodeWriteListener code_write_listener_;
+    std::uint64_t page_table_epoch_ = 0;
 };
 
 }  // namespace mmu

@@ -203,7 +203,8 @@ int main(int argc, char** argv) {
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())("man", "print the manual page (roff)")(
         "inject-missing-tlb-flush", "(testing) never mirror the MMU's flushes onto Unicorn, to prove --check catches it")(
-        "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping");
+        "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping")(
+        "inject-missing-code-flush", "(testing) never drop translated code after the emulator writes guest memory");
     po::options_description all;
     all.add(opts).add(hidden);
     po::positional_options_description positional;
@@ -288,6 +289,7 @@ int main(int argc, char** argv) {
         options.stats = vm.count("stats");
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
         options.skip_shootdown = vm.count("inject-missing-shootdown");
+        options.skip_code_flush = vm.count("inject-missing-code-flush");
         options.cpus = vm["cpus"].as<unsigned>();
         if (options.cpus < 1 || options.cpus > 64)
             throw std::invalid_argument("--cpus: must be between 1 and 64");

@@ -134,6 +134,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     // A system call that wrote into executable memory (read() into an RWX page) makes every
     // CPU's translated code of it stale: dropped before the guest runs again.
     ram_.set_code_write_listener([this](Pfn) { code_written_ = true; });
+    if (options_.check == CheckMode::Shadow) ram_.set_frame_write_listener([this](Pfn pfn) { note_frame_written(pfn); });
     install_host_signal_forwarding();
     switch_to(0, task);
     if (options.gdb) gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
@@ -169,6 +170,7 @@ void Process::add_cpu() {
 Process::~Process() {
     tlb_.set_listener(nullptr);
     ram_.set_code_write_listener(nullptr);
+    ram_.set_frame_write_listener(nullptr);
     futex_waiters_.clear();
     for (auto& [tid, t] : tasks_) {
         t->block = BlockState{};
@@ -236,6 +238,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     if (p.options_.check == CheckMode::Shadow) {
         const ShadowEntry entry{t.translation.paddr >> kPageShift, t.translation.writable,
                                 t.translation.executable};
+        if (entry.executable) c.code_frames.try_emplace(entry.pfn, page_down(vaddr));
         if (as.fault_counters().faults != faults_before) p.last_operation_ = "page fault";
         if (!c.shadow.fill(as.asid(), page_down(vaddr), entry)) {
             p.violation_ = "CPU " + std::to_string(p.cpu_index_) +

@@ -58,6 +58,9 @@ struct RunOptions {
     std::uint64_t sched_seed = 0;    // --sched-seed: random slices and picks (0: round robin)
     // Fault injection for the shootdown test: flush only the CPU that changed the mapping.
     bool skip_shootdown = false;
+    // Fault injection for the code test: never drop translated code after the emulator wrote
+    // into guest memory (flush_code_everywhere does nothing).
+    bool skip_code_flush = false;
 };
 
 // Statistics printed by --stats.
@@ -84,6 +87,12 @@ struct VirtualCpu {
     int last_tid = 0;  // round robin per CPU: a task pinned elsewhere never starves this one's
     // --check: the translations this CPU was handed since its TLB was last flushed.
     ShadowTlb shadow;
+    // --check: the frames this CPU's engine may hold translated code of (handed out executable
+    // since its translated code was last dropped: a TLB flush keeps the code), with a page that
+    // mapped each; and the first of them the emulator wrote since (its code must be dropped
+    // before this CPU runs again).
+    std::unordered_map<mmu::Pfn, mmu::VirtAddr> code_frames;
+    std::optional<std::pair<mmu::Pfn, mmu::VirtAddr>> stale_code;
     // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
@@ -240,6 +249,13 @@ private:
     // (the local one, and a shootdown to the others).
     void on_mmu_flush(mmu::Asid asid);
     void flush_cpu(VirtualCpu& cpu);
+    // Drops the translated code of one CPU's engine.
+    void flush_code(VirtualCpu& cpu);
+    // --check: the emulator wrote into `pfn`; the CPUs that translated code from it must drop it.
+    void note_frame_written(mmu::Pfn pfn);
+    // --check: false (and violation_ set) when a CPU may run code translated from a frame the
+    // emulator has written since.
+    bool verify_code_caches();
     // Handles the stop of uc_emu_start; returns false when the current task stops running.
     bool handle_stop(uc_err err);
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).

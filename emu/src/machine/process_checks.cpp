@@ -114,6 +114,7 @@ std::string Process::describe_last_operation() const {
 // page-table epoch: while it is unchanged, every translation verified before is still granted,
 // and the translations handed out since were each verified as they were handed out.
 bool Process::verify_shadow_tlbs() {
+    if (!verify_code_caches()) return false;
     if (ram_.page_table_epoch() == verified_epoch_) return true;
     ++stats_.shadow_checks;
     for (unsigned i = 0; i < cpus_.size(); ++i) {
@@ -136,6 +137,7 @@ bool Process::verify_shadow_tlbs() {
 // A page fault edits the faulting page's entry only (the MMU's rule, which its own checked mode
 // relies on too): the translations of that page are the only ones it can have made stale.
 bool Process::verify_shadow_page(const AddressSpace& mm, VirtAddr vpage, std::uint64_t epoch_before) {
+    if (!verify_code_caches()) return false;
     const bool nothing_else_changed = epoch_before == verified_epoch_;
     for (unsigned i = 0; i < cpus_.size(); ++i) {
         const ShadowTlb& shadow = cpus_[i].shadow;
@@ -156,6 +158,32 @@ bool Process::verify_translation(unsigned cpu, const AddressSpace& mm, VirtAddr 
     violation_ = "after " + describe_last_operation() + ": " + buf + describe_translation(entry) +
                  ", not flushed since it was handed out; the page table now gives: " + describe(leaf);
     return false;
+}
+
+// QEMU keys translated code by the physical page it came from and notices only the guest's own
+// stores into it: after the emulator writes a frame, each engine that translated code from it
+// must drop that code (flush_code_everywhere) before it runs again.
+void Process::note_frame_written(Pfn pfn) {
+    for (VirtualCpu& c : cpus_) {
+        if (c.stale_code) continue;
+        if (auto it = c.code_frames.find(pfn); it != c.code_frames.end()) c.stale_code = *it;
+    }
+}
+
+bool Process::verify_code_caches() {
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const auto& stale = cpus_[i].stale_code;
+        if (!stale) continue;
+        char buf[224];
+        std::snprintf(buf, sizeof buf,
+                      "CPU %u may run code it translated from frame 0x%" PRIx64
+                      " (executable at page 0x%" PRIx64
+                      "), which the emulator has written since; its translated code was not dropped",
+                      i, stale->first, stale->second);
+        violation_ = "after " + describe_last_operation() + ": " + buf;
+        return false;
+    }
+    return true;
 }
 
 AddressSpace* Process::find_address_space(Asid asid) const {

@@ -78,6 +78,16 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
+    // Every write the kernel side makes into a frame's contents: a system call's copy to user
+    // memory, a debugger's poke, a write into a memory object's page, a frame handed out again
+    // (zeroed or about to be filled). An emulator listens to check that every CPU drops the code
+    // it translated from that frame before it runs again.
+    using FrameWriteListener = std::function<void(Pfn)>;
+    void set_frame_write_listener(FrameWriteListener listener) { frame_write_listener_ = std::move(listener); }
+    void note_frame_write(Pfn pfn) const {
+        if (frame_write_listener_) frame_write_listener_(pfn);
+    }
+
     // Counts the page-table operations that may have changed an entry, in any address space over
     // this RAM: every PageTable::ensure and walk_range (those that edit a frame or a permission
     // go through one of them; find() only reads, or sets Accessed/Dirty). An emulator that
@@ -103,6 +113,7 @@ private:
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
     CodeWriteListener code_write_listener_;
+    FrameWriteListener frame_write_listener_;
     std::uint64_t page_table_epoch_ = 0;
 };
 

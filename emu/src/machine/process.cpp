@@ -220,6 +220,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     AddressSpace& as = p.as();
     const std::uint64_t faults_before = as.fault_counters().faults;
     const std::uint64_t epoch_before = p.ram_.page_table_epoch();
+    const std::uint64_t model_hits_before = p.tlb_.counters().hits;
     const Translated t = as.access(vaddr, access);
     if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
@@ -244,8 +245,10 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
             p.violation_ = "CPU " + std::to_string(p.cpu_index_) +
                            " was handed a translation of another address space without a TLB flush";
             p.cpu().stop();
-        } else if (!p.verify_translation(p.cpu_index_, as, page_down(vaddr), entry)) {
-            // Handed out from the MMU's TLB model, which kept what the page table no longer has.
+        } else if (p.tlb_.counters().hits != model_hits_before &&
+                   !p.verify_translation(p.cpu_index_, as, page_down(vaddr), entry)) {
+            // Handed out from the MMU's TLB model (a walk gives what the page table has), which
+            // kept what the page table no longer has.
             p.cpu().stop();
         } else if (as.fault_counters().faults != faults_before &&
                    !p.verify_shadow_page(as, page_down(vaddr), epoch_before)) {

@@ -142,7 +142,7 @@ bool Process::verify_shadow_page(const AddressSpace& mm, VirtAddr vpage, std::ui
     for (unsigned i = 0; i < cpus_.size(); ++i) {
         const ShadowTlb& shadow = cpus_[i].shadow;
         if (shadow.empty() || shadow.asid() != mm.asid()) continue;
-        if (const ShadowEntry* entry = shadow.find(vpage); entry && !verify_translation(i, mm, vpage, *entry))
+        if (const auto entry = shadow.find(vpage); entry && !verify_translation(i, mm, vpage, *entry))
             return false;
     }
     if (!nothing_else_changed) return verify_shadow_tlbs();

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <stdexcept>
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -37,7 +38,8 @@ public:
     bool fill(mmu::Asid asid, mmu::VirtAddr vpage, ShadowEntry entry) {
         if (!empty() && asid_ != asid) return false;
         asid_ = asid;
-        if (!packable(vpage, entry)) {  // beyond user space or a frame beyond 256 GiB: not met
+        if (entry.pfn >= kPfnLimit) throw std::out_of_range("shadow TLB: frame beyond 256 GiB of RAM");
+        if (vpage >= kUserEnd) {  // the kernel half (the vsyscall page): kept aside
             std::erase_if(others_, [&](const auto& e) { return e.first == vpage; });
             others_.emplace_back(vpage, entry);
         } else {
@@ -88,9 +90,9 @@ private:
     static constexpr mmu::VirtAddr kUserEnd = 1ull << 47;
     static constexpr unsigned kKeyShift = 28;
     static constexpr std::uint64_t kKeyMask = ~((1ull << kKeyShift) - 1);
+    // Guest RAM is at most 64 GiB (--ram): 2^24 frames.
     static constexpr mmu::Pfn kPfnLimit = 1ull << (kKeyShift - 2);
 
-    static bool packable(mmu::VirtAddr vpage, const ShadowEntry& e) { return vpage < kUserEnd && e.pfn < kPfnLimit; }
     static std::uint64_t key_of(mmu::VirtAddr vpage) { return ((vpage >> mmu::kPageShift) + 1) << kKeyShift; }
     static std::uint64_t pack(mmu::VirtAddr vpage, const ShadowEntry& e) {
         return key_of(vpage) | e.pfn << 2 | std::uint64_t{e.writable} << 1 | std::uint64_t{e.executable};

@@ -218,9 +218,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
                                                  : Access::Read;
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     AddressSpace& as = p.as();
-    const std::uint64_t faults_before = as.fault_counters().faults;
-    const std::uint64_t epoch_before = p.ram_.page_table_epoch();
-    const std::uint64_t model_hits_before = p.tlb_.counters().hits;
+    const FillContext before{as.fault_counters().faults, p.ram_.page_table_epoch(), p.tlb_.counters().hits};
     const Translated t = as.access(vaddr, access);
     if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
@@ -236,28 +234,30 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     out->perms = static_cast<uc_prot>(perms);
     if (p.options_.check == CheckMode::Accesses)
         c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
-    if (p.options_.check == CheckMode::Shadow) {
-        const ShadowEntry entry{t.translation.paddr >> kPageShift, t.translation.writable,
-                                t.translation.executable};
-        if (entry.executable) c.code_frames.try_emplace(entry.pfn, page_down(vaddr));
-        if (as.fault_counters().faults != faults_before) p.last_operation_ = "page fault";
-        if (!c.shadow.fill(as.asid(), page_down(vaddr), entry)) {
-            p.violation_ = "CPU " + std::to_string(p.cpu_index_) +
-                           " was handed a translation of another address space without a TLB flush";
-            p.cpu().stop();
-        } else if (p.tlb_.counters().hits != model_hits_before &&
-                   !p.verify_translation(p.cpu_index_, as, page_down(vaddr), entry)) {
-            // Handed out from the MMU's TLB model (a walk gives what the page table has), which
-            // kept what the page table no longer has.
-            p.cpu().stop();
-        } else if (as.fault_counters().faults != faults_before &&
-                   !p.verify_shadow_page(as, page_down(vaddr), epoch_before)) {
-            // The fill ran the page-fault handler; the CPU goes on running in this same run, so
-            // the check cannot wait for the next one.
-            p.cpu().stop();
-        }
-    }
+    if (p.options_.check == CheckMode::Shadow && !p.record_shadow_fill(as, page_down(vaddr), t.translation, before))
+        p.cpu().stop();
     return true;
+}
+
+// --check: the translation just handed to the current CPU joins its shadow TLB; checked at once
+// where it may already be stale, and after a page fault (the CPU goes on running in this same
+// run, so the check cannot wait for the next system call).
+bool Process::record_shadow_fill(AddressSpace& as, VirtAddr vpage, const Translation& tr, const FillContext& before) {
+    VirtualCpu& c = cpus_[cpu_index_];
+    const ShadowEntry entry{tr.paddr >> kPageShift, tr.writable, tr.executable};
+    if (entry.executable) c.code_frames.try_emplace(entry.pfn, vpage);
+    const bool faulted = as.fault_counters().faults != before.faults;
+    if (faulted) last_operation_ = "page fault";
+    if (!c.shadow.fill(as.asid(), vpage, entry)) {
+        violation_ = "CPU " + std::to_string(cpu_index_) +
+                     " was handed a translation of another address space without a TLB flush";
+        return false;
+    }
+    // A translation from the MMU's TLB model may be one it kept after the page table changed (a
+    // walk gives what the page table has).
+    if (tlb_.counters().hits != before.model_hits && !verify_translation(cpu_index_, as, vpage, entry))
+        return false;
+    return !faulted || verify_shadow_page(as, vpage, before.epoch);
 }
 
 void Process::syscall_hook(uc_engine*, void* self) {
@@ -441,11 +441,11 @@ void Process::run_slice() {
         const std::uint64_t signals_before = stats_.signals_delivered;
         stepping_ = stepping;
         step_started_ = step_done_ = false;
-        if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
             coherence_violation(violation_);
             return;
         }
+        if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         const uc_err err = cpu().run(rip, 0);
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;

@@ -219,6 +219,12 @@ public:
 private:
     static bool tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, uc_tlb_entry* out,
                               void* self);
+    // What a fill's access may change, counted before it.
+    struct FillContext {
+        std::uint64_t faults, epoch, model_hits;
+    };
+    bool record_shadow_fill(mmu::AddressSpace& as, mmu::VirtAddr vpage, const mmu::Translation& tr,
+                            const FillContext& before);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
     static std::uint32_t port_in_hook(uc_engine*, std::uint32_t port, int size, void* self);

@@ -81,10 +81,6 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
     p.cpu().stop();
 }
 
-}  // namespace emu
-
-namespace emu {
-
 namespace {
 
 std::string describe_translation(const ShadowEntry& e) {

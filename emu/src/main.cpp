@@ -177,7 +177,8 @@ int main(int argc, char** argv) {
         ("version", "print the version")
         ("check", po::value<std::string>()->implicit_value("shadow")->value_name("MODE"),
          "MMU coherence checking: after every system call, page fault and signal, every translation "
-         "a CPU's TLB may hold must still be the page table's or have been flushed "
+         "a CPU's TLB may hold must still be the page table's or have been flushed, and no CPU may "
+         "keep code it translated from memory the emulator wrote since "
          "(--check or --check=shadow: costs little); --check=accesses verifies every instruction "
          "fetch and data access as it happens, and the MMU's invariants after every address-space "
          "operation (slow: 7-40x)")

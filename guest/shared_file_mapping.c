@@ -111,6 +111,14 @@ int main(void)
     expect("parent: tail of the last page", PROBE_R(t + 200, t), "ok val=0x00");
     ftruncate(fd, 2 * PG);
     expect("grown again: zero", PROBE_R(t + PG + 50, t), "ok val=0x00");
+    /* open(O_TRUNC) empties the file under the mapping as ftruncate(0) does. */
+    t[50] = 'O';
+    int trunc_fd = open(path, O_RDWR | O_TRUNC);
+    expect("after open(O_TRUNC)", PROBE_R(t + 50, t), "SIGBUS BUS_ADRERR addr=+0x32");
+    close(trunc_fd);
+    ftruncate(fd, 2 * PG);
+    expect("grown after O_TRUNC: zero", PROBE_R(t + 50, t), "ok val=0x00");
+    pwrite(fd, "C", 1, 0);
     struct stat st;
     fstat(fd, &st);
     expectf("size", "8192", "%ld", (long)st.st_size);
@@ -152,6 +160,32 @@ int main(void)
     w = mmap(NULL, PG, PROT_READ, MAP_PRIVATE, wo, 0);
     expect("private of O_WRONLY", w == MAP_FAILED ? errname(errno) : "ok", "EACCES");
     close(wo);
+
+    /* MADV_REMOVE punches a hole in the file: every mapping and read(2) see zeros, a private
+     * copy stays, and only a shared mapping that may write can ask. */
+    int h = open(path, O_RDWR);
+    ftruncate(h, 2 * PG);
+    pwrite(h, "HH", 2, PG);
+    char *hs = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, h, 0);
+    char *hs2 = mmap(NULL, 2 * PG, PROT_READ, MAP_SHARED, h, 0);
+    char *hp = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, h, 0);
+    hs[0] = 'S';
+    hp[PG] = 'P';
+    expectf("before MADV_REMOVE", "S S H", "%c %c %c", hs2[0], hp[0], hs2[PG]);
+    EXPECT_SYS("MADV_REMOVE private", madvise(hp, PG, MADV_REMOVE), "-1 EACCES");
+    EXPECT_SYS("MADV_REMOVE shared", madvise(hs, 2 * PG, MADV_REMOVE), "0");
+    expectf("after MADV_REMOVE: mappings", "0 0 0 P", "%d %d %d %c", hs[0], hs2[0], hs2[PG + 1], hp[PG]);
+    expectf("after MADV_REMOVE: read(2)", "0 0", "%d %d", file_byte(h, 0), file_byte(h, PG));
+    fstat(h, &st);
+    expectf("after MADV_REMOVE: size", "8192", "%ld", (long)st.st_size);
+    char *anon = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_SYS("MADV_REMOVE anonymous", madvise(anon, PG, MADV_REMOVE), "-1 EINVAL");
+    char *shm = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    shm[7] = 7;
+    EXPECT_SYS("MADV_REMOVE shmem", madvise(shm, PG, MADV_REMOVE), "0");
+    expectf("shmem after MADV_REMOVE", "0", "%d", shm[7]);
+    munmap(hs, 2 * PG), munmap(hs2, 2 * PG), munmap(hp, 2 * PG), munmap(anon, PG), munmap(shm, PG);
+    close(h);
     unlink(path);
     return summary("shared_file_mapping");
 }

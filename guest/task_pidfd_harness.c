@@ -170,6 +170,27 @@ int main(void)
     p = (struct pollfd){.fd = fd, .events = POLLIN};
     EXPECT_SYS("poll(own pidfd, timeout 0)", poll(&p, 1, 0), "0");
     close(fd);
+
+    out("-- process_mrelease --\n");
+    /* Only a dying process's memory can be reaped early: a live one is EINVAL; once it has
+     * exited (zombie or reaped) its pidfd names no task any more (ESRCH). */
+    pid = fork();
+    if (pid == 0) {
+        pause();
+        _exit(0);
+    }
+    fd = pidfd_open(pid, 0);
+    EXPECT_SYS("process_mrelease(unknown flag)", syscall(448, fd, 1), "-1 EINVAL");
+    EXPECT_SYS("process_mrelease(not a pidfd)", syscall(448, 0, 0), "-1 EBADF");
+    EXPECT_SYS("process_mrelease(-1)", syscall(448, -1, 0), "-1 EBADF");
+    EXPECT_SYS("process_mrelease(live process)", syscall(448, fd, 0), "-1 EINVAL");
+    kill(pid, SIGKILL);
+    p = (struct pollfd){.fd = fd, .events = POLLIN};
+    poll(&p, 1, -1);
+    EXPECT_SYS("process_mrelease(zombie)", syscall(448, fd, 0), "-1 ESRCH");
+    waitpid(pid, NULL, 0);
+    EXPECT_SYS("process_mrelease(reaped)", syscall(448, fd, 0), "-1 ESRCH");
+    close(fd);
     int r = summary("task_pidfd_harness");
     return passed == TESTS ? r : 1;
 }

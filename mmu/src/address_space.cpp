@@ -36,16 +36,17 @@ std::uint64_t AddressSpace::new_anon_id(const Vma&) { return next_anon_id_++; }
 void AddressSpace::prepare_anon(Vma& vma) {
     if (vma.anon_id != 0 || vma.shared()) return;
     auto reusable = [&](const Vma* n) {
-        if (!n || n->anon_id == 0 || n->shared()) return false;
+        if (!n || n->anon_id == 0 || n->anon_inherited || n->shared()) return false;
         Vma a = *n, b = vma;
         a.prot = b.prot;
         const bool below = n->end == vma.start;
         return below ? mergeable(a, b) : (vma.end == n->start && mergeable(b, a));
     };
+    // Linux (find_mergeable_anon_vma) tries the next VMA first, then the previous one.
     const Vma* prev = vma.start ? vmas_.find(vma.start - 1) : nullptr;
     const Vma* next = vmas_.find(vma.end);
-    if (reusable(prev)) vma.anon_id = prev->anon_id;
-    else if (reusable(next)) vma.anon_id = next->anon_id;
+    if (reusable(next)) vma.anon_id = next->anon_id;
+    else if (reusable(prev)) vma.anon_id = prev->anon_id;
     else vma.anon_id = new_anon_id(vma);
 }
 
@@ -142,6 +143,9 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
         vma.flags |= vma_flag::kShared;
         vma.shmem = std::make_shared<SharedMemoryObject>();
         vma.shmem->memory = &memory_;
+        // A shmem file of the mapping's length (Linux shmem_zero_setup): a page beyond it, once
+        // mremap has grown the mapping, is SIGBUS.
+        vma.shmem->size = len;
         vma.shmem->frames.assign(pages(len), 0);
         vma.pgoff = 0;
     } else {
@@ -360,12 +364,15 @@ Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32
                 if (!(new_prot & kProtWrite) && !p->shared() && p->anon_id == 0)
                     p->flags &= ~vma_flag::kAccount;
             }
-            change_protection(at, piece_end, new_prot, gather);
             // Locked private memory made writable is faulted in for writing now (Linux breaks
             // COW up front so that mlock'd pages never fault later).
-            if (v->has(vma_flag::kLocked) && !v->shared() && !(old_prot & kProtWrite) &&
-                (new_prot & kProtWrite))
-                (void)populate(at, piece_end, Populate::Lock, false);
+            const bool fault_in = v->has(vma_flag::kLocked) && !v->shared() && !(old_prot & kProtWrite) &&
+                                  (new_prot & kProtWrite);
+            change_protection(at, piece_end, new_prot, gather);
+            // Linux merges each changed piece with its neighbours at once (vma_modify_flags), before
+            // faulting it in: the pages then join the merged VMA's anon_vma.
+            vmas_.merge_around(at, piece_end);
+            if (fault_in) (void)populate(at, piece_end, Populate::Lock, false);
         }
         at = piece_end;
     }

@@ -293,15 +293,19 @@ Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool 
             access = Access::Write;
         for (; va < vma_end; va += kPageSize) {
             Pte* pte = table_.find(va);
-            if (pte && pte_allows(*pte, access) && pte->maps_frame()) continue;
-            Fault f = handle_fault(va, access);
-            if (f.signo != 0) {
-                --faults_.signals;  // a kernel-side population failure is not a signal
-                if (stop_at_error) return Errno{EFAULT};
-                va = vma_end;
-                break;
+            if (!pte || !pte_allows(*pte, access) || !pte->maps_frame()) {
+                Fault f = handle_fault(va, access);
+                if (f.signo != 0) {
+                    --faults_.signals;  // a kernel-side population failure is not a signal
+                    if (stop_at_error) return Errno{EFAULT};
+                    va = vma_end;
+                    break;
+                }
+                vma = vmas_.find(va);
+                pte = table_.find(va);
             }
-            vma = vmas_.find(va);
+            // Population touches each page as an access would (GUP's FOLL_TOUCH): it is young.
+            if (pte && pte->maps_frame()) *pte = pte->with(Pte::kAccessed);
         }
     }
     return Ok{};

@@ -42,15 +42,29 @@ Status AddressSpace::msync(VirtAddr start, std::uint64_t len, int flags) {
     }
 }
 
-void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint64_t first) {
+void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint64_t first,
+                                    std::uint64_t last, CowPolicy cows) {
     const CheckOnReturn check(*this);
     TlbGather gather(tlb_, memory_, asid_);
     for (auto& [at, vma] : vmas_.all()) {
         if (vma.shmem.get() != &object) continue;
-        const std::uint64_t last = vma.pgoff_at(vma.end);
-        if (last <= first) continue;
-        const VirtAddr from = first <= vma.pgoff ? vma.start : vma.start + ((first - vma.pgoff) << kPageShift);
-        zap(from, vma.end, MarkerPolicy::Keep, gather);  // guard markers stay (Linux)
+        const std::uint64_t lo = std::max(first, vma.pgoff), hi = std::min(last, vma.pgoff_at(vma.end));
+        if (lo >= hi) continue;
+        const VirtAddr from = vma.start + ((lo - vma.pgoff) << kPageShift);
+        const VirtAddr to = vma.start + ((hi - vma.pgoff) << kPageShift);
+        if (vma.shared() || cows == CowPolicy::ZapCopies) {
+            zap(from, to, MarkerPolicy::Keep, gather);  // guard markers stay (Linux)
+            continue;
+        }
+        // A private mapping keeps its own copies: only PTEs that still map the object's frame go.
+        std::vector<VirtAddr> mapping_object;
+        (void)table_.walk_range(from, to, MissingTables::Skip, EmptyTables::Keep, [&](VirtAddr va, Pte& pte) {
+            const std::uint64_t index = vma.pgoff_at(va);
+            if (pte.present() && object.resident(index) && pte.pfn() == object.frames[index] - 1)
+                mapping_object.push_back(va);
+            return WalkAction::Continue;
+        });
+        for (VirtAddr va : mapping_object) zap(va, va + kPageSize, MarkerPolicy::Keep, gather);
     }
 }
 

@@ -20,7 +20,12 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
         Vma copy = vma;
         copy.flags &= ~(vma_flag::kLocked | vma_flag::kLockOnFault);
         const bool wipe = vma.has(vma_flag::kWipeOnFork);
-        if (wipe) copy.anon_id = 0;
+        // Each child VMA gets an anon_vma of its own, chained to the parent's (anon_vma_fork).
+        if (copy.anon_id != 0) {
+            copy.anon_id = child->new_anon_id(copy);
+            copy.anon_inherited = true;
+        }
+        if (wipe) copy.anon_id = 0, copy.anon_inherited = false;
         child->vmas_.insert(std::move(copy));
         if (wipe) continue;
         Status status = Ok{};

@@ -47,6 +47,8 @@ std::string describe(Pte entry, int level) {
 std::uint64_t PagemapEntry::raw() const {
     std::uint64_t v = 0;
     if (present) v |= (1ull << 63) | (pfn & ((1ull << 55) - 1));
+    if (swap) v |= 1ull << 62;
+    if (file) v |= 1ull << 61;
     if (exclusive) v |= 1ull << 56;
     if (guard) v |= 1ull << 58;  // PM_GUARD_REGION
     return v;
@@ -58,10 +60,15 @@ PagemapEntry AddressSpace::pagemap(VirtAddr va) const {
     if (w.depth != kLevels) return e;
     const Pte pte = w.levels[kLevels - 1].entry;
     e.guard = pte.is_guard();
-    if (pte.present()) {
+    e.swap = pte.kind() == PteKind::Swap || pte.kind() == PteKind::Marker;
+    if (pte.maps_frame()) {
         e.present = true;
         e.pfn = pte.pfn();
-        e.exclusive = pte.pfn() != memory_.zero_page() && memory_.refcount(pte.pfn()) == 1;
+        // A page of a memory object holds one reference of the object's own besides its mappings.
+        const Vma* vma = vmas_.find(va);
+        const std::uint64_t index = vma && vma->shmem ? vma->pgoff_at(va) : 0;
+        e.file = vma && vma->shmem && vma->shmem->resident(index) && vma->shmem->frames[index] - 1 == e.pfn;
+        e.exclusive = e.pfn != memory_.zero_page() && memory_.refcount(e.pfn) == (e.file ? 2u : 1u);
     }
     return e;
 }
@@ -145,6 +152,7 @@ struct PageSharing {
     bool anonymous = true;  // a private copy, not a page of the VMA's object
     bool file = false;      // a page of a file's page cache (else shmem/memfd)
     bool dirty = false;
+    bool young = true;          // Accessed since the last clear_refs
     std::uint32_t mappers = 1;  // Linux's mapcount
 };
 
@@ -153,7 +161,7 @@ void account(VmaUsage& u, const PageSharing& page, bool locked) {
     const std::uint64_t pss = (kPageSize << VmaUsage::kPssShift) / page.mappers;
     const bool exclusive = page.mappers < 2;
     u.resident += kPageSize;
-    u.referenced += kPageSize;  // no page aging here: every mapped page stays young
+    if (page.young) u.referenced += kPageSize;
     u.pss += pss;
     if (page.anonymous) u.anonymous += kPageSize, u.pss_anon += pss;
     else if (page.file) u.pss_file += pss;
@@ -178,6 +186,7 @@ VmaUsage AddressSpace::usage(const Vma& v) const {
         if (!pte.maps_frame() || pte.pfn() == memory_.zero_page()) return WalkAction::Continue;
         PageSharing page;
         page.dirty = pte.dirty();
+        page.young = pte.accessed();
         const std::uint32_t refs = memory_.refcount(pte.pfn());
         const std::uint64_t index = v.shmem ? v.pgoff_at(va) : 0;
         if (v.shmem && v.shmem->resident(index) && v.shmem->frames[index] - 1 == pte.pfn()) {
@@ -199,6 +208,21 @@ VmaUsage AddressSpace::usage(const Vma& v) const {
         return WalkAction::Continue;
     });
     return u;
+}
+
+void AddressSpace::clear_refs(int type) {
+    if (type < kClearRefsAll || type > kClearRefsMapped) return;
+    // No TLB flush, as on Linux (clearing Accessed takes no access away): a translation still
+    // cached keeps the page unreferenced even when it is used, until the TLB drops it.
+    const CheckOnReturn check(*this);
+    for (auto& [start, v] : vmas_.all()) {
+        const bool file = v.shmem && !v.has(vma_flag::kSpecial);  // Linux: the VMA has a vm_file
+        if ((type == kClearRefsAnon && file) || (type == kClearRefsMapped && !file)) continue;
+        (void)table_.walk_range(v.start, v.end, MissingTables::Skip, EmptyTables::Keep, [&](VirtAddr, Pte& pte) {
+            if (pte.present()) pte = pte.without(Pte::kAccessed);
+            return WalkAction::Continue;
+        });
+    }
 }
 
 std::uint64_t AddressSpace::total_vm_bytes() const {
@@ -253,7 +277,8 @@ void AddressSpace::check_invariants() const {
         if (v.start != start || v.start >= v.end || !page_aligned(v.start) || !page_aligned(v.end))
             throw std::logic_error("malformed VMA");
         if (v.start < prev_end) throw std::logic_error("overlapping VMAs");
-        if (prev && mergeable(*prev, v)) throw std::logic_error("adjacent mergeable VMAs left unmerged");
+        if (prev && mergeable(*prev, v))
+            throw std::logic_error("adjacent mergeable VMAs left unmerged: " + maps_line(*prev) + maps_line(v));
         prev_end = v.end;
         prev = &v;
     }

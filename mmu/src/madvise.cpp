@@ -165,19 +165,13 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
         if (locked || vma.shmem) return Errno{EINVAL};  // anonymous private memory only
         // Lazy free: pages stay until memory pressure; nothing is reclaimed here.
         return Ok{};
-    case madv::kRemove: {
-        if (!vma.shared()) return Errno{EINVAL};
-        if (locked) return Errno{EINVAL};
-        const std::uint64_t first = vma.pgoff_at(start);
-        zap(start, end, MarkerPolicy::Keep, gather);
-        auto& frames = vma.shmem->frames;
-        for (std::uint64_t i = first; i < first + pages(end - start) && i < frames.size(); ++i)
-            if (frames[i]) {
-                gather.defer_put(frames[i] - 1);
-                frames[i] = 0;
-            }
+    case madv::kRemove:
+        // madvise(2): a hole punched in the backing file or shmem, so only a mapping that may
+        // write it shared can ask (EACCES); anonymous private memory has no file (EINVAL).
+        if (locked || !vma.shmem) return Errno{EINVAL};
+        if (!vma.shared() || vma.has(vma_flag::kNoMayWrite)) return Errno{EACCES};
+        punch_object(*vma.shmem, vma.pgoff_at(start), vma.pgoff_at(end));
         return Ok{};
-    }
     case madv::kGuardInstall: return guard_install(vma, start, end, gather);
     case madv::kGuardRemove:
         guard_remove(start, end);

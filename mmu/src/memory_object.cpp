@@ -100,6 +100,16 @@ void SharedMemoryObject::absorb(std::uint64_t offset, const void* src, std::size
     }
 }
 
+void SharedMemoryObject::reread_clean() {
+    if (!backing) return;
+    for (std::uint64_t i = 0; i < frames.size(); ++i) {
+        if (!frames[i] || dirty.contains(i)) continue;
+        std::byte* page = memory->frame(frames[i] - 1);
+        std::memset(page, 0, kPageSize);
+        backing->read_page(i, page);
+    }
+}
+
 void SharedMemoryObject::drop_from(std::uint64_t first, std::uint64_t new_size) {
     for (std::uint64_t i = first; i < frames.size(); ++i)
         if (frames[i]) {
@@ -140,8 +150,23 @@ void resize_object(SharedMemoryObject& object, std::uint64_t new_size) {
     if (old_size != SharedMemoryObject::kUnbounded && new_size >= old_size) return;
     const std::uint64_t first = page_up(new_size) >> kPageShift;
     if (object.memory)
-        for (AddressSpace* as : object.memory->address_spaces()) as->zap_object_pages(object, first);
+        for (AddressSpace* as : object.memory->address_spaces())
+            as->zap_object_pages(object, first, SharedMemoryObject::kUnbounded, CowPolicy::ZapCopies);
     object.drop_from(first, new_size);
+}
+
+void punch_object(SharedMemoryObject& object, std::uint64_t first, std::uint64_t last) {
+    if (first >= last) return;
+    if (object.memory)
+        for (AddressSpace* as : object.memory->address_spaces())
+            as->zap_object_pages(object, first, last, CowPolicy::KeepCopies);
+    for (std::uint64_t i = first; i < last && i < object.frames.size(); ++i)
+        if (object.frames[i]) {
+            object.memory->put(object.frames[i] - 1);
+            object.frames[i] = 0;
+        }
+    object.dirty.erase(object.dirty.lower_bound(first), object.dirty.lower_bound(last));
+    if (object.backing) object.backing->punch_hole(first, last - first);
 }
 
 }  // namespace mmu

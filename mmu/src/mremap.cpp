@@ -1,5 +1,6 @@
 // mremap: shrink, grow in place, move (MAYMOVE / FIXED / DONTUNMAP). Page-table entries travel
 // with the mapping, guard markers included; the shrinking part is unmapped (markers cleared).
+#include <algorithm>
 #include <cerrno>
 
 #include "mmu/address_space.hpp"
@@ -46,7 +47,9 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
     }
     vmas_.insert(std::move(moved));
     vmas_.merge_around(new_addr, new_addr + new_len);
-    if (dont_unmap) vmas_.merge_around(old_addr, old_addr + old_len);  // the old range stays, empty
+    // The old range stays with DONTUNMAP (empty) and with a duplication (old_len 0), whose
+    // one-page isolation is undone here: Linux leaves that VMA untouched.
+    if (dont_unmap || old_len == 0) vmas_.merge_around(old_addr, old_addr + std::max(old_len, kPageSize));
     if (locked && new_len > old_len)
         (void)populate(new_addr + old_len, new_addr + new_len, Populate::Lock, false);
     return new_addr;

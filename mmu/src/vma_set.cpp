@@ -29,7 +29,9 @@ bool mergeable(const Vma& a, const Vma& b) {
     if ((a.flags & ~kMergeIgnored) != (b.flags & ~kMergeIgnored)) return false;
     if (a.shmem != b.shmem || a.name != b.name) return false;
     if (a.pgoff + pages(a.size()) != b.pgoff) return false;
-    return a.anon_id == 0 || b.anon_id == 0 || a.anon_id == b.anon_id;
+    if (a.anon_id != 0 && b.anon_id != 0) return a.anon_id == b.anon_id;
+    const Vma& with_anon = a.anon_id != 0 ? a : b;
+    return with_anon.anon_id == 0 || !with_anon.anon_inherited;
 }
 
 Vma* VmaSet::find(VirtAddr va) {
@@ -116,7 +118,10 @@ void VmaSet::merge_around(VirtAddr start, VirtAddr end) {
         if (mergeable(it->second, next->second)) {
             Vma& a = it->second;
             a.end = next->second.end;
-            if (a.anon_id == 0) a.anon_id = next->second.anon_id;
+            if (a.anon_id == 0) {
+                a.anon_id = next->second.anon_id;
+                a.anon_inherited = next->second.anon_inherited;
+            }
             a.flags |= next->second.flags & vma_flag::kMergeIgnored;
             map_.erase(next);
         } else {

@@ -22,6 +22,9 @@ public:
         for (std::size_t i = 0; i < len; ++i)
             bytes_[(index << kPageShift) + i] = std::to_integer<std::uint8_t>(page[i]);
     }
+    void punch_hole(std::uint64_t first, std::uint64_t count) override {
+        bytes_.erase(bytes_.lower_bound(first << kPageShift), bytes_.lower_bound((first + count) << kPageShift));
+    }
     int writes = 0;
 
 private:
@@ -130,6 +133,35 @@ TEST_F(MemoryObjectTest, NoMayWriteRefusesWritableMprotect) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(as->mprotect(r.value(), kPageSize, kRw).error(), EACCES);
     EXPECT_TRUE(as->mprotect(r.value(), kPageSize, kProtRead).ok());
+}
+
+// MADV_REMOVE on a shared file mapping punches a hole: the page leaves every mapping (shared
+// ones elsewhere too), its dirty data is dropped, the file gets the hole, and the range reads as
+// zero; a private copy made earlier stays. A private mapping may not ask (EACCES).
+TEST_F(MemoryObjectTest, RemovePunchesAHoleEverywhere) {
+    auto object = make_file(2 * kPageSize);
+    const VirtAddr shared = map_object(*as, object, map::kShared, 2);
+    auto other = make_checked();
+    const VirtAddr other_shared = map_object(*other, object, map::kShared, 2);
+    const VirtAddr priv = map_object(*other, object, map::kPrivate, 2);
+    ASSERT_TRUE(touch(*other, priv, Access::Write, 'p').ok);        // a private copy of page 0
+    EXPECT_EQ(touch(*other, priv + kPageSize, Access::Read).value, 'b');  // maps the object's page
+    ASSERT_TRUE(write(shared + kPageSize + 1, 'd').ok);             // dirty, never written back
+    EXPECT_EQ(touch(*other, other_shared + kPageSize, Access::Read).value, 'b');
+    const auto flushes = tlb.counters().page_flushes + tlb.counters().full_flushes;
+    ASSERT_TRUE(as->madvise(shared, 2 * kPageSize, madv::kRemove).ok());
+    EXPECT_GT(tlb.counters().page_flushes + tlb.counters().full_flushes, flushes);
+    EXPECT_FALSE(tlb.holds(other->asid(), other_shared + kPageSize));
+    EXPECT_TRUE(object->dirty.empty());
+    EXPECT_EQ(file.count(0), 0u);
+    EXPECT_EQ(file.count(kPageSize), 0u);
+    EXPECT_EQ(touch(*other, other_shared + kPageSize, Access::Read).value, 0);
+    EXPECT_EQ(touch(*other, other_shared + kPageSize + 1, Access::Read).value, 0);
+    EXPECT_EQ(touch(*other, priv, Access::Read).value, 'p');
+    EXPECT_EQ(touch(*other, priv + kPageSize, Access::Read).value, 0);
+    EXPECT_EQ(other->madvise(priv, kPageSize, madv::kRemove).error(), EACCES);
+    EXPECT_EQ(backing->writes, 0);
+    other->check_invariants();
 }
 
 }  // namespace

@@ -39,6 +39,10 @@ public:
             done += static_cast<std::size_t>(put);
         }
     }
+    void punch_hole(std::uint64_t first, std::uint64_t count) override {
+        (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << mmu::kPageShift),
+                          static_cast<off_t>(count << mmu::kPageShift));
+    }
 
 private:
     int fd_;
@@ -69,7 +73,7 @@ std::shared_ptr<mmu::SharedMemoryObject> FileObjects::find(dev_t dev, ino_t ino)
     if (objects_.empty() || (dev == 0 && ino == 0)) return nullptr;
     auto it = objects_.find({dev, ino});
     if (it == objects_.end()) return nullptr;
-    auto object = it->second.lock();
+    auto object = it->second.object.lock();
     if (!object) objects_.erase(it);
     return object;
 }
@@ -80,20 +84,34 @@ std::shared_ptr<mmu::SharedMemoryObject> FileObjects::find(GuestFile& file) {
     return find(dev, ino);
 }
 
+// A new modification time or size: something wrote the file since the object last looked (the
+// guest's own writes count too; re-reading their clean pages gives the same bytes).
+void FileObjects::take_in_host_changes(mmu::SharedMemoryObject& object, Entry& entry, const struct stat& st) {
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (st.st_mtim.tv_sec == entry.mtime.tv_sec && st.st_mtim.tv_nsec == entry.mtime.tv_nsec && size == entry.size)
+        return;
+    if (size != object.size) mmu::resize_object(object, size);  // a shrink zaps what is beyond
+    object.reread_clean();
+    entry.mtime = st.st_mtim;
+    entry.size = size;
+    refreshed_ = true;
+}
+
 std::shared_ptr<mmu::SharedMemoryObject> FileObjects::get_or_make(GuestFile& file, bool writable) {
     struct stat st {};
     if (::fstat(file.host_fd, &st) != 0) return nullptr;
     const auto [dev, ino] = identity(file);
     auto object = find(dev, ino);
+    if (object) take_in_host_changes(*object, objects_[{dev, ino}], st);
     if (!object) {
-        std::erase_if(objects_, [](const auto& entry) { return entry.second.expired(); });
+        std::erase_if(objects_, [](const auto& entry) { return entry.second.object.expired(); });
         object = std::make_shared<mmu::SharedMemoryObject>();
         object->memory = &memory_;
         object->id = st.st_ino;
         object->dev_major = major(st.st_dev);
         object->dev_minor = minor(st.st_dev);
         object->size = static_cast<std::uint64_t>(st.st_size);
-        objects_[{dev, ino}] = object;
+        objects_[{dev, ino}] = Entry{object, st.st_mtim, static_cast<std::uint64_t>(st.st_size)};
     }
     const auto* backing = dynamic_cast<const HostFileBacking*>(object->backing.get());
     if (!backing || (writable && !backing->writable()))

@@ -6,10 +6,14 @@
 //  - a guest write(2) to the file goes to the host file and into the pages the object holds
 //    (so every mapping sees it); a truncation shrinks the object (zapping the pages beyond the
 //    end from every mapping).
-// Changes made to the host file by other host processes are not seen by pages already read.
+// Changes made to the host file by other host processes (seen as a new modification time or
+// size) are taken in when the guest maps the file again: clean pages are read again and the
+// size follows; until then the pages already read keep their bytes.
 #pragma once
 
 #include <sys/types.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <map>
 #include <memory>
@@ -42,10 +46,20 @@ public:
     // After a host truncation of the file with this identity (ftruncate, truncate, O_TRUNC).
     // Returns whether an object was resized (its frames may have held code).
     bool after_truncate(dev_t dev, ino_t ino, std::uint64_t new_size);
+    // Whether get_or_make read pages again since the last call (their frames may hold code).
+    bool take_refreshed() { return std::exchange(refreshed_, false); }
 
 private:
+    struct Entry {
+        std::weak_ptr<mmu::SharedMemoryObject> object;
+        struct timespec mtime {};  // the file's when the object last looked
+        std::uint64_t size = 0;
+    };
     mmu::PhysicalMemory& memory_;
-    std::map<std::pair<dev_t, ino_t>, std::weak_ptr<mmu::SharedMemoryObject>> objects_;
+    std::map<std::pair<dev_t, ino_t>, Entry> objects_;
+    bool refreshed_ = false;
+
+    void take_in_host_changes(mmu::SharedMemoryObject& object, Entry& entry, const struct stat& st);
 };
 
 }  // namespace emu

@@ -33,6 +33,7 @@ struct GuestFile {
     std::uint64_t offset = 0;    // for generated files
     bool pagemap = false;        // /proc/PID/pagemap: read through the MMU at the offset
     bool mem = false;            // /proc/PID/mem: read and written through the MMU at the offset
+    bool clear_refs = false;     // /proc/PID/clear_refs: takes a number (clear_refs_write)
     int memory_of = 0;           // pagemap, mem: the thread group whose memory it is
     bool directory = false;      // a generated directory: `entries` (offset counts entries)
     std::vector<DirectoryEntry> entries;

@@ -184,6 +184,7 @@ VirtualLookup process_dir(Process& p, ThreadGroup& g, Task& t, const Components&
         entries.push_back({"fd", DT_DIR});
         entries.push_back({"mem", DT_REG});
         entries.push_back({"pagemap", DT_REG});
+        entries.push_back({"clear_refs", DT_REG});
         if (!thread_dir) entries.push_back({"task", DT_DIR});
         std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
         return directory(c, i, std::move(entries));
@@ -197,10 +198,12 @@ VirtualLookup process_dir(Process& p, ThreadGroup& g, Task& t, const Components&
         proc_task_file(p, g, t, leaf, text);
         return text_file(c, i + 1, std::move(text), leaf == "environ" || leaf == "auxv" ? 0400 : 0444);
     }
-    if (leaf == "pagemap" || leaf == "mem") {
+    if (leaf == "pagemap" || leaf == "mem" || leaf == "clear_refs") {
         if (!last) return error(ENOTDIR);
-        VirtualLookup v = text_file(c, i + 1, "", leaf == "mem" ? 0600 : 0400);
-        v.node.data = leaf == "mem" ? VirtualNode::Data::Mem : VirtualNode::Data::Pagemap;
+        VirtualLookup v = text_file(c, i + 1, "", leaf == "mem" ? 0600 : leaf == "pagemap" ? 0400 : 0200);
+        v.node.data = leaf == "mem"       ? VirtualNode::Data::Mem
+                      : leaf == "pagemap" ? VirtualNode::Data::Pagemap
+                                          : VirtualNode::Data::ClearRefs;
         v.node.tgid = g.tgid;
         return v;
     }

@@ -19,7 +19,7 @@ class Process;
 struct VirtualNode {
     enum class Type : std::uint8_t { File, Directory, Symlink };
     // What a file reads: generated text, or a process's memory (pagemap words, /proc/PID/mem).
-    enum class Data : std::uint8_t { Text, Pagemap, Mem };
+    enum class Data : std::uint8_t { Text, Pagemap, Mem, ClearRefs };
     using Entry = DirectoryEntry;
 
     Type type = Type::File;
@@ -27,7 +27,7 @@ struct VirtualNode {
     std::string path;       // its guest path, normalized ("/proc/12/maps")
     unsigned mode = 0444;   // permission bits, as Linux shows them
     std::string text;       // File: the contents; Symlink: what readlink answers
-    int tgid = 0;           // Pagemap, Mem: whose memory
+    int tgid = 0;           // Pagemap, Mem, ClearRefs: whose memory
     std::vector<Entry> entries;  // Directory: without "." and ".."
     std::uint64_t size = 0;      // what stat shows (Linux: 64 for a descriptor link)
 

@@ -17,6 +17,7 @@
 #include "gdb/gdb_stub.hpp"
 #include "fs/file_locks.hpp"
 #include "fs/file_objects.hpp"
+#include "kernel/sysv_shm.hpp"
 #include "fs/guest_files.hpp"
 #include "kernel/task.hpp"
 #include <map>
@@ -133,6 +134,7 @@ public:
     FileObjects& file_objects() { return file_objects_; }
     // POSIX record locks of every guest process (fcntl F_SETLK).
     FileLocks& file_locks() { return file_locks_; }
+    SysvShm& sysv_shm() { return sysv_shm_; }
     void print_stats() const;
 
     // --- the kernel model (kernel/*.cpp) ---
@@ -314,6 +316,7 @@ private:
     mmu::Tlb tlb_;
     FileObjects file_objects_{ram_};
     FileLocks file_locks_;
+    SysvShm sysv_shm_{ram_};
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;
     std::shared_ptr<Task> current_;

@@ -124,6 +124,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = socket_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
     if (auto r = identity_syscall(p, s)) return *r;
+    if (auto r = sysv_shm_syscall(p, s)) return *r;
     return unsupported(s.nr);
 }
 
@@ -134,6 +135,8 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
         (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
         code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
+    // shmdt unmaps, a shmat with SHM_REMAP replaces: whatever code was there may go.
+    if (s.nr == SYS_shmdt || (s.nr == SYS_shmat && (s.a[2] & 040000))) code_may_change = true;
     // Code written by one CPU is invalidated in that engine only: when memory becomes executable
     // (a JIT flipping W^X), every other CPU's translations are dropped as well.
     if (s.nr == SYS_mprotect && (s.a[2] & kProtExec) && p.cpu_count() > 1) code_may_change = true;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -141,6 +142,7 @@ std::int64_t open_node(Process& p, const VirtualNode& node, int flags) {
         file->generated = node.text;
         file->pagemap = node.data == VirtualNode::Data::Pagemap;
         file->mem = node.data == VirtualNode::Data::Mem;
+        file->clear_refs = node.data == VirtualNode::Data::ClearRefs;
         file->memory_of = node.tgid;
         break;
     }
@@ -196,6 +198,10 @@ std::int64_t open_host_file(Process& p, const VirtualLookup& v, int flags, int m
         return p.block(std::move(b));
     }
     if (fd < 0) return fd;
+    // O_TRUNC emptied the file: every mapping of it loses its pages (SIGBUS from then on).
+    if (struct stat st; (flags & O_TRUNC) && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
+        p.flush_code_everywhere();  // dropped frames may have held code
     file->host_fd = fd;
     file->null_device = is_null_device(fd);
     file->host_nonblocking = fifo;
@@ -264,11 +270,30 @@ std::int64_t read_generated(Process& p, GuestFile& f, std::uint64_t buf, std::si
     return static_cast<std::int64_t>(copied);
 }
 
+// /proc/PID/clear_refs takes a decimal 1-5 (surrounding white space allowed) in at most 12
+// bytes (longer writes are cut there, and the cut length is what the write returns).
+std::int64_t write_clear_refs(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n) {
+    constexpr std::size_t kNumberBuffer = 12;  // PROC_NUMBUF - 1
+    n = std::min(n, kNumberBuffer);
+    std::string text(n, '\0');
+    if (n && !p.as().copy_from_user(text.data(), buf, n)) return err(EFAULT);
+    const auto first = text.find_first_not_of(" \t\n\v\f\r");
+    const auto last = text.find_last_not_of(" \t\n\v\f\r");
+    text = first == std::string::npos ? "" : text.substr(first, last - first + 1);
+    int type = 0;
+    const auto [end, ec] = std::from_chars(text.data() + (text.size() > 1 && text[0] == '+'), text.data() + text.size(), type);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size()) return err(EINVAL);
+    if (type < 1 || type > 5) return err(EINVAL);
+    if (mmu::AddressSpace* target = memory_of(p, f)) target->clear_refs(type);
+    return static_cast<std::int64_t>(n);
+}
+
 // A write to a generated file: /proc/PID/mem writes as a debugger does (through read-only
 // protection, never onto a guard page), and drops translated code of what it wrote; the other
 // generated files take no writes (EINVAL), as Linux's maps, status and stat.
 std::int64_t write_generated(Process& p, GuestFile& f, std::uint64_t buf, std::size_t n, std::int64_t offset) {
     if ((f.open_flags & O_ACCMODE) == O_RDONLY || f.directory) return err(EBADF);
+    if (f.clear_refs) return write_clear_refs(p, f, buf, n);
     if (!f.mem) return err(EINVAL);
     mmu::AddressSpace* target = memory_of(p, f);
     if (!target) return 0;
@@ -611,6 +636,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     case SYS_ioctl: {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
+        if (f->pagemap) return pagemap_ioctl(p, *f, a[1], a[2]);
         if (f->host_fd < 0) return err(ENOTTY);
         if (a[1] == TCGETS) {
             char buf[60];

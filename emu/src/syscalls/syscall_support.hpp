@@ -54,6 +54,9 @@ std::string syscall_name(std::uint64_t nr);
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> memfd_syscall(Process& p, const SyscallArgs& s);
+std::optional<std::int64_t> sysv_shm_syscall(Process& p, const SyscallArgs& s);
+// ioctl on a /proc/PID/pagemap descriptor (PAGEMAP_SCAN).
+std::int64_t pagemap_ioctl(Process& p, GuestFile& f, std::uint64_t cmd, std::uint64_t arg);
 // flock, fcntl's record locks, fallocate (locks.cpp).
 std::optional<std::int64_t> lock_syscall(Process& p, const SyscallArgs& s);
 // Before `fd` is closed (close, dup2 over it, close_range): the caller's POSIX locks on its file go.

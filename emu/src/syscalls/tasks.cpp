@@ -361,6 +361,15 @@ std::optional<std::int64_t> task_syscall(Process& p, const SyscallArgs& s) {
         return do_sigqueueinfo(p, static_cast<std::int32_t>(a[0]), static_cast<std::int32_t>(a[1]),
                                static_cast<int>(a[2]), a[3]);
     case SYS_pidfd_open: return do_pidfd_open(p, static_cast<std::int32_t>(a[0]), a[1]);
+    case SYS_process_mrelease: {
+        if (a[1]) return err(EINVAL);
+        auto f = p.files().get(static_cast<int>(a[0]));
+        if (!f || f->kind != GuestFile::Kind::Pidfd) return err(EBADF);
+        auto g = p.find_group(f->pid);
+        // Only a dying process's memory may be reaped early: a live one is EINVAL. A process
+        // here gives its memory back as it exits, so once it has exited it is gone (ESRCH).
+        return g && g->state == GroupState::Alive ? err(EINVAL) : err(ESRCH);
+    }
     case SYS_pidfd_send_signal: {
         std::int64_t e = 0;
         if (a[3]) return err(EINVAL);

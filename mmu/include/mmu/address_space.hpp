@@ -77,9 +77,11 @@ struct FaultCounters {
 
 // /proc/self/pagemap bits for one page.
 struct PagemapEntry {
-    bool present = false;
-    bool guard = false;  // bit 58, PM_GUARD_REGION
-    bool exclusive = false;
+    bool present = false;   // bit 63 (a PROT_NONE page is present too)
+    bool swap = false;      // bit 62: a swap entry or a marker
+    bool file = false;      // bit 61: a page of a file or of shmem, not an anonymous one
+    bool guard = false;     // bit 58, PM_GUARD_REGION
+    bool exclusive = false; // bit 56, PM_MMAP_EXCLUSIVE: mapped exactly once
     Pfn pfn = 0;
     std::uint64_t raw() const;
 };
@@ -138,9 +140,11 @@ public:
     Result<std::vector<std::uint8_t>> mincore(VirtAddr addr, std::uint64_t len);
     // msync: the dirty pages of shared file mappings in the range go back to their files.
     Status msync(VirtAddr addr, std::uint64_t len, int flags);
-    // The truncation of `object` (resize_object): its pages from `first` on leave every mapping
-    // of it here, private copies included (Linux's even_cows); the TLB is flushed.
-    void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first);
+    // The truncation of `object` (resize_object, ZapCopies: Linux's even_cows) or a hole punched
+    // in it (punch_object, KeepCopies): its pages [first, last) leave every mapping of it here;
+    // the TLB is flushed. Guard markers stay.
+    void zap_object_pages(const SharedMemoryObject& object, std::uint64_t first, std::uint64_t last,
+                          CowPolicy cows);
     // A write-back of `object`'s pages [first, last): their shared mappings here lose write
     // access (TLB flushed) so that the next write faults and marks the page dirty again.
     void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
@@ -173,6 +177,12 @@ public:
     Pte leaf(VirtAddr va) const { return table_.leaf(va); }
     std::string maps() const;  // /proc/self/maps text
     PagemapEntry pagemap(VirtAddr va) const;
+    // A write to /proc/PID/clear_refs (proc(5)): 1, 2 and 3 make every page of all, of anonymous
+    // or of file-backed mappings old (Accessed cleared; smaps' Referenced drops until a page
+    // walk sets it again). 4 and 5 change nothing here: no page is ever soft-dirty (the host
+    // kernel is built without CONFIG_MEM_SOFT_DIRTY) and the peak RSS is kept per machine.
+    static constexpr int kClearRefsAll = 1, kClearRefsAnon = 2, kClearRefsMapped = 3;
+    void clear_refs(int type);
     // Walks the page table under `v` (read-only): resident pages, sharing and dirtiness.
     VmaUsage usage(const Vma& v) const;
     const VmaSet& vmas() const { return vmas_; }
@@ -185,6 +195,7 @@ public:
     Asid asid() const { return asid_; }
     Pfn page_table_root() const { return table_.root(); }
     PhysicalMemory& memory() { return memory_; }
+    const PhysicalMemory& memory() const { return memory_; }
     Tlb& tlb() { return tlb_; }
     const Layout& layout() const { return layout_; }
     // setrlimit(RLIMIT_AS) of the process that owns this address space.

@@ -26,6 +26,9 @@ public:
     virtual void read_page(std::uint64_t index, std::byte* page) = 0;
     // Writes the first `len` bytes of page `index` back to the file.
     virtual void write_page(std::uint64_t index, const std::byte* page, std::size_t len) = 0;
+    // Deallocates pages [first, first + count) of the file, which read as zero from then on
+    // (fallocate PUNCH_HOLE|KEEP_SIZE, as MADV_REMOVE does on a shared file mapping).
+    virtual void punch_hole(std::uint64_t first, std::uint64_t count) = 0;
 };
 
 // Shared by every VMA, address space and descriptor that uses it (shared_ptr). Private
@@ -65,6 +68,10 @@ struct SharedMemoryObject {
     // The file was written behind the object's back (write(2) to the host file): the resident
     // pages take the new bytes so that every mapping sees them.
     void absorb(std::uint64_t offset, const void* src, std::size_t n);
+    // The file changed behind the object's back (another host process wrote it): every resident
+    // page not dirtied through a mapping takes the file's bytes again, in place, so that every
+    // mapping sees them (a file has one page cache).
+    void reread_clean();
     // Drops the frames of pages at or beyond `first` (after every mapping of them was zapped),
     // and zeroes the tail of the page that holds the new end (truncate_inode_pages_range).
     void drop_from(std::uint64_t first, std::uint64_t new_size);
@@ -79,8 +86,18 @@ Result<std::shared_ptr<SharedMemoryObject>> make_page_cache(PhysicalMemory& memo
                                                              const void* bytes, std::size_t size,
                                                              std::uint64_t first_page);
 
+// What a zap of an object's pages does to private copies of them (anonymous pages made by a
+// write fault in a private mapping): truncation removes them too, a punched hole keeps them.
+enum class CowPolicy : std::uint8_t { ZapCopies, KeepCopies };
+
 // ftruncate of an object: pages beyond the new end are zapped from every mapping of it in every
 // address space built over its memory (TLBs flushed), then freed. Growing needs no zap.
 void resize_object(SharedMemoryObject& object, std::uint64_t new_size);
+
+// A hole punched in pages [first, last) of `object` (MADV_REMOVE, fallocate PUNCH_HOLE): the
+// pages leave every mapping of it in every address space (TLBs flushed) -- private copies made
+// by earlier writes stay, as Linux keeps COWed pages -- their frames and dirty state are dropped,
+// and the backing file gets the hole, so the range reads as zero from then on.
+void punch_object(SharedMemoryObject& object, std::uint64_t first, std::uint64_t last);
 
 }  // namespace mmu

@@ -61,6 +61,9 @@ struct Vma {
     // Identity of the anon_vma (0 = none yet). Two private VMAs merge only when at most one of
     // them has an anon_vma or both share it.
     std::uint64_t anon_id = 0;
+    // The anon_vma came with fork (Linux: the VMA's anon_vma_chain is not singular, "had uncowed
+    // parents"): such a VMA merges only with VMAs of the same anon_vma, and no neighbour reuses it.
+    bool anon_inherited = false;
     std::shared_ptr<SharedMemoryObject> shmem;
     std::string name;  // for /proc/self/maps ("[heap]", "[stack]", a file path)
 
@@ -74,7 +77,7 @@ struct Vma {
 
 // Whether `a` immediately followed by `b` may be one VMA (Linux's merge rule for anonymous
 // memory: same protection and flags, same backing object with contiguous offsets, compatible
-// anon_vma).
+// anon_vma: the same one, or only one of them has one and it did not come with fork).
 bool mergeable(const Vma& a, const Vma& b);
 
 class VmaSet {

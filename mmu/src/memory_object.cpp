@@ -107,6 +107,7 @@ void SharedMemoryObject::reread_clean() {
         std::byte* page = memory->frame(frames[i] - 1);
         std::memset(page, 0, kPageSize);
         backing->read_page(i, page);
+        memory->note_frame_write(frames[i] - 1);
     }
 }
 

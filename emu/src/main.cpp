@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
          "keep code it translated from memory the emulator wrote since "
          "(--check or --check=shadow: costs little); --check=accesses verifies every instruction "
          "fetch and data access as it happens, and the MMU's invariants after every address-space "
-         "operation (slow: 7-40x)")
+         "operation (slow: 3-60x)")
         ("ram", po::value<std::string>()->default_value("1G"),
          "guest RAM size (e.g. 512M, 2G); for replay and trace stats, the RAM a trace may use")
         ("root", po::value<std::string>()->default_value("/"), "directory the guest sees as /")

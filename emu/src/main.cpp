@@ -175,7 +175,13 @@ int main(int argc, char** argv) {
     opts.add_options()
         ("help,h", "show this help")
         ("version", "print the version")
-        ("check", "verify every access against the page table (MMU coherence checking)")
+        ("check", po::value<std::string>()->implicit_value("shadow")->value_name("MODE"),
+         "MMU coherence checking: after every system call, page fault and signal, every translation "
+         "a CPU's TLB may hold must still be the page table's or have been flushed, and no CPU may "
+         "keep code it translated from memory the emulator wrote since "
+         "(--check or --check=shadow: costs little); --check=accesses verifies every instruction "
+         "fetch and data access as it happens, and the MMU's invariants after every address-space "
+         "operation (slow: 3-60x)")
         ("ram", po::value<std::string>()->default_value("1G"),
          "guest RAM size (e.g. 512M, 2G); for replay and trace stats, the RAM a trace may use")
         ("root", po::value<std::string>()->default_value("/"), "directory the guest sees as /")
@@ -197,8 +203,9 @@ int main(int argc, char** argv) {
         ("trace-fills", "with --trace: record Unicorn's TLB fills too (their timing varies between runs)");
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::string>())("man", "print the manual page (roff)")(
-        "inject-missing-tlb-flush", "(testing) never flush Unicorn's TLB, to prove --check catches it")(
-        "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping");
+        "inject-missing-tlb-flush", "(testing) never mirror the MMU's flushes onto Unicorn, to prove --check catches it")(
+        "inject-missing-shootdown", "(testing) flush only the CPU that changed a mapping")(
+        "inject-missing-code-flush", "(testing) never drop translated code after the emulator writes guest memory");
     po::options_description all;
     all.add(opts).add(hidden);
     po::positional_options_description positional;
@@ -274,10 +281,16 @@ int main(int argc, char** argv) {
     std::vector<std::string> envp;
     try {
         options.ram_bytes = parse_size(vm["ram"].as<std::string>());
-        options.check = vm.count("check");
+        if (vm.count("check")) {
+            const std::string mode = vm["check"].as<std::string>();
+            if (mode == "shadow") options.check = emu::CheckMode::Shadow;
+            else if (mode == "accesses") options.check = emu::CheckMode::Accesses;
+            else throw std::invalid_argument("--check: '" + mode + "' is not a mode (shadow, accesses)");
+        }
         options.stats = vm.count("stats");
         options.skip_tlb_flush = vm.count("inject-missing-tlb-flush");
         options.skip_shootdown = vm.count("inject-missing-shootdown");
+        options.skip_code_flush = vm.count("inject-missing-code-flush");
         options.cpus = vm["cpus"].as<unsigned>();
         if (options.cpus < 1 || options.cpus > 64)
             throw std::invalid_argument("--cpus: must be between 1 and 64");

@@ -322,6 +322,7 @@ std::size_t AddressSpace::copy_user(VirtAddr va, std::byte* buf, std::size_t n, 
         std::byte* host = memory_.host_base() + t.translation.paddr;
         if (access == Access::Write) {
             std::memcpy(host, buf + done, chunk);
+            memory_.note_frame_write(t.translation.paddr >> kPageShift);
             if (t.translation.executable) memory_.note_code_write(t.translation.paddr >> kPageShift);
         } else {
             std::memcpy(buf + done, host, chunk);
@@ -393,6 +394,7 @@ Status AddressSpace::poke_impl(VirtAddr dst, const void* src, std::size_t n) {
         }
         const std::size_t chunk = std::min<std::size_t>(n - done, kPageSize - (at & (kPageSize - 1)));
         std::memcpy(memory_.frame(pfn) + (at & (kPageSize - 1)), bytes + done, chunk);
+        memory_.note_frame_write(pfn);
         done += chunk;
     }
     return Ok{};

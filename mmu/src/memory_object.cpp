@@ -77,6 +77,8 @@ Result<std::size_t> SharedMemoryObject::write(std::uint64_t offset, const void* 
             return Errno{ENOSPC};
         }
         std::memcpy(memory->frame(f.value()) + in_page, in + done, chunk);
+        memory->note_frame_write(f.value());
+        memory->note_code_write(f.value());  // the page may be mapped executable: its code is stale
         mark_dirty(at >> kPageShift);
         done += chunk;
         if (size == kUnbounded || at + chunk > size) size = at + chunk;
@@ -91,7 +93,13 @@ void SharedMemoryObject::absorb(std::uint64_t offset, const void* src, std::size
         const std::size_t in_page = at & (kPageSize - 1);
         const std::size_t chunk = std::min<std::size_t>(n - done, kPageSize - in_page);
         const std::uint64_t index = at >> kPageShift;
-        if (resident(index)) std::memcpy(memory->frame(frames[index] - 1) + in_page, in + done, chunk);
+        if (resident(index)) {
+            std::memcpy(memory->frame(frames[index] - 1) + in_page, in + done, chunk);
+            memory->note_frame_write(frames[index] - 1);
+            // The page may be mapped executable (shared, or private and never written): code
+            // translated from it is stale now.
+            memory->note_code_write(frames[index] - 1);
+        }
         done += chunk;
     }
 }
@@ -103,6 +111,7 @@ void SharedMemoryObject::reread_clean() {
         std::byte* page = memory->frame(frames[i] - 1);
         std::memset(page, 0, kPageSize);
         backing->read_page(i, page);
+        memory->note_frame_write(frames[i] - 1);
     }
 }
 
@@ -116,8 +125,10 @@ void SharedMemoryObject::drop_from(std::uint64_t first, std::uint64_t new_size) 
     dirty.erase(dirty.lower_bound(first), dirty.end());
     // The partial page that holds the new end reads as zero beyond it.
     const std::uint64_t tail = new_size & (kPageSize - 1);
-    if (tail && resident(new_size >> kPageShift))
+    if (tail && resident(new_size >> kPageShift)) {
         std::memset(memory->frame(frames[new_size >> kPageShift] - 1) + tail, 0, kPageSize - tail);
+        memory->note_frame_write(frames[new_size >> kPageShift] - 1);
+    }
 }
 
 Result<std::shared_ptr<SharedMemoryObject>> make_page_cache(PhysicalMemory& memory,

@@ -51,6 +51,7 @@ Pte* PageTable::find(VirtAddr va) {
 }
 
 Result<Pte*> PageTable::ensure(VirtAddr va) {
+    memory_.note_page_table_edit();
     Pfn table = root_;
     for (int level = kLevels; level > 1; --level) {
         Pte& entry = entries(table)[table_index(va, level)];
@@ -62,6 +63,16 @@ Result<Pte*> PageTable::ensure(VirtAddr va) {
         table = entry.pfn();
     }
     return &entries(table)[table_index(va, 1)];
+}
+
+Pte PageTable::leaf(VirtAddr va) const {
+    Pfn table = root_;
+    for (int level = kLevels; level > 1; --level) {
+        const Pte entry = entries(table)[table_index(va, level)];
+        if (!entry.present()) return Pte::none();
+        table = entry.pfn();
+    }
+    return entries(table)[table_index(va, 1)];
 }
 
 PageWalk PageTable::walk(VirtAddr va) const {

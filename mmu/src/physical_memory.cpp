@@ -50,6 +50,7 @@ Result<Pfn> PhysicalMemory::allocate() {
     }
     // Invariant: every frame handed out reads as zero.
     refcounts_[pfn] = 1;
+    note_frame_write(pfn);
     ++stats_.allocations;
     if (++stats_.frames_in_use > stats_.frames_peak) stats_.frames_peak = stats_.frames_in_use;
     return pfn;

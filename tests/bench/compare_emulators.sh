@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the same guest programs natively, under mmuemu (fast mode and --check), under raw Unicorn
+# Runs the same guest programs natively, under mmuemu (fast mode, --check and --check=accesses),
+# under raw Unicorn
 # (raw_unicorn_runner: plain Unicorn 2.1, flat identity mapping, no MMU, no virtual TLB) and under
 # Debian's qemu-x86_64, side by side in one run, and prints wall-clock medians and ratios:
 #
@@ -15,8 +16,8 @@
 #
 # Usage: tests/bench/compare_emulators.sh [options]
 #   --runs N            timed runs per cell, the median is shown (default 3)
-#   --check-runs N      timed runs for the mmuemu --check cells (default: --runs). --check on
-#                       sha256 of 64 MiB takes minutes per run; --check-runs 1 saves most of that
+#   --check-runs N      timed runs for the mmuemu --check=accesses cells (default: --runs). It
+#                       takes minutes per run on sha256 of 64 MiB; --check-runs 1 saves most of that
 #   --touch-mib N       (default 64)       --touch-rounds N   (default 8)
 #   --guard-iters N     (default 1000000)  --sha-mib N        (default 64)
 #   --only LIST         comma-separated workloads to run: touch,guard,sha256 (default all)
@@ -117,6 +118,7 @@ RUNNERS = {
     "native": ("native s", []),
     "fast": ("mmuemu s", [mmuemu, "run"]),
     "check": ("--check s", [mmuemu, "run", "--check"]),
+    "accesses": ("=accesses s", [mmuemu, "run", "--check=accesses"]),
     "raw": ("raw uc s", [raw]),
 }
 if env["CE_RAW_VTLB"] == "1":
@@ -170,7 +172,7 @@ for w in selected:
         warnings[w].append(f"native exit status {ref_status} (expected 0)")
     for i in range(max(runs, check_runs)):
         for key, (_, prefix) in RUNNERS.items():
-            if prefix is None or key in unsupported or i >= (check_runs if key == "check" else runs):
+            if prefix is None or key in unsupported or i >= (check_runs if key == "accesses" else runs):
                 continue
             secs, status, out, err = run(prefix + argv)
             times.setdefault((w, key), []).append(secs)
@@ -214,13 +216,14 @@ def ratio(w, a, b):
 
 
 cols = list(RUNNERS)
-ratio_cols = [("mmuemu/raw", "fast", "raw"), ("mmuemu/qemu", "fast", "qemu"), ("check/fast", "check", "fast")]
+ratio_cols = [("mmuemu/raw", "fast", "raw"), ("mmuemu/qemu", "fast", "qemu"), ("check/fast", "check", "fast"),
+              ("access/fast", "accesses", "fast")]
 if "rawv" in RUNNERS:
     ratio_cols.insert(1, ("mmuemu/rawv", "fast", "rawv"))
 header = f"{'workload':<30}" + "".join(f"{RUNNERS[k][0]:>12}" for k in cols) + \
     "".join(f"{name:>13}" for name, _, _ in ratio_cols)
 print()
-print(f"== wall-clock seconds, median of {runs} runs ({check_runs} for --check); "
+print(f"== wall-clock seconds, median of {runs} runs ({check_runs} for --check=accesses); "
       "ratios of those medians ==")
 print(header)
 print("-" * len(header))

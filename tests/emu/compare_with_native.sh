@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Differential test: runs PROGRAM natively on the host kernel and under `mmuemu run --check`;
+# Differential test: runs PROGRAM natively on the host kernel and under `mmuemu run --check`
+# (COMPARE_CHECK=--check=accesses: the per-access checker instead);
 # stdout and exit status must be identical, and the native status must be the declared one.
 # usage: compare_with_native.sh MMUEMU EXPECTED_STATUS PROGRAM [ARGS...]
 # COMPARE_STDIN=FILE feeds FILE to both runs (default: /dev/null); COMPARE_CWD=DIR runs both in DIR;
@@ -15,7 +16,7 @@ dir=${COMPARE_CWD:-$work}
 (cd "$dir" && exec "$program" "$@") >"$work/native.out" 2>"$work/native.err" <"$input"
 native=$?
 read -r -a mmuemu_args <<<"${COMPARE_MMUEMU_ARGS:-}"
-(cd "$dir" && exec "$mmuemu" run --check ${mmuemu_args[@]+"${mmuemu_args[@]}"} "$program" "$@") \
+(cd "$dir" && exec "$mmuemu" run "${COMPARE_CHECK:---check}" ${mmuemu_args[@]+"${mmuemu_args[@]}"} "$program" "$@") \
     >"$work/emu.out" 2>"$work/emu.err" <"$input"
 emu=$?
 

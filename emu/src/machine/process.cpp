@@ -65,7 +65,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     next_pid_ = static_cast<int>(::getpid());
     rng_state_ = options.sched_seed * 0x9e3779b97f4a7c15ull + 1;
     auto mm = std::make_shared<AddressSpace>(ram_, tlb_, host_layout());
-    mm->set_checked(options.check);
+    mm->set_checked(options.check == CheckMode::Accesses);
     if (!options.trace_path.empty()) {
         recorder_ = std::make_unique<TraceRecorder>(options.trace_path);
         // What decides the interleaving of tasks, so that a recording can be made again.
@@ -134,6 +134,7 @@ Process::Process(const RunOptions& options, const std::string& program,
     // A system call that wrote into executable memory (read() into an RWX page) makes every
     // CPU's translated code of it stale: dropped before the guest runs again.
     ram_.set_code_write_listener([this](Pfn) { code_written_ = true; });
+    if (options_.check == CheckMode::Shadow) ram_.set_frame_write_listener([this](Pfn pfn) { note_frame_written(pfn); });
     install_host_signal_forwarding();
     switch_to(0, task);
     if (options.gdb) gdb_ = std::make_unique<GdbStub>(*this, *options.gdb);
@@ -152,7 +153,7 @@ void Process::add_cpu() {
     c.on_port_in(&Process::port_in_hook, this);
     c.on_port_out(&Process::port_out_hook, this);
     if (options_.max_instructions) c.on_code(&Process::count_hook, this);
-    if (options_.check) {
+    if (options_.check == CheckMode::Accesses) {
         c.on_code(&Process::check_code_hook, this);
         c.on_memory(&Process::check_memory_hook, this);
     }
@@ -169,6 +170,7 @@ void Process::add_cpu() {
 Process::~Process() {
     tlb_.set_listener(nullptr);
     ram_.set_code_write_listener(nullptr);
+    ram_.set_frame_write_listener(nullptr);
     futex_waiters_.clear();
     for (auto& [tid, t] : tasks_) {
         t->block = BlockState{};
@@ -184,6 +186,7 @@ Process::~Process() {
 
 void Process::flush_cpu(VirtualCpu& c) {
     c.engine->flush_tlb();
+    c.shadow.flush();
     c.handed_out.clear();
     c.checked_code_page = c.checked_data_frame = ~0ull;
     ++stats_.unicorn_flushes;
@@ -215,6 +218,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
                                                  : Access::Read;
     // The user access: TLB, walk, and the page-fault handler for what Linux resolves.
     AddressSpace& as = p.as();
+    const FillContext before{as.fault_counters().faults, p.ram_.page_table_epoch(), p.tlb_.counters().hits};
     const Translated t = as.access(vaddr, access);
     if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
@@ -228,8 +232,32 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     if (t.translation.writable) perms |= UC_PROT_WRITE;
     if (t.translation.executable) perms |= UC_PROT_EXEC;
     out->perms = static_cast<uc_prot>(perms);
-    if (p.options_.check) c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
+    if (p.options_.check == CheckMode::Accesses)
+        c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
+    if (p.options_.check == CheckMode::Shadow && !p.record_shadow_fill(as, page_down(vaddr), t.translation, before))
+        p.cpu().stop();
     return true;
+}
+
+// --check: the translation just handed to the current CPU joins its shadow TLB; checked at once
+// where it may already be stale, and after a page fault (the CPU goes on running in this same
+// run, so the check cannot wait for the next system call).
+bool Process::record_shadow_fill(AddressSpace& as, VirtAddr vpage, const Translation& tr, const FillContext& before) {
+    VirtualCpu& c = cpus_[cpu_index_];
+    const ShadowEntry entry{tr.paddr >> kPageShift, tr.writable, tr.executable};
+    if (entry.executable) c.code_frames.try_emplace(entry.pfn, vpage);
+    const bool faulted = as.fault_counters().faults != before.faults;
+    if (faulted) last_operation_ = "page fault";
+    if (!c.shadow.fill(as.asid(), vpage, entry)) {
+        violation_ = "CPU " + std::to_string(cpu_index_) +
+                     " was handed a translation of another address space without a TLB flush";
+        return false;
+    }
+    // A translation from the MMU's TLB model may be one it kept after the page table changed (a
+    // walk gives what the page table has).
+    if (tlb_.counters().hits != before.model_hits && !verify_translation(cpu_index_, as, vpage, entry))
+        return false;
+    return !faulted || verify_shadow_page(as, vpage, before.epoch);
 }
 
 void Process::syscall_hook(uc_engine*, void* self) {
@@ -312,6 +340,13 @@ void Process::on_syscall() {
     if (code_written_) {
         code_written_ = false;
         flush_code_everywhere();
+    }
+    last_operation_ = "system call";
+    last_syscall_ = args.nr;
+    // The guest may go on running in this same run once the hook returns: check now.
+    if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
+        cpus_[cpu_index_].engine->stop();
+        return;
     }
     if (result != kBlock && task->state == TaskState::Runnable && task->block.retry) {
         futex_dequeue(*task);
@@ -406,6 +441,10 @@ void Process::run_slice() {
         const std::uint64_t signals_before = stats_.signals_delivered;
         stepping_ = stepping;
         step_started_ = step_done_ = false;
+        if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
+            coherence_violation(violation_);
+            return;
+        }
         if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         vvar_clock_.refresh();  // the vDSO's clocks start from the host's now
         const uc_err err = cpu().run(rip, 0);
@@ -504,6 +543,7 @@ bool Process::emulate_vsyscall(std::uint64_t target) {  // target: RIP, the addr
     const auto r = cpu().regs(std::array<int, 4>{UC_X86_REG_RSP, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX});
     std::uint64_t return_to = 0;
     std::int64_t result = -EFAULT;
+    last_operation_ = "vsyscall";
     if (entry != kEntries.end() && as().copy_from_user(&return_to, r[0], sizeof return_to))
         result = do_syscall(*this, SyscallArgs{entry->second, {r[1], r[2], r[3], 0, 0, 0}});
     if (result == -EFAULT) {
@@ -626,6 +666,14 @@ void Process::print_stats() const {
                  ", TLB shootdowns %" PRIu64 " (%zu virtual CPUs)\n",
                  stats_.tasks_created, stats_.context_switches, stats_.cr3_loads,
                  stats_.shootdowns, cpus_.size());
+    if (options_.check == CheckMode::Shadow) {
+        std::size_t peak = 0;
+        for (const auto& c : cpus_) peak = std::max(peak, c.shadow.peak());
+        std::fprintf(stderr,
+                     "  --check: %" PRIu64 " shadow-TLB checks, %" PRIu64
+                     " translations compared, at most %zu held by one CPU\n",
+                     stats_.shadow_checks, stats_.shadow_entries, peak);
+    }
     for (const auto& [nr, count] : sys::unsupported_calls())
         std::fprintf(stderr, "  unsupported system call %s (%" PRIu64 "): %" PRIu64 " calls\n",
                      sys::syscall_name(nr).c_str(), nr, count);

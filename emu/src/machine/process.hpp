@@ -24,13 +24,25 @@
 #include <map>
 #include "mmu/address_space.hpp"
 #include "kernel/signals.hpp"
+#include "machine/shadow_tlb.hpp"
 #include "trace/trace_recorder.hpp"
 
 namespace emu {
 
+// --check: which coherence checker runs (see README, "Checking").
+enum class CheckMode : std::uint8_t {
+    Off,
+    // --check (=shadow): after every operation that may change mappings, every translation a CPU
+    // was handed since its last flush is still what the page table gives.
+    Shadow,
+    // --check=accesses: every instruction fetch and data access verified as it happens, and the
+    // MMU's invariants after every address-space operation.
+    Accesses,
+};
+
 struct RunOptions {
     std::uint64_t ram_bytes = mmu::PhysicalMemory::kDefaultBytes;
-    bool check = false;             // verify every access against the page table
+    CheckMode check = CheckMode::Off;
     std::string root = "/";         // the guest's view of the file system
     bool host_devices = false;      // --host-devices: every host device node may be opened
     bool strace = false;            // --strace: every system call on stderr, decoded
@@ -48,6 +60,9 @@ struct RunOptions {
     std::uint64_t sched_seed = 0;    // --sched-seed: random slices and picks (0: round robin)
     // Fault injection for the shootdown test: flush only the CPU that changed the mapping.
     bool skip_shootdown = false;
+    // Fault injection for the code test: never drop translated code after the emulator wrote
+    // into guest memory (flush_code_everywhere does nothing).
+    bool skip_code_flush = false;
 };
 
 // Statistics printed by --stats.
@@ -61,6 +76,8 @@ struct RunStats {
     std::uint64_t cr3_loads = 0;    // a CPU switched to another address space (flushes its TLB)
     std::uint64_t shootdowns = 0;   // flushes sent to a CPU other than the one that changed a mapping
     std::uint64_t tasks_created = 0;
+    std::uint64_t shadow_checks = 0;    // --check: verifications of the shadow TLBs
+    std::uint64_t shadow_entries = 0;   // translations they compared with the page table
 };
 
 // One virtual CPU: an engine, the task whose registers it holds, and the address space whose
@@ -70,7 +87,15 @@ struct VirtualCpu {
     std::shared_ptr<Task> task;
     std::optional<mmu::Asid> loaded_asid;
     int last_tid = 0;  // round robin per CPU: a task pinned elsewhere never starves this one's
-    // Checked mode: what this CPU was handed since its TLB was last flushed (frame -> pages).
+    // --check: the translations this CPU was handed since its TLB was last flushed.
+    ShadowTlb shadow;
+    // --check: the frames this CPU's engine may hold translated code of (handed out executable
+    // since its translated code was last dropped: a TLB flush keeps the code), with a page that
+    // mapped each; and the first of them the emulator wrote since (its code must be dropped
+    // before this CPU runs again).
+    std::unordered_map<mmu::Pfn, mmu::VirtAddr> code_frames;
+    std::optional<std::pair<mmu::Pfn, mmu::VirtAddr>> stale_code;
+    // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
     std::uint64_t checked_data_frame = ~0ull;
@@ -198,6 +223,12 @@ public:
 private:
     static bool tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, uc_tlb_entry* out,
                               void* self);
+    // What a fill's access may change, counted before it.
+    struct FillContext {
+        std::uint64_t faults, epoch, model_hits;
+    };
+    bool record_shadow_fill(mmu::AddressSpace& as, mmu::VirtAddr vpage, const mmu::Translation& tr,
+                            const FillContext& before);
     static void syscall_hook(uc_engine*, void* self);
     static void interrupt_hook(uc_engine*, std::uint32_t intno, void* self);
     static std::uint32_t port_in_hook(uc_engine*, std::uint32_t port, int size, void* self);
@@ -228,6 +259,13 @@ private:
     // (the local one, and a shootdown to the others).
     void on_mmu_flush(mmu::Asid asid);
     void flush_cpu(VirtualCpu& cpu);
+    // Drops the translated code of one CPU's engine.
+    void flush_code(VirtualCpu& cpu);
+    // --check: the emulator wrote into `pfn`; the CPUs that translated code from it must drop it.
+    void note_frame_written(mmu::Pfn pfn);
+    // --check: false (and violation_ set) when a CPU may run code translated from a frame the
+    // emulator has written since.
+    bool verify_code_caches();
     // Handles the stop of uc_emu_start; returns false when the current task stops running.
     bool handle_stop(uc_err err);
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
@@ -239,6 +277,19 @@ private:
     bool setup_frame(const SigInfo& info, const SigAction& action);
     void kill_by_signal(const SigInfo& info, bool report);
     void coherence_violation(const std::string& what);
+    // --check: every CPU's shadow TLB against the page table of the address space it belongs to.
+    // Returns false (and sets violation_) when a CPU may still use a translation the page table
+    // no longer grants; `operation` names what was done last (for the report).
+    bool verify_shadow_tlbs();
+    // After a page fault on `vpage` (the page-table epoch was `epoch_before` when it started).
+    bool verify_shadow_page(const mmu::AddressSpace& mm, mmu::VirtAddr vpage, std::uint64_t epoch_before);
+    // One translation CPU `cpu` holds; false (and violation_ set) when the page table no longer
+    // grants it.
+    bool verify_translation(unsigned cpu, const mmu::AddressSpace& mm, mmu::VirtAddr vpage,
+                            const ShadowEntry& entry);
+    std::string describe_last_operation() const;
+    // The live address space with this asid (a group's), or nullptr.
+    mmu::AddressSpace* find_address_space(mmu::Asid asid) const;
     // --- the scheduler (kernel/scheduler.cpp) ---
     std::shared_ptr<Task> pick_next();
     bool wake_ready_tasks();
@@ -306,6 +357,12 @@ private:
     };
     std::optional<PortFault> port_fault_;
     std::string violation_;
+    // What the emulator did last (--check names it in a violation report): a system call, a
+    // page fault, a signal delivery...
+    const char* last_operation_ = "start-up";
+    std::uint64_t last_syscall_ = 0;
+    // The page-table epoch at which every shadow TLB was last found coherent.
+    std::uint64_t verified_epoch_ = ~0ull;
 
     std::unique_ptr<TraceRecorder> recorder_;
     std::unique_ptr<GdbStub> gdb_;

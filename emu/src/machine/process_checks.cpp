@@ -5,6 +5,7 @@
 
 #include "machine/fault_report.hpp"
 #include "machine/process.hpp"
+#include "syscalls/syscall_support.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -78,6 +79,115 @@ void Process::check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t addr
                   write ? "write" : "read", address);
     p.violation_ = buf;
     p.cpu().stop();
+}
+
+namespace {
+
+std::string describe_translation(const ShadowEntry& e) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "frame 0x%" PRIx64 " (r%c%c)", e.pfn, e.writable ? 'w' : '-',
+                  e.executable ? 'x' : '-');
+    return buf;
+}
+
+// Does the leaf entry still grant what was handed out? Same frame, and no permission the entry
+// no longer gives. A writable TLB entry also needs Dirty: the hardware sets it only on a walk, so
+// an entry cleaned (MADV_FREE, write-back) without a flush would let writes bypass it.
+bool still_granted(Pte leaf, const ShadowEntry& e) {
+    return leaf.present() && leaf.pfn() == e.pfn && (!e.writable || (leaf.writable() && leaf.dirty())) &&
+           (!e.executable || leaf.executable());
+}
+
+}  // namespace
+
+std::string Process::describe_last_operation() const {
+    std::string what = last_operation_;
+    if (std::strcmp(last_operation_, "system call") == 0) what += " " + sys::syscall_name(last_syscall_);
+    return what + " on CPU " + std::to_string(cpu_index_);
+}
+
+// Every page-table edit goes through PageTable::ensure or walk_range, which advance the RAM's
+// page-table epoch: while it is unchanged, every translation verified before is still granted,
+// and the translations handed out since were each verified as they were handed out.
+bool Process::verify_shadow_tlbs() {
+    if (!verify_code_caches()) return false;
+    if (ram_.page_table_epoch() == verified_epoch_) return true;
+    ++stats_.shadow_checks;
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const ShadowTlb& shadow = cpus_[i].shadow;
+        if (shadow.empty()) continue;
+        AddressSpace* mm = find_address_space(shadow.asid());
+        // The address space is gone: its asid is never given again, so a CPU that still holds
+        // its translations flushes before it runs anything (switch_to loads another asid).
+        if (!mm) continue;
+        stats_.shadow_entries += shadow.size();
+        const bool coherent = shadow.all_of([&](VirtAddr vpage, const ShadowEntry& entry) {
+            return verify_translation(i, *mm, vpage, entry);
+        });
+        if (!coherent) return false;
+    }
+    verified_epoch_ = ram_.page_table_epoch();
+    return true;
+}
+
+// A page fault edits the faulting page's entry only (the MMU's rule, which its own checked mode
+// relies on too): the translations of that page are the only ones it can have made stale.
+bool Process::verify_shadow_page(const AddressSpace& mm, VirtAddr vpage, std::uint64_t epoch_before) {
+    if (!verify_code_caches()) return false;
+    const bool nothing_else_changed = epoch_before == verified_epoch_;
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const ShadowTlb& shadow = cpus_[i].shadow;
+        if (shadow.empty() || shadow.asid() != mm.asid()) continue;
+        if (const auto entry = shadow.find(vpage); entry && !verify_translation(i, mm, vpage, *entry))
+            return false;
+    }
+    if (!nothing_else_changed) return verify_shadow_tlbs();
+    verified_epoch_ = ram_.page_table_epoch();
+    return true;
+}
+
+bool Process::verify_translation(unsigned cpu, const AddressSpace& mm, VirtAddr vpage, const ShadowEntry& entry) {
+    const Pte leaf = mm.leaf(vpage);
+    if (still_granted(leaf, entry)) return true;
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "CPU %u still holds page 0x%" PRIx64 " -> ", cpu, vpage);
+    violation_ = "after " + describe_last_operation() + ": " + buf + describe_translation(entry) +
+                 ", not flushed since it was handed out; the page table now gives: " + describe(leaf);
+    return false;
+}
+
+// QEMU keys translated code by the physical page it came from and notices only the guest's own
+// stores into it: after the emulator writes a frame, each engine that translated code from it
+// must drop that code (flush_code_everywhere) before it runs again.
+void Process::note_frame_written(Pfn pfn) {
+    for (VirtualCpu& c : cpus_) {
+        if (c.stale_code) continue;
+        if (auto it = c.code_frames.find(pfn); it != c.code_frames.end()) c.stale_code = *it;
+    }
+}
+
+bool Process::verify_code_caches() {
+    for (unsigned i = 0; i < cpus_.size(); ++i) {
+        const auto& stale = cpus_[i].stale_code;
+        if (!stale) continue;
+        char buf[224];
+        std::snprintf(buf, sizeof buf,
+                      "CPU %u may run code it translated from frame 0x%" PRIx64
+                      " (executable at page 0x%" PRIx64
+                      "), which the emulator has written since; its translated code was not dropped",
+                      i, stale->first, stale->second);
+        violation_ = "after " + describe_last_operation() + ": " + buf;
+        return false;
+    }
+    return true;
+}
+
+AddressSpace* Process::find_address_space(Asid asid) const {
+    if (current_ && current_->group && current_->group->mm && current_->group->mm->asid() == asid)
+        return current_->group->mm.get();
+    for (const auto& [tgid, g] : groups_)
+        if (g->mm && g->mm->asid() == asid) return g->mm.get();
+    return nullptr;
 }
 
 }  // namespace emu

@@ -20,6 +20,7 @@ namespace emu {
 using namespace mmu;
 
 void Process::debugger_stop(int signo, const SigInfo* info, const std::string& extra) {
+    last_operation_ = "debugger stop";
     resume_ = gdb_->stopped(signo, info, extra);
     // A step of another thread than the one that stopped: that thread runs next.
     if (gdb_ && resume_ == Resume::Step && gdb_->resume_thread() && gdb_->resume_thread() != current_->tid) {

@@ -119,6 +119,7 @@ void Process::deliver_pending() {
 }
 
 void Process::deliver(const SigInfo& original, bool synchronous) {
+    last_operation_ = "signal delivery";
     ++stats_.signals_delivered;
     SigInfo info = original;
     timer_signal_taken(info);

@@ -50,12 +50,19 @@ void Process::enable_preemption() {
     preemption_ = true;
     for (auto& c : cpus_) {
         c.engine->on_block(&Process::block_hook, this);
-        c.engine->flush_code();
+        flush_code(c);
     }
 }
 
 void Process::flush_code_everywhere() {
-    for (auto& c : cpus_) c.engine->flush_code();
+    if (options_.skip_code_flush) return;
+    for (auto& c : cpus_) flush_code(c);
+}
+
+void Process::flush_code(VirtualCpu& c) {
+    c.engine->flush_code();
+    c.code_frames.clear();
+    c.stale_code.reset();
 }
 
 bool Process::signal_interrupts() const {
@@ -238,6 +245,7 @@ void Process::switch_to(unsigned index, const std::shared_ptr<Task>& task) {
         c.loaded_asid = asid;
     }
     current_ = task;
+    last_operation_ = "context switch";
     // With more than one task, a trace tags events with the task (numbered in creation order).
     if (recorder_ && preemption_) recorder_->set_task(task->tid - init_->tgid + 1);
     task->last_cpu = static_cast<int>(index);

@@ -435,7 +435,7 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     for (auto& w : g.threads)
         if (auto other = w.lock(); other && other != t && other->alive()) release_thread(*other, true);
     std::erase_if(g.threads, [&](const std::weak_ptr<Task>& w) { return w.lock() != t; });
-    mm->set_checked(options_.check);
+    mm->set_checked(options_.check == CheckMode::Accesses);
     const bool traced = recorder_ && g.mm && recorder_->traces(*g.mm);
     std::shared_ptr<AddressSpace> old = std::move(g.mm);
     g.mm = std::move(mm);

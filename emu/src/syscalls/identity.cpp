@@ -128,7 +128,12 @@ std::optional<std::int64_t> identity_syscall(Process& p, const SyscallArgs& s) {
         t.tms_utime = ticks(u.ru_utime);
         t.tms_stime = ticks(u.ru_stime);
         if (a[0] && put(p, a[0], t) != 0) return err(EFAULT);
-        return static_cast<std::int64_t>(machine_uptime_ns() / (1000000000 / kTicksPerSecond));
+        // Linux's clock for times() starts at INITIAL_JIFFIES (2^32 - 300 s worth of jiffies, so
+        // that a 32-bit wrap comes 5 minutes after boot), in USER_HZ ticks: with Debian's HZ=250,
+        // (2^32 - 75000) * 100 / 250 at boot (measured on the host: times() minus CLOCK_BOOTTIME
+        // in ticks is 1717956893). Never 0, even in the first tick after the machine starts.
+        constexpr std::int64_t kTicksAtBoot = ((1ll << 32) - 300 * 250) * kTicksPerSecond / 250;
+        return kTicksAtBoot + static_cast<std::int64_t>(machine_uptime_ns() / (1000000000 / kTicksPerSecond));
     }
     case SYS_getrusage: {
         const int who = static_cast<int>(a[0]);

@@ -178,6 +178,7 @@ public:
 
     // --- introspection ---
     PageWalk walk(VirtAddr va) const { return table_.walk(va); }
+    Pte leaf(VirtAddr va) const { return table_.leaf(va); }
     std::string maps() const;  // /proc/self/maps text
     PagemapEntry pagemap(VirtAddr va) const;
     // A write to /proc/PID/clear_refs (proc(5)): 1, 2 and 3 make every page of all, of anonymous

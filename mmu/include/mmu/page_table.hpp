@@ -51,11 +51,15 @@ public:
     Pfn root() const { return root_; }
     std::uint64_t table_pages() const { return table_pages_; }
 
-    // The leaf entry for `va`, or nullptr when an intermediate table is missing.
+    // The leaf entry for `va`, or nullptr when an intermediate table is missing. For reading it,
+    // or setting Accessed/Dirty; any other edit goes through ensure or walk_range, which count
+    // as edits (PhysicalMemory::page_table_epoch).
     Pte* find(VirtAddr va);
     // The leaf entry for `va`, creating intermediate tables; ENOMEM when RAM is exhausted.
     Result<Pte*> ensure(VirtAddr va);
     PageWalk walk(VirtAddr va) const;
+    // The leaf entry for `va` (none when an intermediate table is missing): a walk's last step.
+    Pte leaf(VirtAddr va) const;
 
     // Calls visitor(va, Pte&) -> WalkAction for every leaf slot in [start, end) that exists (or,
     // with MissingTables::Allocate, for every slot). Ranges whose tables are missing are skipped
@@ -86,6 +90,7 @@ private:
 template <class Visitor>
 Status PageTable::walk_range(VirtAddr start, VirtAddr end, MissingTables missing, EmptyTables empty,
                              Visitor&& visitor) {
+    memory_.note_page_table_edit();
     bool stop = false;
     if (start >= end) return Ok{};
     return walk_table(root_, kLevels, start, end, missing, empty, visitor, stop);

@@ -78,6 +78,23 @@ public:
         if (code_write_listener_) code_write_listener_(pfn);
     }
 
+    // Every write the kernel side makes into a frame's contents: a system call's copy to user
+    // memory, a debugger's poke, a write into a memory object's page, a frame handed out again
+    // (zeroed or about to be filled). An emulator listens to check that every CPU drops the code
+    // it translated from that frame before it runs again.
+    using FrameWriteListener = std::function<void(Pfn)>;
+    void set_frame_write_listener(FrameWriteListener listener) { frame_write_listener_ = std::move(listener); }
+    void note_frame_write(Pfn pfn) const {
+        if (frame_write_listener_) frame_write_listener_(pfn);
+    }
+
+    // Counts the page-table operations that may have changed an entry, in any address space over
+    // this RAM: every PageTable::ensure and walk_range (those that edit a frame or a permission
+    // go through one of them; find() only reads, or sets Accessed/Dirty). An emulator that
+    // verifies what CPUs cached against the page tables can skip the work while it is unchanged.
+    std::uint64_t page_table_epoch() const { return page_table_epoch_; }
+    void note_page_table_edit() { ++page_table_epoch_; }
+
     // The address spaces built over this RAM (each attaches itself for its lifetime): what the
     // truncation of a memory object walks to zap its pages from every mapping (Linux's i_mmap).
     void attach(AddressSpace* as) { spaces_.push_back(as); }
@@ -96,6 +113,8 @@ private:
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
     CodeWriteListener code_write_listener_;
+    FrameWriteListener frame_write_listener_;
+    std::uint64_t page_table_epoch_ = 0;
 };
 
 }  // namespace mmu

@@ -434,7 +434,7 @@ static void poison_and_guard(int fd, char *region)
     printf("COPY over the guard page: %s\n", res(copy_page(fd, region + 7 * PG, g_src, PG, 0, &copied)));
     printf("read page 7 after COPY: %s\n", TOUCH_R(region + 7 * PG, region));
     printf("events pending after the guard faults: %s\n", pending_events(fd));
-    printf("MADV_DONTNEED page 6 (drops the poison): %s\n", res(madvise(region + 6 * PG, PG, MADV_DONTNEED)));
+    printf("MADV_DONTNEED page 6: %s\n", res(madvise(region + 6 * PG, PG, MADV_DONTNEED)));
     printf("UNREGISTER 8 pages: %s\n", res(unreg(fd, region, 8 * PG)));
     print_uffd_vmflags("after UNREGISTER:", region);
     printf("read page 6 after unregister: %s\n", TOUCH_R(region + 6 * PG, region));
@@ -598,7 +598,10 @@ int main(void)
     api(g_uffd, UFFD_FEATURE_THREAD_ID | UFFD_FEATURE_PAGEFAULT_FLAG_WP, &a);
     g_src = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memset(g_src, 'S', PG);
-    char *region = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Between two PROT_NONE pages, so that it merges with no neighbour (what is placed next to it
+     * differs: Linux 6.18 gives MAP_STACK thread stacks VM_NOHUGEPAGE). */
+    char *fence = mmap(NULL, 10 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *region = mmap(fence + PG, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     pipe(g_quit_pipe);
     pthread_t h;
     pthread_create(&h, NULL, handler, NULL);

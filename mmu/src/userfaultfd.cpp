@@ -55,8 +55,8 @@ Status AddressSpace::uffd_validate(VirtAddr start, std::uint64_t len) const {
 // UFFDIO_REGISTER: every VMA meeting the range must support the modes (EINVAL), be writable in
 // principle (EPERM) and not belong to another context (EBUSY); holes between them are allowed,
 // a range meeting no VMA is EINVAL. The VMAs are split at the range's ends.
-Status AddressSpace::uffd_register(VirtAddr start, std::uint64_t len, std::uint32_t modes,
-                                   std::uint64_t ctx) {
+Status AddressSpace::uffd_register_impl(VirtAddr start, std::uint64_t len, std::uint32_t modes,
+                                        std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     if ((modes & ~uffd_mode::kAll) || modes == 0) return Errno{EINVAL};
     MMU_TRY(uffd_validate(start, len));
@@ -94,7 +94,7 @@ Status AddressSpace::uffd_register(VirtAddr start, std::uint64_t len, std::uint3
 
 // UFFDIO_UNREGISTER: EINVAL when a VMA in the range could never be registered (a file mapping);
 // registered pieces lose their modes and write-protection; the caller wakes the waiters.
-Status AddressSpace::uffd_unregister(VirtAddr start, std::uint64_t len) {
+Status AddressSpace::uffd_unregister_impl(VirtAddr start, std::uint64_t len) {
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
     const VirtAddr end = start + len;
@@ -109,7 +109,7 @@ Status AddressSpace::uffd_unregister(VirtAddr start, std::uint64_t len) {
     return Ok{};
 }
 
-void AddressSpace::uffd_release(std::uint64_t ctx) {
+void AddressSpace::uffd_release_impl(std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     uffd_clear_vmas(0, layout_.task_size + kPageSize, ctx);
 }
@@ -182,8 +182,8 @@ UffdFill AddressSpace::uffd_fill(VirtAddr dst, std::uint64_t len, InstallPage&& 
     return out;
 }
 
-UffdFill AddressSpace::uffd_copy(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp,
-                                 std::uint64_t ctx) {
+UffdFill AddressSpace::uffd_copy_impl(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp,
+                                      std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     if (auto s = uffd_validate(dst, len); !s) return {0, s.error()};
     if (src + len <= src) return {0, EINVAL};
@@ -228,7 +228,7 @@ UffdFill AddressSpace::uffd_copy(VirtAddr dst, VirtAddr src, std::uint64_t len, 
     return out;
 }
 
-UffdFill AddressSpace::uffd_zeropage(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
+UffdFill AddressSpace::uffd_zeropage_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     if (auto s = uffd_validate(dst, len); !s) return {0, s.error()};
     if (auto vma = uffd_fill_vma(dst, len, ctx); !vma) return {0, vma.error()};
@@ -251,7 +251,8 @@ UffdFill AddressSpace::uffd_zeropage(VirtAddr dst, std::uint64_t len, std::uint6
     });
 }
 
-UffdFill AddressSpace::uffd_continue(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx) {
+UffdFill AddressSpace::uffd_continue_impl(VirtAddr dst, std::uint64_t len, bool wp,
+                                          std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     if (auto s = uffd_validate(dst, len); !s) return {0, s.error()};
     auto vma = uffd_fill_vma(dst, len, ctx);
@@ -271,7 +272,7 @@ UffdFill AddressSpace::uffd_continue(VirtAddr dst, std::uint64_t len, bool wp, s
     });
 }
 
-UffdFill AddressSpace::uffd_poison(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
+UffdFill AddressSpace::uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
     const CheckOnReturn check(*this);
     if (auto s = uffd_validate(dst, len); !s) return {0, s.error()};
     if (auto vma = uffd_fill_vma(dst, len, ctx); !vma) return {0, vma.error()};
@@ -284,7 +285,7 @@ UffdFill AddressSpace::uffd_poison(VirtAddr dst, std::uint64_t len, std::uint64_
 
 // UFFDIO_WRITEPROTECT: ENOENT when the range meets no VMA or one not registered with MODE_WP.
 // Protecting removes write access from mapped pages: their TLB entries are flushed.
-Status AddressSpace::uffd_writeprotect(VirtAddr start, std::uint64_t len, bool protect) {
+Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect) {
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
     const VirtAddr end = start + len;

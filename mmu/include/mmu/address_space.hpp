@@ -337,7 +337,15 @@ private:
     // fault helpers
     Fault resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access);
     std::optional<Fault> userfault(const Vma& vma, Pte pte, VirtAddr va, Access access) const;
-    // userfaultfd helpers (userfaultfd.cpp)
+    // userfaultfd (userfaultfd.cpp)
+    Status uffd_register_impl(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx);
+    Status uffd_unregister_impl(VirtAddr start, std::uint64_t len);
+    UffdFill uffd_copy_impl(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp, std::uint64_t ctx);
+    UffdFill uffd_zeropage_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    UffdFill uffd_continue_impl(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx);
+    UffdFill uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    Status uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect);
+    void uffd_release_impl(std::uint64_t ctx);
     Result<Vma*> uffd_fill_vma(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
     template <class InstallPage>
     UffdFill uffd_fill(VirtAddr dst, std::uint64_t len, InstallPage&& install);

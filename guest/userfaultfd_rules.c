@@ -10,6 +10,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 
 #ifndef UFFD_FEATURE_POISON
@@ -566,10 +567,17 @@ static void close_while_waiting(void)
     printf("read with nothing pending (O_NONBLOCK): %s\n", res(read(fd, &m, sizeof m)));
     errno = 0;
     printf("read of 16 bytes: %s\n", res(read(fd, &m, 16)));
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 42}, got;
+    printf("epoll_ctl ADD: %s\n", res(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)));
+    printf("epoll_wait with nothing pending: %d\n", epoll_wait(ep, &got, 1, 0));
     pthread_t t;
     pthread_create(&t, NULL, faulting_thread, NULL);
-    ssize_t n;
-    while ((n = read(fd, &m, sizeof m)) < 0 && errno == EAGAIN) sched_yield();
+    int ready = epoll_wait(ep, &got, 1, -1);
+    printf("  epoll_wait: %d data %llu events%s\n", ready, (unsigned long long)got.data.u64,
+           (got.events & EPOLLIN) ? " EPOLLIN" : "");
+    close(ep);
+    ssize_t n = read(fd, &m, sizeof m);
     g_base = g_close_region;
     printf("  main read %zd bytes: event %s offset +0x%lx\n", n, m.event == UFFD_EVENT_PAGEFAULT ? "PAGEFAULT" : "?",
            (unsigned long)((char *)(unsigned long)m.arg.pagefault.address - g_close_region));
@@ -578,6 +586,41 @@ static void close_while_waiting(void)
     pthread_join(t, NULL);
     print_uffd_vmflags("after close:", g_close_region);
     munmap(g_close_region, PG);
+}
+
+/* A handler that blocks in read(2) on a blocking descriptor. */
+static void *blocking_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    struct uffd_msg m;
+    ssize_t n = read(fd, &m, sizeof m);
+    hlog("  reader: read %zd bytes, event %s flags%s offset +0x%lx\n", n,
+         m.event == UFFD_EVENT_PAGEFAULT ? "PAGEFAULT" : "?",
+         (m.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE) ? " WRITE" : "",
+         (unsigned long)((char *)(unsigned long)m.arg.pagefault.address - g_base));
+    __s64 copied;
+    long r = copy_page(fd, (char *)(unsigned long)m.arg.pagefault.address, g_src, PG, 0, &copied);
+    hlog("  reader: UFFDIO_COPY %s\n", res(r));
+    __atomic_add_fetch(&g_handled, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static void blocking_read(void)
+{
+    printf("== a handler blocked in read(2)\n");
+    int fd = (int)uffd_new(O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    struct uffdio_api a;
+    api(fd, 0, &a);
+    char *r = mmap(NULL, 2 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("REGISTER MISSING: %s\n", res(reg(fd, r, 2 * PG, UFFDIO_REGISTER_MODE_MISSING, NULL)));
+    g_base = r;
+    pthread_t t;
+    pthread_create(&t, NULL, blocking_reader, &fd);
+    printf("write page 1: %s\n", FAULT_W(r + PG + 2, r));
+    pthread_join(t, NULL);
+    printf("  page 1 bytes 0,2: 0x%02x 0x%02x\n", (unsigned char)r[PG], (unsigned char)r[PG + 2]);
+    close(fd);
+    munmap(r, 2 * PG);
 }
 
 int main(void)
@@ -615,6 +658,7 @@ int main(void)
     write(g_quit_pipe[1], "q", 1);
     pthread_join(h, NULL);
     feature_sigbus();
+    blocking_read();
     close_while_waiting();
     printf("done\n");
     return 0;

@@ -240,6 +240,42 @@ static const char *pending_events(int fd)
     return buf;
 }
 
+/* The write-protect state as /proc/self/pagemap (bit 57, PM_UFFD_WP) and PAGEMAP_SCAN
+ * (PAGE_IS_WRITTEN: not write-protected) show it, for `npages` pages from `base`. */
+struct scan_region {
+    uint64_t start, end, categories;
+};
+struct scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define PAGEMAP_SCAN_IOC _IOWR('f', 16, struct scan_arg)
+#define SCAN_IS_WRITTEN (1 << 1)
+#define SCAN_IS_PRESENT (1 << 3)
+
+static void print_wp_state(const char *label, char *base, int npages)
+{
+    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    printf("%s pagemap uffd-wp:", label);
+    for (int i = 0; i < npages; ++i) {
+        uint64_t e = 0;
+        pread(pm, &e, 8, (off_t)((uintptr_t)(base + i * PG) / PG * 8));
+        printf(" %d", (int)((e >> 57) & 1));
+    }
+    struct scan_region vec[8];
+    struct scan_arg a = {.size = sizeof a, .start = (uintptr_t)base, .end = (uintptr_t)base + npages * PG,
+                         .vec = (uintptr_t)vec, .vec_len = 8, .return_mask = SCAN_IS_WRITTEN | SCAN_IS_PRESENT};
+    long n = ioctl(pm, PAGEMAP_SCAN_IOC, &a);
+    printf("; scan %ld:", n);
+    for (long i = 0; i < n; ++i)
+        printf(" [+%lu,+%lu)%s%s", (unsigned long)((vec[i].start - (uintptr_t)base) / PG),
+               (unsigned long)((vec[i].end - (uintptr_t)base) / PG),
+               (vec[i].categories & SCAN_IS_PRESENT) ? " present" : "",
+               (vec[i].categories & SCAN_IS_WRITTEN) ? " written" : "");
+    printf("\n");
+    close(pm);
+}
+
 /* VmFlags tokens of the smaps entry starting at `start`, among um/uw/ui. */
 static void print_uffd_vmflags(const char *label, void *start)
 {
@@ -454,11 +490,14 @@ static void write_protect(int fd)
            res(wp(fd, r, PG, UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)));
     printf("WRITEPROTECT mode 0x4: %s\n", res(wp(fd, r, PG, 4)));
     printf("WRITEPROTECT unaligned: %s\n", res(wp(fd, r + 1, PG, UFFDIO_WRITEPROTECT_MODE_WP)));
+    print_wp_state("before WRITEPROTECT:", r, 2);
     printf("WRITEPROTECT page 0: %s\n", res(wp(fd, r, PG, UFFDIO_WRITEPROTECT_MODE_WP)));
+    print_wp_state("after WRITEPROTECT page 0:", r, 2);
     printf("read page 0: %s\n", TOUCH_R(r, r));
     g_action = ACT_UNPROTECT;
     printf("write page 0 (WRITEPROTECT clears): %s\n", FAULT_W(r + 10, r));
     printf("  page 0 bytes 0,10: %c %c\n", r[0], r[10]);
+    print_wp_state("after the handler cleared it:", r, 2);
     printf("write page 1 (not protected): %s\n", TOUCH_W(r + PG, r));
     printf("WRITEPROTECT page 1 then write again: %s\n", res(wp(fd, r + PG, PG, UFFDIO_WRITEPROTECT_MODE_WP)));
     printf("  write page 1: %s\n", FAULT_W(r + PG + 1, r));

@@ -52,6 +52,7 @@ std::uint64_t PagemapEntry::raw() const {
     if (file) v |= 1ull << 61;
     if (exclusive) v |= 1ull << 56;
     if (guard) v |= 1ull << 58;  // PM_GUARD_REGION
+    if (uffd_wp) v |= 1ull << 57;  // PM_UFFD_WP
     return v;
 }
 
@@ -61,6 +62,7 @@ PagemapEntry AddressSpace::pagemap(VirtAddr va) const {
     if (w.depth != kLevels) return e;
     const Pte pte = w.levels[kLevels - 1].entry;
     e.guard = pte.is_guard();
+    e.uffd_wp = pte.uffd_wp() || (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp));
     e.swap = pte.kind() == PteKind::Swap || pte.kind() == PteKind::Marker;
     if (pte.maps_frame()) {
         e.present = true;

@@ -111,6 +111,7 @@ struct PagemapEntry {
     bool swap = false;      // bit 62: a swap entry or a marker
     bool file = false;      // bit 61: a page of a file or of shmem, not an anonymous one
     bool guard = false;     // bit 58, PM_GUARD_REGION
+    bool uffd_wp = false;   // bit 57, PM_UFFD_WP: write-protected by userfaultfd
     bool exclusive = false; // bit 56, PM_MMAP_EXCLUSIVE: mapped exactly once
     Pfn pfn = 0;
     std::uint64_t raw() const;

@@ -662,6 +662,46 @@ static void blocking_read(void)
     munmap(r, 2 * PG);
 }
 
+/* A signal to a thread waiting on its fault: the handler runs, the access faults again (a second
+ * message), and the copy then resolves it. */
+static volatile int g_usr1;
+static char *g_signal_region;
+static void on_usr1(int sig) { (void)sig; g_usr1 = 1; }
+static void *signalled_thread(void *arg)
+{
+    (void)arg;
+    volatile char v = g_signal_region[5];
+    (void)v;
+    return NULL;
+}
+
+static void signal_while_waiting(void)
+{
+    printf("== a signal to the waiting thread\n");
+    int fd = (int)uffd_new(O_CLOEXEC | UFFD_USER_MODE_ONLY);
+    struct uffdio_api a;
+    api(fd, 0, &a);
+    g_signal_region = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    reg(fd, g_signal_region, PG, UFFDIO_REGISTER_MODE_MISSING, NULL);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t t;
+    pthread_create(&t, NULL, signalled_thread, NULL);
+    struct uffd_msg m;
+    printf("read: %zd\n", read(fd, &m, sizeof m));
+    pthread_kill(t, SIGUSR1);
+    printf("read after the signal: %zd (offset +0x%lx)\n", read(fd, &m, sizeof m),
+           (unsigned long)((char *)(unsigned long)m.arg.pagefault.address - g_signal_region));
+    printf("handler ran: %d\n", g_usr1);
+    __s64 copied;
+    printf("COPY: %s\n", res(copy_page(fd, g_signal_region, g_src, PG, 0, &copied)));
+    pthread_join(t, NULL);
+    printf("thread done, byte 5: 0x%02x\n", (unsigned char)g_signal_region[5]);
+    close(fd);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -698,6 +738,7 @@ int main(void)
     pthread_join(h, NULL);
     feature_sigbus();
     blocking_read();
+    signal_while_waiting();
     close_while_waiting();
     printf("done\n");
     return 0;

@@ -12,6 +12,8 @@
 
 namespace emu {
 
+struct Task;
+
 // UFFD_FEATURE_* this emulator implements (and reports in UFFDIO_API).
 namespace uffd_feature {
 inline constexpr std::uint64_t kPagefaultFlagWp = 1ull << 0;
@@ -28,7 +30,7 @@ inline constexpr std::uint64_t kImplemented =
 struct UffdWaiter {
     mmu::VirtAddr page = 0;      // the faulting page (the message's address)
     std::uint32_t flags = 0;     // UFFD_PAGEFAULT_FLAG_*
-    int tid = 0;
+    std::weak_ptr<Task> task;
     bool woken = false;          // resolved (COPY, WAKE...) or the context was released
 };
 
@@ -49,7 +51,7 @@ public:
     std::uint64_t features = 0;   // what UFFDIO_API enabled
 
     // A fault to report; the caller blocks the thread until waiter->woken.
-    std::shared_ptr<UffdWaiter> add_waiter(mmu::VirtAddr page, std::uint32_t flags, int tid);
+    std::shared_ptr<UffdWaiter> add_waiter(mmu::VirtAddr page, std::uint32_t flags, std::weak_ptr<Task> task);
     // The next unread message's waiter (nullptr: none); it stays a waiter until woken.
     std::shared_ptr<UffdWaiter> take_pending();
     bool has_pending() const;
@@ -57,7 +59,9 @@ public:
     void wake(mmu::VirtAddr start, std::uint64_t len);
 
 private:
-    void drop_woken();
+    // Forgets waiters that no longer wait: woken, or their thread left the wait (a signal, exit),
+    // whose unread message Linux removes with them.
+    void drop_gone();
 
     std::uint64_t id_;
     std::weak_ptr<mmu::AddressSpace> mm_;

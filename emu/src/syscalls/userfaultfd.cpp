@@ -26,23 +26,32 @@ Userfaultfd::~Userfaultfd() {
     for (auto& w : waiting_) w->woken = true;
 }
 
-std::shared_ptr<UffdWaiter> Userfaultfd::add_waiter(VirtAddr page, std::uint32_t flags, int tid) {
+std::shared_ptr<UffdWaiter> Userfaultfd::add_waiter(VirtAddr page, std::uint32_t flags,
+                                                    std::weak_ptr<Task> task) {
     auto w = std::make_shared<UffdWaiter>();
     w->page = page;
     w->flags = flags;
-    w->tid = tid;
+    w->task = std::move(task);
     pending_.push_back(w);
     waiting_.push_back(w);
     return w;
 }
 
-void Userfaultfd::drop_woken() {
-    std::erase_if(pending_, [](const auto& w) { return w->woken; });
-    std::erase_if(waiting_, [](const auto& w) { return w->woken; });
+namespace {
+bool gone(const UffdWaiter& w) {
+    if (w.woken) return true;
+    const auto t = w.task.lock();
+    return !t || t->state != TaskState::Blocked || t->block.userfault.get() != &w;
+}
+}  // namespace
+
+void Userfaultfd::drop_gone() {
+    std::erase_if(pending_, [](const auto& w) { return gone(*w); });
+    std::erase_if(waiting_, [](const auto& w) { return gone(*w); });
 }
 
 std::shared_ptr<UffdWaiter> Userfaultfd::take_pending() {
-    drop_woken();
+    drop_gone();
     if (pending_.empty()) return nullptr;
     auto w = pending_.front();
     pending_.pop_front();
@@ -51,14 +60,14 @@ std::shared_ptr<UffdWaiter> Userfaultfd::take_pending() {
 
 bool Userfaultfd::has_pending() const {
     for (const auto& w : pending_)
-        if (!w->woken) return true;
+        if (!gone(*w)) return true;
     return false;
 }
 
 void Userfaultfd::wake(VirtAddr start, std::uint64_t len) {
     for (auto& w : waiting_)
         if (w->page >= start && w->page - start < len) w->woken = true;
-    drop_woken();
+    drop_gone();
 }
 
 // --- the faulting thread ---
@@ -93,7 +102,7 @@ void Process::userfault(const Fault& fault, std::uint64_t rip) {
         return;
     }
     Task& t = *current_;
-    auto waiter = ctx->add_waiter(page_down(fault.addr), fault.uffd_flags, t.tid);
+    auto waiter = ctx->add_waiter(page_down(fault.addr), fault.uffd_flags, current_);
     t.block = BlockState{};
     t.block.ready = [waiter] { return waiter->woken; };
     t.block.userfault = waiter;
@@ -345,7 +354,8 @@ std::int64_t userfaultfd_read(Process& p, GuestFile& f, std::uint64_t buf, std::
         msg.event = kEventPagefault;
         msg.flags = w->flags;
         msg.address = w->page;  // page-aligned: no UFFD_FEATURE_EXACT_ADDRESS
-        if (ctx.features & uffd_feature::kThreadId) msg.ptid = static_cast<std::uint32_t>(w->tid);
+        if (ctx.features & uffd_feature::kThreadId)
+            if (const auto t = w->task.lock()) msg.ptid = static_cast<std::uint32_t>(t->tid);
         if (!p.as().copy_to_user(buf + static_cast<std::uint64_t>(done), &msg, sizeof msg))
             return done ? done : err(EFAULT);
         done += static_cast<std::int64_t>(sizeof msg);

@@ -699,6 +699,14 @@ static void signal_while_waiting(void)
     printf("COPY: %s\n", res(copy_page(fd, g_signal_region, g_src, PG, 0, &copied)));
     pthread_join(t, NULL);
     printf("thread done, byte 5: 0x%02x\n", (unsigned char)g_signal_region[5]);
+
+    printf("== UNREGISTER while a thread waits\n");
+    printf("MADV_DONTNEED: %s\n", res(madvise(g_signal_region, PG, MADV_DONTNEED)));
+    pthread_create(&t, NULL, signalled_thread, NULL);
+    printf("read: %zd\n", read(fd, &m, sizeof m));
+    printf("UNREGISTER: %s\n", res(unreg(fd, g_signal_region, PG)));
+    pthread_join(t, NULL);
+    printf("thread done, byte 5: 0x%02x\n", (unsigned char)g_signal_region[5]);
     close(fd);
 }
 

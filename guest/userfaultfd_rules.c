@@ -565,6 +565,27 @@ static void memfd_faults(int fd)
     __s64 copied;
     printf("COPY over a cached page: %s\n", res(copy_page(fd, t, g_src, PG, 0, &copied)));
     printf("UNREGISTER: %s\n", res(unreg(fd, t, 4 * PG)));
+
+    /* Write-protection of shmem reaches pages not mapped yet (page 1: in the memfd, page 3: a
+     * hole) as well as mapped ones (page 0). */
+    pwrite(mfd, page, PG, PG);
+    char *w = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    g_base = w;
+    /* Read after the registration: Linux maps no neighbours around a fault in a WP or MINOR
+     * range (no fault-around), so page 0 is the only one mapped. */
+    printf("REGISTER WP on shmem: %s\n", res(reg(fd, w, 4 * PG, UFFDIO_REGISTER_MODE_WP, NULL)));
+    printf("read page 0: %s\n", TOUCH_R(w, w));
+    printf("WRITEPROTECT 4 pages: %s\n", res(wp(fd, w, 4 * PG, UFFDIO_WRITEPROTECT_MODE_WP)));
+    print_wp_state("shmem after WRITEPROTECT:", w, 4);
+    g_action = ACT_UNPROTECT;
+    printf("write page 0 (mapped): %s\n", FAULT_W(w + 1, w));
+    printf("write page 1 (in the memfd, not mapped): %s\n", FAULT_W(w + PG + 1, w));
+    printf("read page 3 (a hole): %s\n", TOUCH_R(w + 3 * PG, w));
+    printf("write page 3: %s\n", FAULT_W(w + 3 * PG, w));
+    print_wp_state("shmem after the writes:", w, 4);
+    printf("UNREGISTER: %s\n", res(unreg(fd, w, 4 * PG)));
+    printf("write page 2 after UNREGISTER: %s\n", TOUCH_W(w + 2 * PG, w));
+    munmap(w, 4 * PG);
     munmap(t, 4 * PG);
     munmap(s, 4 * PG);
     close(mfd);

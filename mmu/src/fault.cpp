@@ -208,6 +208,19 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
     const bool may_write = vma.prot & kProtWrite;
     if (vma.has(vma_flag::kUffdAny))
         if (auto to_uffd = userfault(vma, pte, va, access)) return *to_uffd;
+    if (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp) && !pte.is_guard() &&
+        !pte.is_poisoned()) {
+        // A uffd-wp marker: the page is faulted in as into an empty entry, then write-protected,
+        // so that a write faults again, now as a write-protect event (do_pte_missing, then
+        // pte_mkuffd_wp). Nothing translated it before: no flush.
+        pte = Pte::none();
+        const Fault f = resolve_fault(vma, pte, va, access);
+        if (pte.maps_frame() && vma.has(vma_flag::kUffdWp))
+            pte = pte.without(Pte::kWritable).with(Pte::kUffdWp);
+        else if (pte.is_none())
+            pte = Pte::make_marker(marker::kUffdWp);  // not resolved (a signal, an event): kept
+        return f;
+    }
     switch (pte.kind()) {
     case PteKind::Marker:
         if (pte.is_guard()) return make_fault(va, access, FaultReason::GuardMarker);

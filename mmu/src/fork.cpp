@@ -35,6 +35,18 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
         (void)table_.walk_range(vma.start, vma.end, MissingTables::Skip, EmptyTables::Keep,
                                 [&](VirtAddr va, Pte& pte) {
             if (pte.is_none()) return WalkAction::Continue;
+            // The child is not registered: userfaultfd write-protection stays behind.
+            if (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp)) {
+                const std::uint64_t rest = pte.marker_bits() & ~marker::kUffdWp;
+                if (!rest) return WalkAction::Continue;
+                auto slot = child->table_.ensure(va);
+                if (!slot) {
+                    status = Errno{ENOMEM};
+                    return WalkAction::Stop;
+                }
+                *slot.value() = Pte::make_marker(rest);
+                return WalkAction::Continue;
+            }
             auto slot = child->table_.ensure(va);
             if (!slot) {
                 status = Errno{ENOMEM};

@@ -284,7 +284,10 @@ UffdFill AddressSpace::uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::ui
 }
 
 // UFFDIO_WRITEPROTECT: ENOENT when the range meets no VMA or one not registered with MODE_WP.
-// Protecting removes write access from mapped pages: their TLB entries are flushed.
+// Protecting removes write access from mapped pages: their TLB entries are flushed. In shmem,
+// pages not mapped here (or not in the object yet) get a uffd-wp marker, so that their first
+// write is an event too (Linux's userfaultfd_wp_use_markers; anonymous memory would need
+// UFFD_FEATURE_WP_UNPOPULATED). Guard and poisoned markers are left as they are.
 Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect) {
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
@@ -301,6 +304,14 @@ Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, b
         return Ok{};
     }
     TlbGather gather(tlb_, memory_, asid_);
+    std::vector<std::pair<VirtAddr, VirtAddr>> shmem_pieces;
+    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end))
+        if (v->shmem_backed()) shmem_pieces.emplace_back(std::max(start, v->start), std::min(end, v->end));
+    for (const auto& [from, to] : shmem_pieces)
+        MMU_TRY(table_.walk_range(from, to, MissingTables::Allocate, EmptyTables::Keep, [](VirtAddr, Pte& pte) {
+            if (pte.is_none()) pte = Pte::make_marker(marker::kUffdWp);
+            return WalkAction::Continue;
+        }));
     (void)table_.walk_range(start, end, MissingTables::Skip, EmptyTables::Keep,
                             [&](VirtAddr va, Pte& pte) {
         if (!pte.maps_frame()) return WalkAction::Continue;

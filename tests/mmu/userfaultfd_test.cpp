@@ -216,6 +216,36 @@ TEST_F(UserfaultfdTest, MinorFaultsOnShmemAndContinue) {
     EXPECT_EQ(read(base + 2 * kPageSize).value, 0);  // unregistered: a normal fault
 }
 
+// In shmem, write-protection reaches pages not mapped yet through uffd-wp markers: the first
+// write maps the page write-protected and then faults to the context.
+TEST_F(UserfaultfdTest, WriteProtectMarksUnmappedShmemPages) {
+    auto object = std::make_shared<SharedMemoryObject>();
+    object->memory = &memory;
+    object->size = 2 * kPageSize;
+    auto mapped = as->mmap_file(0, 2 * kPageSize, kRw, map::kShared, object, 0, "/memfd:w (deleted)");
+    ASSERT_TRUE(mapped.ok());
+    const VirtAddr base = mapped.value();
+    ASSERT_TRUE(as->uffd_register(base, 2 * kPageSize, uffd_mode::kWp, kCtx).ok());
+    ASSERT_TRUE(as->uffd_writeprotect(base, 2 * kPageSize, true).ok());
+    const Pte marker_pte = pte_at(base);
+    EXPECT_EQ(marker_pte.kind(), PteKind::Marker);
+    EXPECT_TRUE(marker_pte.marker_bits() & marker::kUffdWp);
+    EXPECT_TRUE(as->pagemap(base).uffd_wp);
+    EXPECT_EQ(read(base).value, 0);  // a read maps the page, still write-protected
+    EXPECT_TRUE(pte_at(base).uffd_wp());
+    const Fault f = fault_of(base + kPageSize, Access::Write);
+    EXPECT_EQ(f.reason, FaultReason::UserFault);
+    EXPECT_EQ(f.uffd_flags, uffd_flag::kWrite | uffd_flag::kWp);
+    // The child of a fork is not registered: no marker, no protection.
+    auto child = as->fork();
+    ASSERT_TRUE(child.ok());
+    EXPECT_TRUE(touch(*child.value(), base, Access::Write, 1).ok);
+    child.value().reset();
+    ASSERT_TRUE(as->uffd_writeprotect(base, 2 * kPageSize, false).ok());
+    EXPECT_FALSE(as->pagemap(base + kPageSize).uffd_wp);
+    EXPECT_TRUE(write(base + kPageSize, 2).ok);
+}
+
 TEST_F(UserfaultfdTest, FileMappingsCannotBeRegistered) {
     auto object = std::make_shared<SharedMemoryObject>();
     object->memory = &memory;

@@ -13,7 +13,7 @@
 //     (kUffdWp): the page is mapped read-only and a write to it in a VMA registered with
 //     UFFDIO_REGISTER_MODE_WP is a userfaultfd event, not a copy-on-write or write-enable
 //     fault. An entry with kUffdWp is never writable. Non-present entries carry the same state
-//     as the kUffdWp marker bit (not used yet: see UFFD_FEATURE_WP_UNPOPULATED).
+//     as the kUffdWp marker bit (shmem pages not mapped yet when UFFDIO_WRITEPROTECT ran).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +28,7 @@ enum class PteKind : std::uint8_t { None, Present, ProtNone, Swap, Marker };
 // Marker bits, as Linux numbers them. A guard marker makes every access SIGSEGV/SEGV_MAPERR, like
 // an unmapped address, survives DONTNEED/FREE/mprotect, and is copied by fork unless WIPEONFORK.
 namespace marker {
-inline constexpr std::uint64_t kUffdWp = 1u << 0;   // reserved: userfaultfd write-protect
+inline constexpr std::uint64_t kUffdWp = 1u << 0;   // userfaultfd write-protect of an unmapped page
 // UFFDIO_POISON: every access is SIGBUS (BUS_MCEERR_AR on kernels built with memory-failure
 // handling, BUS_ADRERR otherwise, as on the reference host); UFFDIO_COPY may replace it.
 inline constexpr std::uint64_t kPoisoned = 1u << 1;

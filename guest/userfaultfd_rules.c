@@ -329,7 +329,8 @@ static void handshake(void)
         const char *name;
     } wanted[] = {{UFFD_FEATURE_PAGEFAULT_FLAG_WP, "PAGEFAULT_FLAG_WP"}, {UFFD_FEATURE_MISSING_SHMEM, "MISSING_SHMEM"},
                   {UFFD_FEATURE_SIGBUS, "SIGBUS"}, {UFFD_FEATURE_THREAD_ID, "THREAD_ID"},
-                  {UFFD_FEATURE_MINOR_SHMEM, "MINOR_SHMEM"}, {UFFD_FEATURE_POISON, "POISON"}};
+                  {UFFD_FEATURE_MINOR_SHMEM, "MINOR_SHMEM"}, {UFFD_FEATURE_WP_HUGETLBFS_SHMEM, "WP_HUGETLBFS_SHMEM"},
+                  {UFFD_FEATURE_POISON, "POISON"}};
     printf("UFFDIO_API features=0: %s\n", res(api(fd, 0, &a)));
     for (unsigned i = 0; i < sizeof wanted / sizeof wanted[0]; ++i)
         printf("  feature %s available: %s\n", wanted[i].name, (a.features & wanted[i].bit) ? "yes" : "no");

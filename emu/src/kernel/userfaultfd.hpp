@@ -21,9 +21,10 @@ inline constexpr std::uint64_t kMissingShmem = 1ull << 5;
 inline constexpr std::uint64_t kSigbus = 1ull << 7;
 inline constexpr std::uint64_t kThreadId = 1ull << 8;
 inline constexpr std::uint64_t kMinorShmem = 1ull << 10;
+inline constexpr std::uint64_t kWpShmem = 1ull << 12;  // UFFD_FEATURE_WP_HUGETLBFS_SHMEM (shmem part)
 inline constexpr std::uint64_t kPoison = 1ull << 14;
 inline constexpr std::uint64_t kImplemented =
-    kPagefaultFlagWp | kMissingShmem | kSigbus | kThreadId | kMinorShmem | kPoison;
+    kPagefaultFlagWp | kMissingShmem | kSigbus | kThreadId | kMinorShmem | kWpShmem | kPoison;
 }  // namespace uffd_feature
 
 // One thread blocked on a fault in a registered range.

@@ -293,12 +293,14 @@ void AddressSpace::change_protection(VirtAddr start, VirtAddr end, std::uint32_t
         if (!pte.maps_frame()) return WalkAction::Continue;  // none, markers: nothing to change
         const Pfn pfn = pte.pfn();
         Pte updated;
+        // userfaultfd write-protection survives mprotect (and keeps the page read-only).
+        const std::uint64_t wp = pte.raw() & Pte::kUffdWp;
         if (prot == kProtNone) {
-            updated = Pte::prot_none(pfn);
+            updated = Pte::prot_none(pfn).with(wp);
         } else {
             const bool keep_write = pte.present() && pte.writable() && (prot & kProtWrite);
             updated = Pte::page(pfn, keep_write, prot & kProtExec)
-                          .with(pte.raw() & (Pte::kAccessed | Pte::kDirty));
+                          .with(pte.raw() & (Pte::kAccessed | Pte::kDirty | Pte::kUffdWp));
         }
         const bool narrowed = pte.present() && (!updated.present() ||
                                                 (pte.writable() && !updated.writable()) ||

@@ -16,6 +16,8 @@ const char* fault_reason_name(FaultReason reason) {
     case FaultReason::OutOfMemory: return "out of guest memory";
     case FaultReason::BeyondEnd: return "beyond the end of the mapped file or object";
     case FaultReason::NotPresent: return "page not present";
+    case FaultReason::UserFault: return "handed to userfaultfd (the range is registered)";
+    case FaultReason::Poisoned: return "poisoned page (UFFDIO_POISON marker)";
     }
     return "?";
 }
@@ -45,11 +47,13 @@ Fault make_fault(VirtAddr va, Access access, FaultReason reason) {
         break;
     case FaultReason::OutOfMemory:
     case FaultReason::BeyondEnd:
+    case FaultReason::Poisoned:  // BUS_MCEERR_AR only with CONFIG_MEMORY_FAILURE (not the host's)
         f.signo = kSigBus;
         f.si_code = 2;  // BUS_ADRERR
         break;
     case FaultReason::None:
     case FaultReason::NotPresent:
+    case FaultReason::UserFault:
         break;
     }
     return f;
@@ -106,7 +110,7 @@ Translated AddressSpace::access(VirtAddr va, Access access) {
         Translated t = translate(va, access);
         if (t.ok) return t;
         t.fault = handle_fault(va, access);
-        if (t.fault.signo != 0) return t;
+        if (t.fault.signo != 0 || t.fault.reason == FaultReason::UserFault) return t;
     }
     throw std::logic_error("page fault resolved but the access still does not translate");
 }
@@ -166,14 +170,61 @@ Vma* AddressSpace::grow_stack(VirtAddr va) {
     return vmas_.find(va);
 }
 
+// Whether a fault in a VMA registered with a userfaultfd goes to it (handle_userfault): a
+// missing page (MODE_MISSING; for shmem, a page the object does not hold), a page the shmem
+// object holds but this mapping does not map (MODE_MINOR), a write to a write-protected page
+// (MODE_WP). Guard and poisoned markers never raise an event.
+std::optional<Fault> AddressSpace::userfault(const Vma& vma, Pte pte, VirtAddr va,
+                                             Access access) const {
+    const std::uint32_t write = access == Access::Write ? uffd_flag::kWrite : 0;
+    auto to_uffd = [&](std::uint32_t flags) {
+        Fault f{va, access, FaultReason::UserFault, 0, 0};
+        f.uffd_ctx = vma.uffd_ctx;
+        f.uffd_flags = flags;
+        return f;
+    };
+    if (pte.maps_frame()) {
+        if (write && pte.uffd_wp() && vma.has(vma_flag::kUffdWp))
+            return to_uffd(uffd_flag::kWrite | uffd_flag::kWp);
+        return std::nullopt;
+    }
+    if (pte.is_guard() || pte.is_poisoned()) return std::nullopt;
+    if (vma.shmem_backed()) {
+        const std::uint64_t index = vma.pgoff_at(va);
+        if (index >= vma.shmem->page_limit()) return std::nullopt;  // SIGBUS beyond the end
+        if (vma.shmem->resident(index)) {
+            if (vma.has(vma_flag::kUffdMinor)) return to_uffd(write | uffd_flag::kMinor);
+            return std::nullopt;
+        }
+    }
+    if (vma.has(vma_flag::kUffdMissing)) return to_uffd(write);
+    return std::nullopt;
+}
+
 // The VMA allows the access; make the PTE allow it too.
 Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access) {
     const bool write = access == Access::Write;
     const bool exec = vma.prot & kProtExec;
     const bool may_write = vma.prot & kProtWrite;
+    if (vma.has(vma_flag::kUffdAny))
+        if (auto to_uffd = userfault(vma, pte, va, access)) return *to_uffd;
+    if (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp) && !pte.is_guard() &&
+        !pte.is_poisoned()) {
+        // A uffd-wp marker: the page is faulted in as into an empty entry, then write-protected,
+        // so that a write faults again, now as a write-protect event (do_pte_missing, then
+        // pte_mkuffd_wp). Nothing translated it before: no flush.
+        pte = Pte::none();
+        const Fault f = resolve_fault(vma, pte, va, access);
+        if (pte.maps_frame() && vma.has(vma_flag::kUffdWp))
+            pte = pte.without(Pte::kWritable).with(Pte::kUffdWp);
+        else if (pte.is_none())
+            pte = Pte::make_marker(marker::kUffdWp);  // not resolved (a signal, an event): kept
+        return f;
+    }
     switch (pte.kind()) {
     case PteKind::Marker:
         if (pte.is_guard()) return make_fault(va, access, FaultReason::GuardMarker);
+        if (pte.is_poisoned()) return make_fault(va, access, FaultReason::Poisoned);
         pte = Pte::none();  // other markers only carry state for an empty PTE
         [[fallthrough]];
     case PteKind::None:
@@ -230,7 +281,7 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
         return {};
     }
     case PteKind::ProtNone:  // the VMA allows access again but the PTE was not yet rewritten
-        pte = Pte::page(pte.pfn(), false, exec);
+        pte = Pte::page(pte.pfn(), false, exec).with(pte.raw() & Pte::kUffdWp);
         if (!write) return {};
         [[fallthrough]];
     case PteKind::Present: {
@@ -238,7 +289,7 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
         const Pfn old = pte.pfn();
         if (vma.shared() || (old != memory_.zero_page() && memory_.refcount(old) == 1)) {
             if (vma.shared()) vma.shmem->mark_dirty(vma.pgoff_at(va));
-            pte = pte.with(Pte::kWritable | Pte::kDirty);
+            pte = pte.with(Pte::kWritable | Pte::kDirty).without(Pte::kUffdWp);
             ++faults_.write_enables;
             return {};
         }
@@ -295,8 +346,10 @@ Status AddressSpace::populate(VirtAddr start, VirtAddr end, Populate kind, bool 
             Pte* pte = table_.find(va);
             if (!pte || !pte_allows(*pte, access) || !pte->maps_frame()) {
                 Fault f = handle_fault(va, access);
-                if (f.signo != 0) {
-                    --faults_.signals;  // a kernel-side population failure is not a signal
+                // A userfaultfd range is not populated here: as for a UFFD_USER_MODE_ONLY
+                // context, a kernel-mode fault there fails.
+                if (f.signo != 0 || f.reason == FaultReason::UserFault) {
+                    if (f.signo != 0) --faults_.signals;  // a kernel-side failure is not a signal
                     if (stop_at_error) return Errno{EFAULT};
                     va = vma_end;
                     break;

@@ -18,7 +18,10 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
         const Vma& vma = entry.second;  // not a structured binding: the lambda below captures it
         if (vma.has(vma_flag::kDontFork)) continue;
         Vma copy = vma;
-        copy.flags &= ~(vma_flag::kLocked | vma_flag::kLockOnFault);
+        // The child's mappings are not registered with the parent's userfaultfd (no
+        // UFFD_FEATURE_EVENT_FORK), and its pages lose userfaultfd write-protection.
+        copy.flags &= ~(vma_flag::kLocked | vma_flag::kLockOnFault | vma_flag::kUffdAny);
+        copy.uffd_ctx = 0;
         const bool wipe = vma.has(vma_flag::kWipeOnFork);
         // Each child VMA gets an anon_vma of its own, chained to the parent's (anon_vma_fork).
         if (copy.anon_id != 0) {
@@ -32,6 +35,18 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
         (void)table_.walk_range(vma.start, vma.end, MissingTables::Skip, EmptyTables::Keep,
                                 [&](VirtAddr va, Pte& pte) {
             if (pte.is_none()) return WalkAction::Continue;
+            // The child is not registered: userfaultfd write-protection stays behind.
+            if (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp)) {
+                const std::uint64_t rest = pte.marker_bits() & ~marker::kUffdWp;
+                if (!rest) return WalkAction::Continue;
+                auto slot = child->table_.ensure(va);
+                if (!slot) {
+                    status = Errno{ENOMEM};
+                    return WalkAction::Stop;
+                }
+                *slot.value() = Pte::make_marker(rest);
+                return WalkAction::Continue;
+            }
             auto slot = child->table_.ensure(va);
             if (!slot) {
                 status = Errno{ENOMEM};
@@ -45,7 +60,7 @@ Result<std::unique_ptr<AddressSpace>> AddressSpace::fork_impl() {
                     gather.add_page(va);
                 }
             }
-            *slot.value() = pte;
+            *slot.value() = pte.maps_frame() ? pte.without(Pte::kUffdWp) : pte;
             return WalkAction::Continue;
         });
         if (!status) return Errno{status.error()};

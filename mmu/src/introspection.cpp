@@ -37,10 +37,11 @@ std::string describe(Pte entry, int level) {
                       entry.user() ? " user" : "");
         return buf;
     }
-    std::snprintf(buf, sizeof buf, "present r%c%c %s pfn 0x%" PRIx64 "%s%s%s",
+    std::snprintf(buf, sizeof buf, "present r%c%c %s pfn 0x%" PRIx64 "%s%s%s%s",
                   entry.writable() ? 'w' : '-', entry.executable() ? 'x' : '-',
                   entry.user() ? "user" : "kernel", entry.pfn(), entry.accessed() ? " A" : "",
-                  entry.dirty() ? " D" : "", entry.global() ? " G" : "");
+                  entry.dirty() ? " D" : "", entry.global() ? " G" : "",
+                  level == 1 && entry.uffd_wp() ? " uffd-wp" : "");
     return buf;
 }
 
@@ -51,6 +52,7 @@ std::uint64_t PagemapEntry::raw() const {
     if (file) v |= 1ull << 61;
     if (exclusive) v |= 1ull << 56;
     if (guard) v |= 1ull << 58;  // PM_GUARD_REGION
+    if (uffd_wp) v |= 1ull << 57;  // PM_UFFD_WP
     return v;
 }
 
@@ -60,6 +62,7 @@ PagemapEntry AddressSpace::pagemap(VirtAddr va) const {
     if (w.depth != kLevels) return e;
     const Pte pte = w.levels[kLevels - 1].entry;
     e.guard = pte.is_guard();
+    e.uffd_wp = pte.uffd_wp() || (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp));
     e.swap = pte.kind() == PteKind::Swap || pte.kind() == PteKind::Marker;
     if (pte.maps_frame()) {
         e.present = true;
@@ -120,15 +123,17 @@ std::string vm_flag_names(const Vma& v) {
         {(v.prot & kProtExec) != 0, "ex"}, {v.shared() && !v.has(kNoMayWrite), "sh"},
         {true, "mr"},                      {may_write, "mw"},
         {!pfnmap, "me"},                   {v.shared(), "ms"},
-        {v.has(kGrowsDown), "gd"},         {pfnmap, "pf"},
-        {v.has(kHasGuards), "gu"},         {v.has(kLocked), "lo"},
+        {v.has(kGrowsDown), "gd"},         {v.has(kUffdMissing), "um"},
+        {pfnmap, "pf"},                    {v.has(kHasGuards), "gu"},
+        {v.has(kUffdWp), "uw"},            {v.has(kLocked), "lo"},
         {pfnmap, "io"},                    {v.has(kSeqRead), "sr"},
         {v.has(kRandomRead), "rr"},        {v.has(kDontFork), "dc"},
         {v.has(kSpecial), "de"},           {v.has(kLockOnFault), "lf"},
         {v.has(kAccount), "ac"},           {v.has(kNoReserve), "nr"},
         {v.has(kWipeOnFork), "wf"},        {v.has(kDontDump) || pfnmap, "dd"},
         {v.has(kHugePage), "hg"},          {v.has(kNoHugePage), "nh"},
-        {v.has(kMergeable), "mg"},         {v.has(kSealed), "sl"},
+        {v.has(kMergeable), "mg"},         {v.has(kUffdMinor), "ui"},
+        {v.has(kSealed), "sl"},
     };
     std::string out;
     for (const auto& [set, name] : names)
@@ -261,6 +266,8 @@ void AddressSpace::check_entry(VirtAddr va) const {
         broken = "zero page mapped writable";
     else if (pte.present() && pte.writable() && v && !(v->prot & kProtWrite))
         broken = "writable PTE in a VMA without PROT_WRITE";
+    else if (pte.uffd_wp() && pte.writable())
+        broken = "userfaultfd write-protected PTE mapped writable";
     if (broken) {
         std::fprintf(stderr, "mmu: MMU invariant broken at 0x%" PRIx64 ": %s\n", va, broken);
         std::abort();
@@ -299,6 +306,8 @@ void AddressSpace::check_invariants() const {
             }
             if (pte.present() && pte.writable() && !(v->prot & kProtWrite))
                 throw std::logic_error("writable PTE in a VMA without PROT_WRITE");
+            if (pte.uffd_wp() && pte.writable())
+                throw std::logic_error("userfaultfd write-protected PTE mapped writable");
         }
         return WalkAction::Continue;
     });

@@ -34,6 +34,11 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
     moved.start = new_addr;
     moved.end = new_addr + new_len;
     moved.pgoff = vma.pgoff_at(old_addr);
+    // Without UFFD_FEATURE_EVENT_REMAP the moved mapping leaves its userfaultfd context (its
+    // pages lose write-protection below).
+    const bool was_registered = moved.uffd_ctx != 0;
+    moved.flags &= ~vma_flag::kUffdAny;
+    moved.uffd_ctx = 0;
     if (moved.shared() && moved.shmem->frames.size() < moved.pgoff + pages(new_len))
         moved.shmem->frames.resize(moved.pgoff + pages(new_len), 0);
     const bool locked = moved.has(vma_flag::kLocked);
@@ -46,6 +51,7 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
         }
     }
     vmas_.insert(std::move(moved));
+    if (was_registered) uffd_clear_wp(new_addr, new_addr + new_len);
     vmas_.merge_around(new_addr, new_addr + new_len);
     // The old range stays with DONTUNMAP (empty) and with a duplication (old_len 0), whose
     // one-page isolation is undone here: Linux leaves that VMA untouched.

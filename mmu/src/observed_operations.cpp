@@ -122,9 +122,61 @@ Status AddressSpace::poke(VirtAddr dst, const void* src, std::size_t n) {
 
 Fault AddressSpace::handle_fault(VirtAddr va, Access access) {
     const Fault f = handle_fault_impl(va, access);
-    record({Operation::Fault, {va, static_cast<std::uint64_t>(access)},
-            f.signo ? (static_cast<std::int64_t>(f.signo) << 8) | f.si_code : 0, {}, nullptr});
+    const std::int64_t result = f.signo ? (static_cast<std::int64_t>(f.signo) << 8) | f.si_code
+                                : f.reason == FaultReason::UserFault ? -1 : 0;
+    record({Operation::Fault, {va, static_cast<std::uint64_t>(access)}, result, {}, nullptr});
     return f;
+}
+
+namespace {
+std::int64_t fill_outcome(const UffdFill& f) { return -static_cast<std::int64_t>(f.error); }
+}  // namespace
+
+Status AddressSpace::uffd_register(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx) {
+    auto r = uffd_register_impl(start, len, modes, ctx);
+    record({Operation::UffdRegister, {start, len, modes, ctx}, outcome(r), {}, nullptr});
+    return r;
+}
+
+Status AddressSpace::uffd_unregister(VirtAddr start, std::uint64_t len) {
+    auto r = uffd_unregister_impl(start, len);
+    record({Operation::UffdUnregister, {start, len}, outcome(r), {}, nullptr});
+    return r;
+}
+
+UffdFill AddressSpace::uffd_copy(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp, std::uint64_t ctx) {
+    const UffdFill f = uffd_copy_impl(dst, src, len, wp, ctx);
+    record({Operation::UffdCopy, {dst, src, len, wp, ctx, f.done}, fill_outcome(f), {}, nullptr});
+    return f;
+}
+
+UffdFill AddressSpace::uffd_zeropage(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
+    const UffdFill f = uffd_zeropage_impl(dst, len, ctx);
+    record({Operation::UffdZeropage, {dst, len, ctx, 0, 0, f.done}, fill_outcome(f), {}, nullptr});
+    return f;
+}
+
+UffdFill AddressSpace::uffd_continue(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx) {
+    const UffdFill f = uffd_continue_impl(dst, len, wp, ctx);
+    record({Operation::UffdContinue, {dst, len, wp, ctx, 0, f.done}, fill_outcome(f), {}, nullptr});
+    return f;
+}
+
+UffdFill AddressSpace::uffd_poison(VirtAddr dst, std::uint64_t len, std::uint64_t ctx) {
+    const UffdFill f = uffd_poison_impl(dst, len, ctx);
+    record({Operation::UffdPoison, {dst, len, ctx, 0, 0, f.done}, fill_outcome(f), {}, nullptr});
+    return f;
+}
+
+Status AddressSpace::uffd_writeprotect(VirtAddr start, std::uint64_t len, bool protect) {
+    auto r = uffd_writeprotect_impl(start, len, protect);
+    record({Operation::UffdWriteprotect, {start, len, protect}, outcome(r), {}, nullptr});
+    return r;
+}
+
+void AddressSpace::uffd_release(std::uint64_t ctx) {
+    uffd_release_impl(ctx);
+    record({Operation::UffdRelease, {ctx}, 0, {}, nullptr});
 }
 
 }  // namespace mmu

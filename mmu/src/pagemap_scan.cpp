@@ -16,8 +16,9 @@ constexpr std::uint64_t kBounceEntries = 512;
 // The categories of one page, from its PTE (`pte` null: no page table there).
 std::uint64_t page_categories(const AddressSpace& as, const Vma& vma, VirtAddr va, const Pte* pte) {
     if (!pte) return 0;  // a hole in the page tables: only the mapping's categories
-    // No page is ever write-protected by userfaultfd here, so every page counts as written.
-    std::uint64_t c = page_is::kWritten;
+    // Written: not write-protected by userfaultfd (the PTE bit, or the marker bit).
+    const bool wp = pte->uffd_wp() || (pte->kind() == PteKind::Marker && (pte->marker_bits() & marker::kUffdWp));
+    std::uint64_t c = wp ? 0 : page_is::kWritten;
     switch (pte->kind()) {
     case PteKind::None: break;
     case PteKind::Swap: c |= page_is::kSwapped; break;

@@ -43,7 +43,9 @@ struct GuestFile {
     bool nonblocking = false;    // the guest's O_NONBLOCK (host pipes are always non-blocking)
     bool host_nonblocking = false;  // the host descriptor was made O_NONBLOCK by mmuemu
     // Kernel objects that are not host descriptors (pidfd, signalfd, epoll): kind and state.
-    enum class Kind : std::uint8_t { Host, Generated, Pidfd, Signalfd, Epoll, Memfd } kind = Kind::Host;
+    // Userfaultfd: `object` is its context (kernel/userfaultfd.hpp).
+    enum class Kind : std::uint8_t { Host, Generated, Pidfd, Signalfd, Epoll, Memfd, Userfaultfd } kind = Kind::Host;
+    bool userfaultfd_device = false;  // /dev/userfaultfd (USERFAULTFD_IOC_NEW)
     int pid = 0;                 // Pidfd: the thread group
     std::uint64_t sigmask = 0;   // Signalfd: the signals it reads
     std::shared_ptr<void> object;  // Epoll: its interest list (owned by the epoll code)

@@ -343,6 +343,15 @@ VirtualLookup dev_lookup(const Components& c, bool follow) {
     for (int fd = 0; fd < 3; ++fd)
         if (name == streams[fd]) return link_to(c, 1, follow, "/proc/self/fd/" + std::to_string(fd));
     if (name == "fd") return link_to(c, 1, follow, "/proc/self/fd");
+    if (name == "userfaultfd") {  // always generated: the guest's descriptors are mmuemu's
+        if (c.size() != 2) return error(ENOTDIR);
+        VirtualLookup v;
+        v.kind = VirtualLookup::Kind::Node;
+        v.node.path = "/dev/userfaultfd";
+        v.node.data = VirtualNode::Data::UserfaultfdDevice;
+        v.node.mode = 0600;
+        return v;
+    }
     return {};
 }
 
@@ -370,7 +379,7 @@ unsigned VirtualNode::st_mode() const {
     switch (type) {
     case Type::Directory: return S_IFDIR | mode;
     case Type::Symlink: return S_IFLNK | mode;
-    default: return S_IFREG | mode;
+    default: return (data == Data::UserfaultfdDevice ? S_IFCHR : S_IFREG) | mode;
     }
 }
 
@@ -406,6 +415,7 @@ std::string describe_open_file(Process& p, const GuestFile& f) {
     case GuestFile::Kind::Pidfd: return "anon_inode:[pidfd]";
     case GuestFile::Kind::Signalfd: return "anon_inode:[signalfd]";
     case GuestFile::Kind::Epoll: return "anon_inode:[eventpoll]";
+    case GuestFile::Kind::Userfaultfd: return "anon_inode:[userfaultfd]";
     default: break;
     }
     if (f.host_fd < 0) return f.path;

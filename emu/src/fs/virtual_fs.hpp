@@ -19,7 +19,8 @@ class Process;
 struct VirtualNode {
     enum class Type : std::uint8_t { File, Directory, Symlink };
     // What a file reads: generated text, or a process's memory (pagemap words, /proc/PID/mem).
-    enum class Data : std::uint8_t { Text, Pagemap, Mem, ClearRefs };
+    // UserfaultfdDevice: /dev/userfaultfd, a character device answering USERFAULTFD_IOC_NEW.
+    enum class Data : std::uint8_t { Text, Pagemap, Mem, ClearRefs, UserfaultfdDevice };
     using Entry = DirectoryEntry;
 
     Type type = Type::File;

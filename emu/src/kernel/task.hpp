@@ -48,6 +48,7 @@ struct BlockState {
     std::uint64_t progress = 0;          // bytes already written by a partial pipe write
     bool futex_woken = false;            // a FUTEX_WAKE chose this waiter
     bool interruptible = true;           // a signal ends the wait (false: vfork parent)
+    std::shared_ptr<void> userfault;     // the userfaultfd fault (UffdWaiter) it waits on
 };
 
 // A stopped process (SIGSTOP) is ThreadGroup::stopped: its tasks keep their own state.

@@ -581,6 +581,10 @@ bool Process::handle_stop(uc_err err) {
         exit_group(0, 9);
         return false;
     }
+    if (err == UC_ERR_EXCEPTION && refused_ && refused_->reason == FaultReason::UserFault) {
+        userfault(*refused_, rip);  // the task waits; the instruction runs again once woken
+        return current_->alive() && !finished_;
+    }
     if (err == UC_ERR_EXCEPTION && refused_ && refused_->access == Access::Execute && emulate_vsyscall(rip))
         return current_->alive() && !finished_;
     if (err == UC_ERR_EXCEPTION && refused_) {

@@ -103,6 +103,8 @@ struct VirtualCpu {
 };
 
 // The machine, and the debugger's target (DebugTarget: what the GDB stub sees of it).
+class Userfaultfd;
+
 class Process final : public DebugTarget {
 public:
     Process(const RunOptions& options, const std::string& program, std::vector<std::string> argv,
@@ -181,6 +183,9 @@ public:
     void flush_code_everywhere();
     // True when the current task has a signal that would interrupt a blocking call.
     bool signal_interrupts() const;
+    // userfaultfd contexts by id (the id VMAs name): `make` builds the context for its new id.
+    std::uint64_t add_userfaultfd(std::function<std::shared_ptr<Userfaultfd>(std::uint64_t)> make);
+    std::shared_ptr<Userfaultfd> find_userfaultfd(std::uint64_t id) const;
     // A fresh pidfd-like reference to a group, for poll and waitid(P_PIDFD).
     int next_pid() { return next_pid_++; }
 
@@ -271,6 +276,8 @@ private:
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
     bool emulate_vsyscall(std::uint64_t target);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);
+    // A fault that goes to a userfaultfd: the task waits for it (syscalls/userfaultfd.cpp).
+    void userfault(const mmu::Fault& fault, std::uint64_t rip);
     // Delivers `info` now: runs the handler, or applies the default action.
     void deliver(const SigInfo& info, bool synchronous);
     void deliver_pending();
@@ -339,6 +346,8 @@ private:
         std::weak_ptr<Task> task;
     };
     std::vector<FutexWaiter> futex_waiters_;
+    std::map<std::uint64_t, std::weak_ptr<Userfaultfd>> userfaultfds_;
+    std::uint64_t next_userfaultfd_id_ = 1;
     std::unique_ptr<CpuContext> initial_context_;  // a fresh CPU's registers (for execve)
     RunStats stats_;
 

@@ -121,6 +121,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = wait_syscall(p, s)) return *r;
     if (auto r = poll_syscall(p, s)) return *r;
     if (auto r = event_syscall(p, s)) return *r;
+    if (auto r = userfaultfd_syscall(p, s)) return *r;
     if (auto r = socket_syscall(p, s)) return *r;
     if (auto r = process_syscall(p, s)) return *r;
     if (auto r = identity_syscall(p, s)) return *r;

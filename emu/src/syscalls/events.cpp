@@ -71,6 +71,8 @@ std::uint32_t file_events(Process& p, Task& t, GuestFile& f, std::uint32_t reque
     }
     case GuestFile::Kind::Signalfd: return (t.signals.pending & f.sigmask) ? (EPOLLIN & requested) : 0;
     case GuestFile::Kind::Epoll: return epoll_ready(p, t, f, depth) & requested;
+    case GuestFile::Kind::Userfaultfd:
+        return static_cast<std::uint16_t>(userfaultfd_poll_events(f)) & (requested | kAlways);
     case GuestFile::Kind::Generated:
     case GuestFile::Kind::Memfd:
         return (EPOLLIN | EPOLLOUT | EPOLLRDNORM | EPOLLWRNORM) & requested;

@@ -144,6 +144,7 @@ std::int64_t open_node(Process& p, const VirtualNode& node, int flags) {
         file->mem = node.data == VirtualNode::Data::Mem;
         file->clear_refs = node.data == VirtualNode::Data::ClearRefs;
         file->memory_of = node.tgid;
+        file->userfaultfd_device = node.data == VirtualNode::Data::UserfaultfdDevice;
         break;
     }
     file->nonblocking = flags & O_NONBLOCK;
@@ -571,6 +572,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
     case SYS_read:
     case SYS_write:
         if (auto r = event_read_write(p, s)) return *r;  // signalfd, epoll
+        if (auto f = p.files().get(fd); f && f->kind == GuestFile::Kind::Userfaultfd)
+            return s.nr == SYS_read ? userfaultfd_read(p, *f, a[1], a[2]) : err(EINVAL);
         return s.nr == SYS_read ? do_read(p, fd, a[1], a[2], -1) : do_write(p, fd, a[1], a[2], -1);
     case SYS_pread64: return do_read(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
     case SYS_pwrite64: return do_write(p, fd, a[1], a[2], static_cast<std::int64_t>(a[3]));
@@ -637,6 +640,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         auto f = p.files().get(fd);
         if (!f) return err(EBADF);
         if (f->pagemap) return pagemap_ioctl(p, *f, a[1], a[2]);
+        if (f->kind == GuestFile::Kind::Userfaultfd || f->userfaultfd_device)
+            return userfaultfd_ioctl(p, *f, a[1], a[2]);
         if (f->host_fd < 0) return err(ENOTTY);
         if (a[1] == TCGETS) {
             char buf[60];

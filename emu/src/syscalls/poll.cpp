@@ -27,6 +27,8 @@ short poll_events(Process& p, int fd, short requested) {
     case GuestFile::Kind::Signalfd:
         return (p.signals().pending & f->sigmask) ? static_cast<short>(POLLIN & requested) : 0;
     case GuestFile::Kind::Epoll: return epoll_poll_events(p, *f, requested);
+    case GuestFile::Kind::Userfaultfd:
+        return static_cast<short>(userfaultfd_poll_events(*f) & (requested | always));
     case GuestFile::Kind::Generated:
     case GuestFile::Kind::Memfd:
         return static_cast<short>((POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM) & requested);
@@ -93,6 +95,8 @@ std::int64_t wait_for(Process& p, std::vector<pollfd>& fds, std::optional<std::u
                 } else if (f->kind == GuestFile::Kind::Host && f->host_fd >= 0) {
                     pollfd h{f->host_fd, q.events, 0};
                     if (::poll(&h, 1, 0) > 0) return true;
+                } else if (f->kind == GuestFile::Kind::Userfaultfd) {
+                    if (userfaultfd_poll_events(*f) & (q.events | POLLERR)) return true;
                 } else if (f->kind == GuestFile::Kind::Epoll) {
                     return true;  // re-checked by running the call again
                 }

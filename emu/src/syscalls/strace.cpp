@@ -43,6 +43,7 @@ const std::map<std::uint64_t, const char*>& signatures() {
         {SYS_writev, "fpd"}, {SYS_readv, "fpd"}, {SYS_chmod, "sm"}, {SYS_fchmod, "fm"}, {SYS_ftruncate, "fd"},
         {SYS_truncate, "sd"}, {SYS_symlink, "ss"}, {SYS_link, "ss"}, {SYS_mlock2, "pux"}, {462 /* mseal */, "pux"},
         {SYS_process_madvise, "fpdAx"}, {SYS_clock_gettime, "dp"}, {SYS_rt_sigreturn, ""},
+        {SYS_userfaultfd, "x"},
     };
     return table;
 }

@@ -78,6 +78,11 @@ std::optional<std::int64_t> poll_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> socket_syscall(Process& p, const SyscallArgs& s);
 // eventfd2, signalfd4, epoll_create1/ctl/wait/pwait (syscalls_events.cpp).
 std::optional<std::int64_t> event_syscall(Process& p, const SyscallArgs& s);
+// userfaultfd(2), its ioctls (and /dev/userfaultfd's), read(2) and poll events (userfaultfd.cpp).
+std::optional<std::int64_t> userfaultfd_syscall(Process& p, const SyscallArgs& s);
+std::int64_t userfaultfd_ioctl(Process& p, GuestFile& f, std::uint64_t request, std::uint64_t arg);
+std::int64_t userfaultfd_read(Process& p, GuestFile& f, std::uint64_t buf, std::uint64_t count);
+short userfaultfd_poll_events(const GuestFile& f);
 // read/write of a signalfd or an epoll descriptor (nullopt for any other descriptor).
 std::optional<std::int64_t> event_read_write(Process& p, const SyscallArgs& s);
 // ppoll, pselect6, epoll_pwait: the signal mask is replaced for the duration of the call (as

@@ -122,8 +122,14 @@ std::string result_text(std::int64_t r, bool address) {
 
 std::string access_text(Access a) { return a == Access::Read ? "read" : a == Access::Write ? "write" : "exec"; }
 
+std::int64_t fault_outcome(const Fault& f) {
+    if (f.signo) return (static_cast<std::int64_t>(f.signo) << 8) | f.si_code;
+    return f.reason == FaultReason::UserFault ? -1 : 0;
+}
+
 std::string fault_outcome_text(std::int64_t encoded) {
     if (encoded == 0) return "resolved";
+    if (encoded == -1) return "userfault";
     const int signo = static_cast<int>(encoded >> 8), code = static_cast<int>(encoded & 0xff);
     std::string s = signo == kSigSegv ? "SIGSEGV" : signo == kSigBus ? "SIGBUS" : std::to_string(signo);
     s += ':';
@@ -187,6 +193,25 @@ std::string operation_line(int id, const OperationRecord& r, int child_id) {
         else line += fault_outcome_text(r.result);
         return line;
     }
+    case Operation::UffdRegister:
+        return "uffd-register" + as + hex(a[0]) + " " + hex(a[1]) + " " + hex(a[2]) + " " + std::to_string(a[3]) +
+               " -> " + result_text(r.result, false);
+    case Operation::UffdUnregister:
+        return "uffd-unregister" + as + hex(a[0]) + " " + hex(a[1]) + " -> " + result_text(r.result, false);
+    case Operation::UffdCopy:
+        return "uffd-copy" + as + hex(a[0]) + " " + hex(a[1]) + " " + hex(a[2]) + " " + std::to_string(a[3]) + " " +
+               std::to_string(a[4]) + " -> " + hex(a[5]) + " " + result_text(r.result, false);
+    case Operation::UffdZeropage:
+    case Operation::UffdPoison:
+        return std::string(r.op == Operation::UffdZeropage ? "uffd-zeropage" : "uffd-poison") + as + hex(a[0]) +
+               " " + hex(a[1]) + " " + std::to_string(a[2]) + " -> " + hex(a[5]) + " " + result_text(r.result, false);
+    case Operation::UffdContinue:
+        return "uffd-continue" + as + hex(a[0]) + " " + hex(a[1]) + " " + std::to_string(a[2]) + " " +
+               std::to_string(a[3]) + " -> " + hex(a[5]) + " " + result_text(r.result, false);
+    case Operation::UffdWriteprotect:
+        return "uffd-writeprotect" + as + hex(a[0]) + " " + hex(a[1]) + " " + std::to_string(a[2]) + " -> " +
+               result_text(r.result, false);
+    case Operation::UffdRelease: return "uffd-release" + as + std::to_string(a[0]);
     }
     return "# unknown operation";
 }
@@ -244,6 +269,7 @@ Access parse_access(std::string_view t) {
 
 std::int64_t parse_fault_outcome(std::string_view t) {
     if (t == "resolved") return 0;
+    if (t == "userfault") return -1;
     static const std::pair<const char*, std::int64_t> outcomes[] = {
         {"SIGSEGV:SEGV_MAPERR", (11 << 8) | 1}, {"SIGSEGV:SEGV_ACCERR", (11 << 8) | 2},
         {"SIGSEGV:SEGV_PKUERR", (11 << 8) | 4}, {"SIGBUS:BUS_ADRERR", (7 << 8) | 2}};

@@ -23,7 +23,9 @@ std::string advice_text(int advice);
 std::string errno_text(int err);  // "ENOMEM"
 std::string result_text(std::int64_t r, bool address);  // "0", "-ENOMEM", "0x7f..."
 std::string access_text(mmu::Access a);
-std::string fault_outcome_text(std::int64_t encoded);  // "resolved", "SIGSEGV:SEGV_MAPERR"
+std::string fault_outcome_text(std::int64_t encoded);  // "resolved", "userfault", "SIGSEGV:SEGV_MAPERR"
+// A fault's outcome as traces encode it: 0 resolved, -1 handed to userfaultfd, signo << 8 | si_code.
+std::int64_t fault_outcome(const mmu::Fault& f);
 
 // One line for an operation of address space `as_id` (child_id: the id given to a fork child).
 std::string operation_line(int as_id, const mmu::OperationRecord& r, int child_id);

@@ -21,6 +21,20 @@ using namespace mmu;
 
 namespace {
 
+// The file behind a replayed mapping of a file (contents are not traced: zeros, writes dropped).
+// Only shmem (memfd, shared anonymous memory) has no backing, as in the emulator, since some
+// rules differ (userfaultfd registration, write-notify of shared mappings).
+class UntracedFile final : public ObjectBacking {
+public:
+    void read_page(std::uint64_t, std::byte*) override {}
+    void write_page(std::uint64_t, const std::byte*, std::size_t) override {}
+    void punch_hole(std::uint64_t, std::uint64_t) override {}
+};
+
+// Whether a traced mapping name (a base name) is shmem: "memfd:NAME_(deleted)", or no name
+// (shared anonymous memory in a snapshot).
+bool shmem_name(std::string_view name) { return name.starts_with("memfd:") || name == "-"; }
+
 // A divergence between the recorded outcome and the replayed one.
 struct Divergence {
     std::string expected, got;
@@ -50,6 +64,7 @@ public:
 
     // Executes one tokenized line; throws std::invalid_argument (malformed) or Divergence.
     void execute(const TraceLine& line);
+    void execute_userfaultfd(AddressSpace& as, const TraceLine& line);
     const Counters& counters() const { return counters_; }
     void finish() {
         if (check_ && strict_ && !produced_.empty()) unexpected_flush();
@@ -158,7 +173,7 @@ void Replayer::expect(const TraceLine& l) {
         const Access access = parse_access(l.tokens[4]);
         const std::int64_t want = parse_fault_outcome(l.tokens[5]);
         const Translated t = as.access(addr, access);
-        const std::int64_t got = t.ok ? 0 : (static_cast<std::int64_t>(t.fault.signo) << 8) | t.fault.si_code;
+        const std::int64_t got = t.ok ? 0 : fault_outcome(t.fault);
         if (check_ && got != want) throw Divergence{fault_outcome_text(want), fault_outcome_text(got)};
     } else {
         throw std::invalid_argument("expect AS guard|present|absent|vmas|byte|fault ...");
@@ -218,6 +233,7 @@ void Replayer::execute(const TraceLine& l) {
         std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
         auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
         if (!cache) throw std::system_error(ENOMEM, std::generic_category(), "allocating a page cache");
+        if (!shmem_name(l.tokens[8])) cache.value()->backing = std::make_unique<UntracedFile>();
         auto r = as.mmap_file(u(2), u(3), parse_prot(l.tokens[4]), parse_mmap_flags(l.tokens[5]), cache.value(),
                               pgoff, std::string(l.tokens[8]));
         compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
@@ -297,9 +313,11 @@ void Replayer::execute(const TraceLine& l) {
     } else if (ev == "fault") {
         need(l, 4, "fault AS ADDR ACCESS [-> OUTCOME]");
         const Fault f = as.handle_fault(u(2), parse_access(l.tokens[3]));
-        const std::int64_t got = f.signo ? (static_cast<std::int64_t>(f.signo) << 8) | f.si_code : 0;
+        const std::int64_t got = fault_outcome(f);
         ++counters_.fault_outcomes[fault_outcome_text(got)];
         compare(l, fault_outcome_text(got));
+    } else if (ev.starts_with("uffd-")) {
+        execute_userfaultfd(as, l);
     } else if (ev == "fill" || ev == "access") {
         const bool fill = ev == "fill";
         need(l, fill ? 4 : 5, fill ? "fill AS VPAGE ACCESS [-> PADDR PERMS | refused]"
@@ -328,6 +346,42 @@ void Replayer::execute(const TraceLine& l) {
                                     "syscall, signal, sigreturn, task, exit, expect, as), got '" + std::string(ev) + "'");
     }
     track(as);
+}
+
+// The userfaultfd operations (the source bytes of a copy are the replay's own: contents are not
+// traced).
+void Replayer::execute_userfaultfd(AddressSpace& as, const TraceLine& l) {
+    const std::string_view ev = l.tokens[0];
+    auto u = [&](std::size_t i) { return parse_u64(l.tokens.at(i)); };
+    auto fill_text = [](const UffdFill& f) { return hex(f.done) + " " + result_text(-f.error, false); };
+    if (ev == "uffd-register") {
+        need(l, 6, "uffd-register AS START LEN MODES CTX [-> RESULT]");
+        const Status s = as.uffd_register(u(2), u(3), static_cast<std::uint32_t>(u(4)), u(5));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "uffd-unregister") {
+        need(l, 4, "uffd-unregister AS START LEN [-> RESULT]");
+        const Status s = as.uffd_unregister(u(2), u(3));
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "uffd-copy") {
+        need(l, 7, "uffd-copy AS DST SRC LEN WP CTX [-> DONE RESULT]");
+        compare(l, fill_text(as.uffd_copy(u(2), u(3), u(4), u(5) != 0, u(6))));
+    } else if (ev == "uffd-zeropage" || ev == "uffd-poison") {
+        need(l, 5, "uffd-zeropage|uffd-poison AS DST LEN CTX [-> DONE RESULT]");
+        compare(l, fill_text(ev == "uffd-zeropage" ? as.uffd_zeropage(u(2), u(3), u(4)) : as.uffd_poison(u(2), u(3), u(4))));
+    } else if (ev == "uffd-continue") {
+        need(l, 6, "uffd-continue AS DST LEN WP CTX [-> DONE RESULT]");
+        compare(l, fill_text(as.uffd_continue(u(2), u(3), u(4) != 0, u(5))));
+    } else if (ev == "uffd-writeprotect") {
+        need(l, 5, "uffd-writeprotect AS START LEN PROTECT [-> RESULT]");
+        const Status s = as.uffd_writeprotect(u(2), u(3), u(4) != 0);
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "uffd-release") {
+        need(l, 3, "uffd-release AS CTX");
+        as.uffd_release(u(2));
+    } else {
+        throw std::invalid_argument("a known userfaultfd event (uffd-register, uffd-unregister, uffd-copy, "
+                                    "uffd-zeropage, uffd-continue, uffd-poison, uffd-writeprotect, uffd-release)");
+    }
 }
 
 // Runs a whole trace; prints the first divergence or error. Returns the exit status.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,8 +41,27 @@ enum class FaultReason : std::uint8_t {
     OutOfMemory,  // no frame left for demand paging: SIGBUS (the emulator reports it)
     BeyondEnd,    // a page of a memory object beyond its (page-rounded) size: SIGBUS/BUS_ADRERR
     NotPresent,   // translate() only: the walk found no usable entry (a fault would resolve it)
+    // A fault in a range registered with a userfaultfd that the descriptor's reader must
+    // resolve (no signal: the faulting thread waits, then retries the access).
+    UserFault,
+    Poisoned,     // a UFFDIO_POISON marker: SIGBUS
 };
 const char* fault_reason_name(FaultReason reason);
+
+// Why a fault goes to userfaultfd: UFFD_PAGEFAULT_FLAG_* as the uffd_msg reports them.
+namespace uffd_flag {
+inline constexpr std::uint32_t kWrite = 1u << 0;
+inline constexpr std::uint32_t kWp = 1u << 1;
+inline constexpr std::uint32_t kMinor = 1u << 2;
+}  // namespace uffd_flag
+
+// UFFDIO_REGISTER_MODE_*.
+namespace uffd_mode {
+inline constexpr std::uint32_t kMissing = 1u << 0;
+inline constexpr std::uint32_t kWp = 1u << 1;
+inline constexpr std::uint32_t kMinor = 1u << 2;
+inline constexpr std::uint32_t kAll = kMissing | kWp | kMinor;
+}  // namespace uffd_mode
 
 struct Fault {
     VirtAddr addr = 0;
@@ -49,6 +69,16 @@ struct Fault {
     FaultReason reason = FaultReason::None;
     int signo = 0;    // SIGSEGV or SIGBUS
     int si_code = 0;  // SEGV_MAPERR / SEGV_ACCERR / BUS_ADRERR
+    // FaultReason::UserFault: the context to report to and the uffd_msg flags.
+    std::uint64_t uffd_ctx = 0;
+    std::uint32_t uffd_flags = 0;
+};
+
+// The result of a UFFDIO_COPY, ZEROPAGE, CONTINUE or POISON: bytes done before the first error,
+// and that error (0: the whole range was done).
+struct UffdFill {
+    std::uint64_t done = 0;
+    int error = 0;
 };
 
 struct Translation {
@@ -81,6 +111,7 @@ struct PagemapEntry {
     bool swap = false;      // bit 62: a swap entry or a marker
     bool file = false;      // bit 61: a page of a file or of shmem, not an anonymous one
     bool guard = false;     // bit 58, PM_GUARD_REGION
+    bool uffd_wp = false;   // bit 57, PM_UFFD_WP: write-protected by userfaultfd
     bool exclusive = false; // bit 56, PM_MMAP_EXCLUSIVE: mapped exactly once
     Pfn pfn = 0;
     std::uint64_t raw() const;
@@ -153,6 +184,28 @@ public:
     // access (TLB flushed) so that the next write faults and marks the page dirty again.
     void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
                                     std::uint64_t last);
+    // --- userfaultfd (the page-table side; the descriptor and its waiters are the caller's) ---
+    // The range check every UFFDIO_* call starts with (EINVAL: unaligned, empty, outside
+    // [mmap_min_addr, TASK_SIZE)).
+    Status uffd_validate(VirtAddr start, std::uint64_t len) const;
+    // UFFDIO_REGISTER of [start, start + len) with `modes` (uffd_mode) for context `ctx`.
+    Status uffd_register(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx);
+    // UFFDIO_UNREGISTER: the range behaves as unregistered again (write-protection dropped).
+    Status uffd_unregister(VirtAddr start, std::uint64_t len);
+    // UFFDIO_COPY: pages of [dst, dst + len) filled from the bytes at `src` (this address
+    // space's memory), installed where nothing is mapped yet (EEXIST otherwise); `wp` maps them
+    // write-protected. The range must be inside one VMA registered with `ctx` (ENOENT).
+    UffdFill uffd_copy(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp, std::uint64_t ctx);
+    UffdFill uffd_zeropage(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    // UFFDIO_CONTINUE: maps the pages the shmem object already holds (minor faults).
+    UffdFill uffd_continue(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx);
+    // UFFDIO_POISON: poisoned markers where nothing is mapped.
+    UffdFill uffd_poison(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    // UFFDIO_WRITEPROTECT: sets or clears userfaultfd write-protection of the mapped pages
+    // (setting it flushes the TLB). Every VMA in the range must be registered with MODE_WP.
+    Status uffd_writeprotect(VirtAddr start, std::uint64_t len, bool protect);
+    // The last descriptor of `ctx` was closed: its VMAs become unregistered.
+    void uffd_release(std::uint64_t ctx);
     // brk: sets the program break; returns the new break (or the old one on failure, as Linux).
     VirtAddr brk(VirtAddr requested);
     void set_brk_base(VirtAddr base);
@@ -291,6 +344,21 @@ private:
     Status madvise_populate(VirtAddr start, VirtAddr end, int advice);
     // fault helpers
     Fault resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access);
+    std::optional<Fault> userfault(const Vma& vma, Pte pte, VirtAddr va, Access access) const;
+    // userfaultfd (userfaultfd.cpp)
+    Status uffd_register_impl(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx);
+    Status uffd_unregister_impl(VirtAddr start, std::uint64_t len);
+    UffdFill uffd_copy_impl(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp, std::uint64_t ctx);
+    UffdFill uffd_zeropage_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    UffdFill uffd_continue_impl(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx);
+    UffdFill uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    Status uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect);
+    void uffd_release_impl(std::uint64_t ctx);
+    Result<Vma*> uffd_fill_vma(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
+    template <class InstallPage>
+    UffdFill uffd_fill(VirtAddr dst, std::uint64_t len, InstallPage&& install);
+    void uffd_clear_vmas(VirtAddr start, VirtAddr end, std::uint64_t ctx);
+    void uffd_clear_wp(VirtAddr start, VirtAddr end);
     Result<Pfn> shared_frame(Vma& vma, VirtAddr va);
     Vma* grow_stack(VirtAddr va);
     std::size_t copy_user(VirtAddr va, std::byte* buf, std::size_t n, Access access);

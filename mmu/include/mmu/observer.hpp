@@ -30,7 +30,16 @@ enum class Operation : std::uint8_t {
     BrkBase,     // args: base
     Poke,        // args: addr, len
     Fork,        // child: the new address space
-    Fault,       // args: addr, access; result: 0 resolved, else signo << 8 | si_code
+    Fault,       // args: addr, access; result: 0 resolved, -1 handed to userfaultfd, else signo << 8 | si_code
+    // userfaultfd (result 0 or -errno; the fills put the bytes done in args[5]):
+    UffdRegister,      // args: start, len, modes, ctx
+    UffdUnregister,    // args: start, len
+    UffdCopy,          // args: dst, src, len, wp, ctx, done
+    UffdZeropage,      // args: dst, len, ctx, -, -, done
+    UffdContinue,      // args: dst, len, wp, ctx, -, done
+    UffdPoison,        // args: dst, len, ctx, -, -, done
+    UffdWriteprotect,  // args: start, len, protect
+    UffdRelease,       // args: ctx
 };
 
 struct OperationRecord {

@@ -8,6 +8,12 @@
 //   * PROT_NONE: P clear, bit 8 set, the frame number kept (a mapped page made inaccessible);
 //   * swap entries: P and bit 8 clear, a 5-bit type in bits 1-5, a 40-bit offset in bits 12-51;
 //   * markers: swap entries of the reserved type kMarkerSwapType whose offset holds marker bits.
+// One software bit of present (and PROT_NONE) entries is used, as Linux does on x86:
+//   * bit 10 (the CPU ignores bits 9-11; Linux's _PAGE_SOFTW2) is userfaultfd write-protect
+//     (kUffdWp): the page is mapped read-only and a write to it in a VMA registered with
+//     UFFDIO_REGISTER_MODE_WP is a userfaultfd event, not a copy-on-write or write-enable
+//     fault. An entry with kUffdWp is never writable. Non-present entries carry the same state
+//     as the kUffdWp marker bit (shmem pages not mapped yet when UFFDIO_WRITEPROTECT ran).
 #pragma once
 
 #include <cstdint>
@@ -22,8 +28,10 @@ enum class PteKind : std::uint8_t { None, Present, ProtNone, Swap, Marker };
 // Marker bits, as Linux numbers them. A guard marker makes every access SIGSEGV/SEGV_MAPERR, like
 // an unmapped address, survives DONTNEED/FREE/mprotect, and is copied by fork unless WIPEONFORK.
 namespace marker {
-inline constexpr std::uint64_t kUffdWp = 1u << 0;   // reserved: userfaultfd write-protect
-inline constexpr std::uint64_t kPoisoned = 1u << 1; // reserved: hardware-poisoned / swap-in error
+inline constexpr std::uint64_t kUffdWp = 1u << 0;   // userfaultfd write-protect of an unmapped page
+// UFFDIO_POISON: every access is SIGBUS (BUS_MCEERR_AR on kernels built with memory-failure
+// handling, BUS_ADRERR otherwise, as on the reference host); UFFDIO_COPY may replace it.
+inline constexpr std::uint64_t kPoisoned = 1u << 1;
 inline constexpr std::uint64_t kGuard = 1u << 2;    // MADV_GUARD_INSTALL
 }  // namespace marker
 
@@ -39,6 +47,7 @@ public:
     static constexpr std::uint64_t kHuge = 1ull << 7;  // PS in PDE/PDPTE, PAT in a 4K PTE
     static constexpr std::uint64_t kGlobal = 1ull << 8;
     static constexpr std::uint64_t kProtNoneBit = 1ull << 8;  // only meaningful when P is clear
+    static constexpr std::uint64_t kUffdWp = 1ull << 10;      // software: userfaultfd write-protect
     static constexpr std::uint64_t kNoExecute = 1ull << 63;
     static constexpr std::uint64_t kPfnMask = ((1ull << 52) - 1) & ~0xfffull;
     static constexpr unsigned kSwapTypeShift = 1;
@@ -68,6 +77,7 @@ public:
         return swap(kMarkerSwapType, marker_bits);
     }
     static constexpr Pte guard() { return make_marker(marker::kGuard); }
+    static constexpr Pte poisoned() { return make_marker(marker::kPoisoned); }
 
     // --- classification ---
     constexpr PteKind kind() const {
@@ -85,6 +95,12 @@ public:
     constexpr bool is_guard() const {
         return kind() == PteKind::Marker && (marker_bits() & marker::kGuard);
     }
+
+    constexpr bool is_poisoned() const {
+        return kind() == PteKind::Marker && (marker_bits() & marker::kPoisoned);
+    }
+    // A frame-mapping entry write-protected by userfaultfd.
+    constexpr bool uffd_wp() const { return maps_frame() && (raw_ & kUffdWp); }
 
     // --- field accessors ---
     constexpr std::uint64_t raw() const { return raw_; }
@@ -124,6 +140,12 @@ static_assert(Pte::guard().kind() == PteKind::Marker && Pte::guard().is_guard())
 static_assert(!Pte::guard().present());
 static_assert(Pte::make_marker(marker::kUffdWp).kind() == PteKind::Marker);
 static_assert(!Pte::make_marker(marker::kUffdWp).is_guard());
+static_assert(Pte::poisoned().kind() == PteKind::Marker && Pte::poisoned().is_poisoned());
+static_assert(!Pte::poisoned().is_guard() && !Pte::guard().is_poisoned());
+static_assert(Pte::page(0x1a2, false, false).with(Pte::kUffdWp).kind() == PteKind::Present);
+static_assert(Pte::page(0x1a2, false, false).with(Pte::kUffdWp).uffd_wp());
+static_assert(Pte::prot_none(0x55).with(Pte::kUffdWp).kind() == PteKind::ProtNone);
+static_assert(!Pte::guard().uffd_wp());
 static_assert(Pte::swap(3, 0x1234).kind() == PteKind::Swap && Pte::swap(3, 0x1234).swap_type() == 3);
 static_assert(Pte::swap(3, 0x1234).swap_offset() == 0x1234);
 static_assert(Pte::table(7).present() && Pte::table(7).pfn() == 7);

@@ -47,6 +47,12 @@ inline constexpr std::uint32_t kPfnMap = 1u << 19;
 // VM_MAYWRITE cleared: a shared mapping of a file opened without write access; mprotect adding
 // PROT_WRITE is EACCES.
 inline constexpr std::uint32_t kNoMayWrite = 1u << 20;
+// Registered with a userfaultfd (VM_UFFD_MISSING, VM_UFFD_WP, VM_UFFD_MINOR): faults of that
+// kind go to the descriptor named by Vma::uffd_ctx instead of being resolved.
+inline constexpr std::uint32_t kUffdMissing = 1u << 21;
+inline constexpr std::uint32_t kUffdWp = 1u << 22;
+inline constexpr std::uint32_t kUffdMinor = 1u << 23;
+inline constexpr std::uint32_t kUffdAny = kUffdMissing | kUffdWp | kUffdMinor;
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 
@@ -65,6 +71,9 @@ struct Vma {
     // parents"): such a VMA merges only with VMAs of the same anon_vma, and no neighbour reuses it.
     bool anon_inherited = false;
     std::shared_ptr<SharedMemoryObject> shmem;
+    // The userfaultfd context this VMA is registered with (0: none). Part of VMA compatibility:
+    // VMAs of different contexts never merge (Linux's vm_userfaultfd_ctx rule).
+    std::uint64_t uffd_ctx = 0;
     std::string name;  // for /proc/self/maps ("[heap]", "[stack]", a file path)
 
     std::uint64_t size() const { return end - start; }
@@ -72,6 +81,8 @@ struct Vma {
     bool shared() const { return has(vma_flag::kShared); }
     // A private mapping of a file: read faults map the page cache, write faults copy it.
     bool file_private() const { return shmem && !shared(); }
+    // shmem or memfd (an object without a backing file), shared or private.
+    bool shmem_backed() const { return shmem && !shmem->backing && !has(vma_flag::kSpecial); }
     std::uint64_t pgoff_at(VirtAddr va) const { return pgoff + pages(va - start); }
 };
 

@@ -9,7 +9,7 @@ packages=(
     libcapstone-dev libboost-program-options-dev libzstd-dev
     gdb busybox-static qemu-user zstd bc time strace              # debugger tests, real binaries, bench peers
     golang-go                                               # the Go guest (guest/go)
-    libsqlite3-dev zlib1g-dev libssl-dev liblua5.4-dev      # guests built from static libraries
+    libsqlite3-dev zlib1g-dev libssl-dev liblua5.4-dev libpython3.11-dev libexpat1-dev  # guests built from static libraries
     clang-14 libclang-rt-14-dev                             # libFuzzer: the fuzz preset (tests/fuzz)
 )
 

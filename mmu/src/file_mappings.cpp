@@ -46,7 +46,8 @@ void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint6
                                     std::uint64_t last, CowPolicy cows) {
     const CheckOnReturn check(*this);
     TlbGather gather(tlb_, memory_, asid_);
-    for (auto& [at, vma] : vmas_.all()) {
+    for (auto& entry : vmas_.all()) {
+        const Vma& vma = entry.second;  // not a structured binding: the lambda below captures it
         if (vma.shmem.get() != &object) continue;
         const std::uint64_t lo = std::max(first, vma.pgoff), hi = std::min(last, vma.pgoff_at(vma.end));
         if (lo >= hi) continue;

@@ -133,10 +133,16 @@ std::string stat(Process& p, ThreadGroup& g, Task& t) {
     mmu::AddressSpace& as = *g.mm;
     const StackImage& st = g.stack;
     const auto& faults = as.fault_counters();
+    // utime, stime (the process's, or a thread's own in its task directory) and the waited-for
+    // children's, in USER_HZ ticks.
+    p.settle_cpu_slice();
+    const CpuTimes own = t.tid == g.tgid ? g.own_times() : CpuTimes{t.user_ns, t.system_ns};
+    constexpr std::uint64_t kNsPerTick = 1000000000 / 100;
     std::string s;
-    append(s, "%d (%s) %c %d %d %d 0 -1 4194304 %" PRIu64 " 0 0 0 0 0 0 0 20 0 %d 0 0 ", t.tid,
-           g.comm.c_str(), state_letter(p, g, t), parent_tgid(g), g.pgid, g.sid, faults.faults,
-           g.live_threads());
+    append(s, "%d (%s) %c %d %d %d 0 -1 4194304 %" PRIu64 " 0 0 0 %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+           " 20 0 %d 0 0 ", t.tid, g.comm.c_str(), state_letter(p, g, t), parent_tgid(g), g.pgid, g.sid, faults.faults,
+           own.user_ns / kNsPerTick, own.system_ns / kNsPerTick, g.waited_children.user_ns / kNsPerTick,
+           g.waited_children.system_ns / kNsPerTick, g.live_threads());
     append(s, "%" PRIu64 " %" PRIu64 " %" PRIu64 " 0 0 %" PRIu64 " 0 0 ", as.total_vm_bytes(), as.rss_pages(),
            g.rlimits[RLIMIT_RSS].first, st.rsp);
     append(s, "%" PRIu64 " %" PRIu64 " 0 0 %" PRIu64 " %" PRIu64 " 0 0 0 %d %d 0 0 0 0 0 ", t.signals.pending,

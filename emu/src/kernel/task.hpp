@@ -75,8 +75,14 @@ struct Task {
     std::uint64_t affinity = ~0ull;          // sched_setaffinity, one bit per virtual CPU
     int nice = 0;                            // setpriority: -20 (most favoured) to 19
     int last_cpu = 0;
+    // CPU time: host time spent running its code (user) and in its system calls (system).
+    std::uint64_t user_ns = 0, system_ns = 0;
 
     bool alive() const { return state != TaskState::Dead; }
+};
+
+struct CpuTimes {
+    std::uint64_t user_ns = 0, system_ns = 0;
 };
 
 enum class GroupState : std::uint8_t { Alive, Zombie, Reaped };
@@ -128,6 +134,17 @@ struct ThreadGroup {
     // enforced by clone, the others are kept and reported.
     std::array<std::pair<std::uint64_t, std::uint64_t>, 16> rlimits{};
     int next_timer_id = 0;
+    // CPU time of its threads that have exited, and of its children it waited for (with theirs):
+    // what getrusage(RUSAGE_SELF / RUSAGE_CHILDREN) and times() add up.
+    CpuTimes exited_threads, waited_children;
+
+    // RUSAGE_SELF: the threads alive now and those gone.
+    CpuTimes own_times() const {
+        CpuTimes sum = exited_threads;
+        for (const auto& w : threads)
+            if (auto t = w.lock(); t && t->alive()) sum.user_ns += t->user_ns, sum.system_ns += t->system_ns;
+        return sum;
+    }
 
     int live_threads() const {
         int n = 0;

@@ -1,5 +1,7 @@
 #include "machine/process.hpp"
 
+#include <x86intrin.h>
+
 #include "fs/proc_files.hpp"
 
 #include <cinttypes>
@@ -447,7 +449,9 @@ void Process::run_slice() {
         }
         if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         vvar_clock_.refresh();  // the vDSO's clocks start from the host's now
+        begin_cpu_slice(task);
         const uc_err err = cpu().run(rip, 0);
+        end_cpu_slice();
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;
         if (gdb_ && gdb_->take_interrupt() && !refused_) {  // ^C from the debugger
@@ -681,6 +685,42 @@ void Process::print_stats() const {
     for (const auto& [nr, count] : sys::unsupported_calls())
         std::fprintf(stderr, "  unsupported system call %s (%" PRIu64 "): %" PRIu64 " calls\n",
                      sys::syscall_name(nr).c_str(), nr, count);
+}
+
+namespace {
+
+std::uint64_t host_thread_cpu_ns() {
+    struct timespec ts {};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+void Process::begin_cpu_slice(const std::shared_ptr<Task>& t) {
+    cpu_slice_ = {t, host_thread_cpu_ns(), __rdtsc(), 0};
+}
+
+void Process::settle_cpu_slice() {
+    if (!cpu_slice_.task) return;
+    const std::uint64_t cpu = host_thread_cpu_ns(), tsc = __rdtsc();
+    const std::uint64_t spent = cpu > cpu_slice_.cpu_ns ? cpu - cpu_slice_.cpu_ns : 0;
+    const std::uint64_t wall = tsc > cpu_slice_.tsc ? tsc - cpu_slice_.tsc : 0;
+    const double in_calls = wall ? std::min(1.0, static_cast<double>(cpu_slice_.syscall_ticks) / static_cast<double>(wall)) : 0.0;
+    const auto system = static_cast<std::uint64_t>(static_cast<double>(spent) * in_calls);
+    Task& t = *cpu_slice_.task;
+    // A task that has exited meanwhile leaves its time to its process (RUSAGE_SELF).
+    CpuTimes* gone = !t.alive() && t.group ? &t.group->exited_threads : nullptr;
+    (gone ? gone->user_ns : t.user_ns) += spent - system;
+    (gone ? gone->system_ns : t.system_ns) += system;
+    cpu_slice_.cpu_ns = cpu;
+    cpu_slice_.tsc = tsc;
+    cpu_slice_.syscall_ticks = 0;
+}
+
+void Process::end_cpu_slice() {
+    settle_cpu_slice();
+    cpu_slice_.task.reset();
 }
 
 }  // namespace emu

@@ -122,6 +122,7 @@ public:
     Cpu& cpu() { return *cpus_[cpu_index_].engine; }
     GuestFiles& files() { return *current_->files; }
     SignalState& signals() { return current_->signals; }
+    const std::shared_ptr<Task>& current_task() const { return current_; }
     Task& task() { return *current_; }
     std::shared_ptr<Task> current() { return current_; }
     ThreadGroup& group() { return *current_->group; }
@@ -139,6 +140,14 @@ public:
     FileLocks& file_locks() { return file_locks_; }
     SysvShm& sysv_shm() { return sysv_shm_; }
     VvarClock& vvar_clock() { return vvar_clock_; }
+    // Per-task CPU time. One host thread runs every CPU, so its CPU time while a task runs is
+    // that task's: a slice is timed from begin_cpu_slice to settle_cpu_slice (two clock reads
+    // per run of a CPU, not per system call), and split into user and system time by the share
+    // of the slice's TSC ticks spent in system calls (two rdtsc per call).
+    void begin_cpu_slice(const std::shared_ptr<Task>& t);
+    void settle_cpu_slice();  // charges the slice so far; the slice goes on (if any)
+    void end_cpu_slice();
+    void add_syscall_ticks(std::uint64_t ticks) { cpu_slice_.syscall_ticks += ticks; }
     void print_stats() const;
 
     // --- the kernel model (kernel/*.cpp) ---
@@ -327,6 +336,10 @@ private:
     FileLocks file_locks_;
     SysvShm sysv_shm_{ram_};
     VvarClock vvar_clock_{ram_};
+    struct CpuSlice {
+        std::shared_ptr<Task> task;
+        std::uint64_t cpu_ns = 0, tsc = 0, syscall_ticks = 0;
+    } cpu_slice_;
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;
     std::shared_ptr<Task> current_;

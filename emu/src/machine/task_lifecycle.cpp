@@ -183,6 +183,11 @@ void Process::release_thread(Task& t, bool mm_release) {
         }
     }
     futex_dequeue(t);
+    if (t.group) {  // its CPU time stays with its process (RUSAGE_SELF)
+        t.group->exited_threads.user_ns += t.user_ns;
+        t.group->exited_threads.system_ns += t.system_ns;
+        t.user_ns = t.system_ns = 0;
+    }
     t.state = TaskState::Dead;
     t.block = BlockState{};
     t.vfork_parent = 0;

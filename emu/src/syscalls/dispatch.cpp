@@ -11,6 +11,7 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <x86intrin.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -133,6 +134,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
 
 std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     p.vvar_clock().refresh();  // the vDSO's clocks catch up with the host's at every entry
+    const std::uint64_t entered = __rdtsc();  // the call's share of the CPU slice is system time
     bool code_may_change = false;
     if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
         (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
@@ -164,6 +166,7 @@ std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     if (result == err(EINTR) && restartable(s.nr) && p.restart_after_interrupt()) result = kRestart;
     // A call that waits is shown once, when it completes (it is executed again when woken).
     if (p.options().strace && result != kBlock) sys::strace_result(p, s, traced_call, result);
+    p.add_syscall_ticks(__rdtsc() - entered);
     return result;
 }
 

@@ -83,15 +83,25 @@ std::int64_t set_priority(Process& p, int which, int who, int prio) {
     return 0;
 }
 
-// CPU time of the whole machine (mmuemu's own), in clock ticks and as a timeval.
-struct rusage machine_usage(Process& p) {
-    struct rusage own {};
-    ::getrusage(RUSAGE_SELF, &own);
+struct timeval to_timeval(std::uint64_t ns) {
+    return {static_cast<time_t>(ns / 1000000000), static_cast<suseconds_t>(ns % 1000000000 / 1000)};
+}
+
+// getrusage: the CPU time of the calling thread, of its process or of the children it waited
+// for (mmuemu's accounting, Process::charge_cpu_time); the peak RSS and fault count are the
+// machine's and the process's (not kept per thread or per child).
+struct rusage usage_of(Process& p, int who) {
+    CpuTimes times;
+    if (who == RUSAGE_THREAD) times = {p.task().user_ns, p.task().system_ns};
+    else if (who == RUSAGE_SELF) times = p.group().own_times();
+    else times = p.group().waited_children;
     struct rusage out {};
-    out.ru_utime = own.ru_utime;
-    out.ru_stime = own.ru_stime;
-    out.ru_maxrss = static_cast<long>(p.stats().peak_rss_pages * 4);
-    out.ru_minflt = static_cast<long>(p.as().fault_counters().faults);
+    out.ru_utime = to_timeval(times.user_ns);
+    out.ru_stime = to_timeval(times.system_ns);
+    if (who != RUSAGE_CHILDREN) {
+        out.ru_maxrss = static_cast<long>(p.stats().peak_rss_pages * 4);
+        out.ru_minflt = static_cast<long>(p.as().fault_counters().faults);
+    }
     return out;
 }
 
@@ -123,10 +133,13 @@ std::optional<std::int64_t> identity_syscall(Process& p, const SyscallArgs& s) {
     case SYS_setpriority:
         return set_priority(p, static_cast<int>(a[0]), static_cast<int>(a[1]), static_cast<int>(a[2]));
     case SYS_times: {
-        const struct rusage u = machine_usage(p);
+        p.settle_cpu_slice();
+        const struct rusage self = usage_of(p, RUSAGE_SELF), children = usage_of(p, RUSAGE_CHILDREN);
         struct tms t {};
-        t.tms_utime = ticks(u.ru_utime);
-        t.tms_stime = ticks(u.ru_stime);
+        t.tms_utime = ticks(self.ru_utime);
+        t.tms_stime = ticks(self.ru_stime);
+        t.tms_cutime = ticks(children.ru_utime);
+        t.tms_cstime = ticks(children.ru_stime);
         if (a[0] && put(p, a[0], t) != 0) return err(EFAULT);
         // Linux's clock for times() starts at INITIAL_JIFFIES (2^32 - 300 s worth of jiffies, so
         // that a 32-bit wrap comes 5 minutes after boot), in USER_HZ ticks: with Debian's HZ=250,
@@ -138,8 +151,8 @@ std::optional<std::int64_t> identity_syscall(Process& p, const SyscallArgs& s) {
     case SYS_getrusage: {
         const int who = static_cast<int>(a[0]);
         if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD) return err(EINVAL);
-        const struct rusage u = who == RUSAGE_CHILDREN ? rusage{} : machine_usage(p);
-        return put(p, a[1], u);
+        p.settle_cpu_slice();  // the calling task's time so far counts
+        return put(p, a[1], usage_of(p, who));
     }
     default: return std::nullopt;
     }

@@ -52,6 +52,11 @@ std::int64_t scan_children(Process& p, const WaitMatch& m, int options, WaitResu
             const int signo = c->wait_status & 0x7f;
             out = {c->tgid, signo ? 2 : 1, signo ? signo : (c->wait_status >> 8) & 0xff, c->wait_status};
             if (!(options & kWnowait)) {
+                // The waited-for child's CPU time, its own children's included, becomes part of
+                // the parent's RUSAGE_CHILDREN (a child reaped without a wait does not count).
+                const CpuTimes own = c->own_times();
+                self.waited_children.user_ns += own.user_ns + c->waited_children.user_ns;
+                self.waited_children.system_ns += own.system_ns + c->waited_children.system_ns;
                 c->state = GroupState::Reaped;
                 const int tgid = c->tgid;
                 std::erase_if(self.children, [&](const std::weak_ptr<ThreadGroup>& x) {

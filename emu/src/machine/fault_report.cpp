@@ -96,6 +96,21 @@ std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t 
     return page;
 }
 
+std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uint64_t page) {
+    static Disassembler dis;
+    std::uint64_t at = rip;
+    while (at < page) {
+        std::uint8_t code[16];
+        const std::size_t n = read_code(p, at, code);
+        const cs_insn* insn = dis.decode(code, n, at);
+        // Undecodable: its bytes run into a page that cannot be read, or it is invalid (it
+        // would have ended the block, so it is the last one the CPU tried to fetch either way).
+        if (!insn || at + insn->size > page) return at;
+        at += insn->size;
+    }
+    return at;
+}
+
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
     static Disassembler dis;  // one handle for the whole run: decoding is per instruction
     std::uint8_t code[16];

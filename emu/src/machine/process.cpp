@@ -436,20 +436,23 @@ void Process::run_slice() {
         port_fault_.reset();
         debug_stop_.reset();
         const bool stepping = gdb_ && resume_ == Resume::Step;
+        // A re-run goes on with the run it repeats: no instruction of the abandoned block ran, so
+        // a breakpoint at its start is still to be hit and a step is as far as it had come.
+        const std::uint64_t until = std::exchange(run_until, 0);
         if (gdb_) {
-            if (gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
+            if (!until && gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
             prepare_watchpoints();
         }
         const std::uint64_t signals_before = stats_.signals_delivered;
         stepping_ = stepping;
-        step_started_ = step_done_ = false;
+        if (!until) step_started_ = false;
+        step_done_ = false;
         if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
             coherence_violation(violation_);
             return;
         }
         if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         vvar_clock_.refresh();  // the vDSO's clocks start from the host's now
-        const std::uint64_t until = std::exchange(run_until, 0);
         const uc_err err = cpu().run(rip, 0, until);
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;

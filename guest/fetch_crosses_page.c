@@ -11,15 +11,18 @@
  * ends exactly at the page end followed by the guard page (the next fetch faults at the page
  * start), an earlier load from the guard page (that data fault comes first), the same code
  * run once while the second page was executable and again after the guard went in, and the
- * cases with no fault at all.
+ * cases with no fault at all. Last, two threads fault that way 3000 times each at the same time
+ * (under mmuemu --cpus 2 they run on two virtual CPUs).
  */
 #include "guest_util.h"
 
+#include <pthread.h>
 #include <ucontext.h>
 
-static sigjmp_buf jb;
-static volatile int got_code;
-static volatile uintptr_t got_addr, got_rip, got_rcx;
+/* Per thread: the faults of two threads at once are compared too. */
+static __thread sigjmp_buf jb;
+static __thread volatile int got_code;
+static __thread volatile uintptr_t got_addr, got_rip, got_rcx;
 
 static void on_segv(int sig, siginfo_t *si, void *ucv)
 {
@@ -122,6 +125,42 @@ static void crossing_case(const char *label, enum second_page kind)
     munmap(base, 2 * PG);
 }
 
+/* Runs the crossing code `times` times; counts the faults that are exactly as on x86. */
+static int precise_faults(int times, enum second_page kind)
+{
+    char *base = map_code();
+    size_t start = write_code(base, 3, 0);
+    make_second_page(base, kind);
+    int want_code = kind == GUARD || kind == UNMAPPED ? SEGV_MAPERR : SEGV_ACCERR;
+    int precise = 0;
+    for (volatile int i = 0; i < times; i++) {
+        uint64_t counter = 0;
+        got_code = 0;
+        if (sigsetjmp(jb, 1) == 0)
+            call_code(base + start, &counter, NULL);
+        precise += got_code == want_code && got_rip == (uintptr_t)base + PG - 3 &&
+                   got_addr == (uintptr_t)base + PG && got_rcx == 3 && counter == 1;
+    }
+    munmap(base, 2 * PG);
+    return precise;
+}
+
+static pthread_barrier_t start_together;
+
+struct thread_run {
+    int times;
+    enum second_page kind;
+    int precise;
+};
+
+static void *fault_thread(void *arg)
+{
+    struct thread_run *run = arg;
+    pthread_barrier_wait(&start_together);
+    run->precise = precise_faults(run->times, run->kind);
+    return NULL;
+}
+
 int main(void)
 {
     struct sigaction sa;
@@ -167,20 +206,16 @@ int main(void)
     run("then the second page becomes a guard:", base, start, NULL);
     munmap(base, 2 * PG);
 
-    /* Many times in a row. */
-    base = map_code();
-    start = write_code(base, 3, 0);
-    make_second_page(base, PROT_NONE_PAGE);
-    int precise = 0;
-    for (int i = 0; i < 200; i++) {
-        uint64_t counter = 0;
-        got_code = 0;
-        if (sigsetjmp(jb, 1) == 0)
-            call_code(base + start, &counter, NULL);
-        precise += got_code == SEGV_ACCERR && got_rip == (uintptr_t)base + PG - 3 &&
-                   got_addr == (uintptr_t)base + PG && got_rcx == 3 && counter == 1;
+    out("200 faults in a row, precise: %d\n", precise_faults(200, PROT_NONE_PAGE));
+
+    pthread_t threads[2];
+    struct thread_run runs[2] = {{3000, GUARD, 0}, {3000, READ_ONLY, 0}};
+    pthread_barrier_init(&start_together, NULL, 2);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&threads[i], NULL, fault_thread, &runs[i]);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        out("thread %d: 3000 faults, precise: %d\n", i + 1, runs[i].precise);
     }
-    out("200 faults in a row, precise: %d\n", precise);
-    munmap(base, 2 * PG);
     return 0;
 }

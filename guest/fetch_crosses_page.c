@@ -12,7 +12,8 @@
  * start), an earlier load from the guard page (that data fault comes first), the same code
  * run once while the second page was executable and again after the guard went in, and the
  * cases with no fault at all. Last, two threads fault that way 3000 times each at the same time
- * (under mmuemu --cpus 2 they run on two virtual CPUs).
+ * (under mmuemu --cpus 2 they run on two virtual CPUs). With the argument `die`, the first case
+ * without a handler.
  */
 #include "guest_util.h"
 
@@ -161,8 +162,22 @@ static void *fault_thread(void *arg)
     return NULL;
 }
 
-int main(void)
+/* `die`: the guard-page case without a handler; the process dies by SIGSEGV (mmuemu's fault
+ * report names the instruction). */
+static int die(void)
 {
+    char *base = map_code();
+    size_t start = write_code(base, 3, 0);
+    make_second_page(base, GUARD);
+    uint64_t counter = 0;
+    call_code(base + start, &counter, NULL);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "die") == 0)
+        return die();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;

@@ -141,14 +141,20 @@ std::string disassemble_at(Process& p, std::uint64_t rip) {
     const std::size_t n = read_code(p, rip, code);
     Disassembler dis;
     const cs_insn* insn = dis.decode(code, n, rip);
+    auto hex = [](const std::uint8_t* bytes, std::size_t size) {
+        std::string text;
+        char byte[4];
+        for (std::size_t i = 0; i < size; ++i) {
+            std::snprintf(byte, sizeof byte, i ? " %02x" : "%02x", bytes[i]);
+            text += byte;
+        }
+        return text;
+    };
+    if (!insn && n < 15)  // it runs into a page that is not there (a fetch that crossed into it)
+        return "(no instruction could be decoded: " + (n ? hex(code, n) + ", then " : std::string()) +
+               "a page that is not present)";
     if (!insn) return "(no instruction could be decoded)";
-    std::string text = std::string(insn->mnemonic) + " " + insn->op_str + "  (";
-    char byte[4];
-    for (std::size_t i = 0; i < insn->size; ++i) {
-        std::snprintf(byte, sizeof byte, i ? " %02x" : "%02x", insn->bytes[i]);
-        text += byte;
-    }
-    return text + ")";
+    return std::string(insn->mnemonic) + " " + insn->op_str + "  (" + hex(insn->bytes, insn->size) + ")";
 }
 
 void print_fault_report(Process& p, const SigInfo& info) {

@@ -206,10 +206,11 @@ void Cpu::flush_tlb() { check(uc_ctl_flush_tlb(handle()), "uc_ctl_flush_tlb"); }
 
 void Cpu::flush_code() { check(uc_ctl_flush_tb(handle()), "uc_ctl_flush_tb"); }
 
-uc_err Cpu::run(std::uint64_t rip, std::uint64_t max_instructions) {
-    // until = 0: Unicorn would otherwise probe the page of until-1 when the run ends, which shows
-    // up as a bogus refused fetch in the TLB-fill hook.
-    return uc_emu_start(handle(), rip, 0, 0, max_instructions);
+uc_err Cpu::run(std::uint64_t rip, std::uint64_t max_instructions, std::uint64_t until) {
+    // Without an end, until = 0: Unicorn may probe the page of until-1 when the run ends, which
+    // would show up as a bogus refused fetch in the TLB-fill hook. A caller's `until` follows
+    // code the CPU has just fetched, so that page is one it may execute.
+    return uc_emu_start(handle(), rip, until, 0, max_instructions);
 }
 
 void Cpu::stop() { check(uc_emu_stop(handle()), "uc_emu_stop"); }

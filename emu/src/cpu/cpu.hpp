@@ -100,8 +100,10 @@ public:
     void flush_tlb();
     void flush_code();
 
-    // Runs from `rip` until stopped, an exception, or `max_instructions` (0 = unlimited).
-    uc_err run(std::uint64_t rip, std::uint64_t max_instructions);
+    // Runs from `rip` until stopped, an exception, or `max_instructions` (0 = unlimited); with
+    // `until` (0 = none) it also stops when RIP reaches that address, which the translator
+    // never fetches (a block ends before it).
+    uc_err run(std::uint64_t rip, std::uint64_t max_instructions, std::uint64_t until = 0);
     void stop();
 
     // Forgets the exception the CPU took (QEMU's "exception in flight"). Unicorn hands every

@@ -96,6 +96,21 @@ std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t 
     return page;
 }
 
+std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uint64_t page) {
+    static Disassembler dis;
+    std::uint64_t at = rip;
+    while (at < page) {
+        std::uint8_t code[16];
+        const std::size_t n = read_code(p, at, code);
+        const cs_insn* insn = dis.decode(code, n, at);
+        // Undecodable: its bytes run into a page that cannot be read, or it is invalid (it
+        // would have ended the block, so it is the last one the CPU tried to fetch either way).
+        if (!insn || at + insn->size > page) return at;
+        at += insn->size;
+    }
+    return at;
+}
+
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
     static Disassembler dis;  // one handle for the whole run: decoding is per instruction
     std::uint8_t code[16];
@@ -126,14 +141,20 @@ std::string disassemble_at(Process& p, std::uint64_t rip) {
     const std::size_t n = read_code(p, rip, code);
     Disassembler dis;
     const cs_insn* insn = dis.decode(code, n, rip);
+    auto hex = [](const std::uint8_t* bytes, std::size_t size) {
+        std::string text;
+        char byte[4];
+        for (std::size_t i = 0; i < size; ++i) {
+            std::snprintf(byte, sizeof byte, i ? " %02x" : "%02x", bytes[i]);
+            text += byte;
+        }
+        return text;
+    };
+    if (!insn && n < 15)  // it runs into a page that is not there (a fetch that crossed into it)
+        return "(no instruction could be decoded: " + (n ? hex(code, n) + ", then " : std::string()) +
+               "a page that is not present)";
     if (!insn) return "(no instruction could be decoded)";
-    std::string text = std::string(insn->mnemonic) + " " + insn->op_str + "  (";
-    char byte[4];
-    for (std::size_t i = 0; i < insn->size; ++i) {
-        std::snprintf(byte, sizeof byte, i ? " %02x" : "%02x", insn->bytes[i]);
-        text += byte;
-    }
-    return text + ")";
+    return std::string(insn->mnemonic) + " " + insn->op_str + "  (" + hex(insn->bytes, insn->size) + ")";
 }
 
 void print_fault_report(Process& p, const SigInfo& info) {

@@ -23,6 +23,11 @@ constexpr bool is_canonical(std::uint64_t va) {
 // at `rip` and computes which of its memory operands touched the refused page.
 std::uint64_t exact_fault_address(Process& p, const mmu::Fault& fault, std::uint64_t rip);
 
+// The address of the first instruction, decoding straight on from `rip`, whose bytes reach
+// `page` (an instruction that starts on it counts). The instructions before it must not branch:
+// they are those of one translated block.
+std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uint64_t page);
+
 // One instruction, disassembled: "mov byte ptr [rax + 0x1000], 0x41  (c6 80 00 10 00 00 41)".
 std::string disassemble_at(Process& p, std::uint64_t rip);
 

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <utility>
 
 namespace emu {
 
@@ -428,6 +429,7 @@ void Process::run_slice() {
     if (!task->block.retry) deliver_pending();
     if (!task->alive() || task->state != TaskState::Runnable || task->group->stopped || finished_) return;
     if (redirect_) rip = *redirect_;
+    std::uint64_t run_until = 0;  // re-running a block up to the instruction whose fetch faulted
     while (!finished_ && task->alive() && task->state == TaskState::Runnable) {
         if (forced_next_ && forced_next_ != task->tid) return;  // the debugger steps another thread
         redirect_.reset();
@@ -436,13 +438,17 @@ void Process::run_slice() {
         port_fault_.reset();
         debug_stop_.reset();
         const bool stepping = gdb_ && resume_ == Resume::Step;
+        // A re-run goes on with the run it repeats: no instruction of the abandoned block ran, so
+        // a breakpoint at its start is still to be hit and a step is as far as it had come.
+        const std::uint64_t until = std::exchange(run_until, 0);
         if (gdb_) {
-            if (gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
+            if (!until && gdb_->breakpoint_at(rip)) gdb_->step_over = rip;  // leave a breakpoint we stand on
             prepare_watchpoints();
         }
         const std::uint64_t signals_before = stats_.signals_delivered;
         stepping_ = stepping;
-        step_started_ = step_done_ = false;
+        if (!until) step_started_ = false;
+        step_done_ = false;
         if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
             coherence_violation(violation_);
             return;
@@ -450,7 +456,7 @@ void Process::run_slice() {
         if (gdb_ && !stepping) gdb_->start_watching(cpu().handle());
         vvar_clock_.refresh();  // the vDSO's clocks start from the host's now
         begin_cpu_slice(task);
-        const uc_err err = cpu().run(rip, 0);
+        const uc_err err = cpu().run(rip, 0, until);
         end_cpu_slice();
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;
@@ -465,6 +471,10 @@ void Process::run_slice() {
             return;
         }
         if (finished_ || !task->alive()) return;
+        if (!until && (run_until = imprecise_fetch_fault(err))) {
+            rip = cpu().reg(UC_X86_REG_RIP);  // nothing of the block ran: run it up to that
+            continue;                         // instruction, whose fetch then faults again
+        }
         if (options_.max_instructions && instructions_ >= options_.max_instructions) {
             std::fprintf(stderr, "mmuemu: stopped after %" PRIu64 " instructions (--max-insns)\n",
                          instructions_);
@@ -561,6 +571,20 @@ bool Process::emulate_vsyscall(std::uint64_t target) {  // target: RIP, the addr
     cpu().set_reg(UC_X86_REG_RIP, return_to);
     cpu().set_reg(UC_X86_REG_RSP, r[0] + 8);
     return true;
+}
+
+// An x86 instruction fetch faults at the instruction that needs the page. Unicorn fetches a
+// whole block while translating it, and a refused fetch abandons the block before any of it
+// runs: RIP is the block's start, and the instruction that reaches into the refused page (the
+// one after the start's page) may be further on. Returns its address when it is not the start,
+// else 0. Costs nothing unless a fetch was refused.
+std::uint64_t Process::imprecise_fetch_fault(uc_err err) {
+    if (err != UC_ERR_EXCEPTION || !refused_ || refused_->access != Access::Execute) return 0;
+    const std::uint64_t block_start = cpu().reg(UC_X86_REG_RIP);
+    const std::uint64_t next_page = page_down(block_start) + kPageSize;
+    if (page_down(refused_->addr) != next_page) return 0;  // the block's first fetch: precise
+    const std::uint64_t faulting = first_instruction_reaching(*this, block_start, next_page);
+    return faulting != block_start ? faulting : 0;
 }
 
 // Why did uc_emu_start return? A redirect (signal delivery, sigreturn), a page fault the MMU

@@ -282,6 +282,7 @@ private:
     bool verify_code_caches();
     // Handles the stop of uc_emu_start; returns false when the current task stops running.
     bool handle_stop(uc_err err);
+    std::uint64_t imprecise_fetch_fault(uc_err err);
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
     bool emulate_vsyscall(std::uint64_t target);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);

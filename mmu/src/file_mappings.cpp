@@ -35,8 +35,11 @@ Status AddressSpace::msync(VirtAddr start, std::uint64_t len, int flags) {
         }
         if ((flags & kMsInvalidate) && vma->has(vma_flag::kLocked)) return Errno{EBUSY};
         const VirtAddr piece_end = std::min(end, vma->end);
-        if (vma->shared() && vma->shmem)
+        if (vma->shared() && vma->shmem) {
             vma->shmem->write_back(vma->pgoff_at(start), vma->pgoff_at(piece_end));
+            // MS_SYNC waits for the storage too (Linux: vfs_fsync_range, data only).
+            if ((flags & kMsSync) && vma->shmem->backing) vma->shmem->backing->sync_data();
+        }
         start = vma->end;
         if (start >= end) return unmapped;
     }

@@ -22,6 +22,8 @@ public:
         for (std::size_t i = 0; i < len; ++i)
             bytes_[(index << kPageShift) + i] = std::to_integer<std::uint8_t>(page[i]);
     }
+    void sync_data() override { ++syncs; }
+    int syncs = 0;
     void punch_hole(std::uint64_t first, std::uint64_t count) override {
         bytes_.erase(bytes_.lower_bound(first << kPageShift), bytes_.lower_bound((first + count) << kPageShift));
     }
@@ -68,6 +70,7 @@ TEST_F(MemoryObjectTest, SharedWriteGoesBackOnMsync) {
     ASSERT_TRUE(as->msync(base, 2 * kPageSize, 4).ok());
     EXPECT_EQ(file[1], 'x');
     EXPECT_EQ(backing->writes, 1);
+    EXPECT_EQ(backing->syncs, 1);  // MS_SYNC (4) waits for the storage
     EXPECT_TRUE(object->dirty.empty());
 }
 

@@ -39,6 +39,7 @@ public:
             done += static_cast<std::size_t>(put);
         }
     }
+    void sync_data() override { (void)::fdatasync(fd_); }
     void punch_hole(std::uint64_t first, std::uint64_t count) override {
         (void)::fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(first << mmu::kPageShift),
                           static_cast<off_t>(count << mmu::kPageShift));

@@ -29,6 +29,7 @@ public:
     void read_page(std::uint64_t, std::byte*) override {}
     void write_page(std::uint64_t, const std::byte*, std::size_t) override {}
     void punch_hole(std::uint64_t, std::uint64_t) override {}
+    void sync_data() override {}
 };
 
 // Whether a traced mapping name (a base name) is shmem: "memfd:NAME_(deleted)", or no name

@@ -29,6 +29,8 @@ public:
     // Deallocates pages [first, first + count) of the file, which read as zero from then on
     // (fallocate PUNCH_HOLE|KEEP_SIZE, as MADV_REMOVE does on a shared file mapping).
     virtual void punch_hole(std::uint64_t first, std::uint64_t count) = 0;
+    // Waits until what was written back is on the storage (msync MS_SYNC: fdatasync).
+    virtual void sync_data() = 0;
 };
 
 // Shared by every VMA, address space and descriptor that uses it (shared_ptr). Private

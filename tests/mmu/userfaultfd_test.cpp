@@ -254,6 +254,7 @@ TEST_F(UserfaultfdTest, FileMappingsCannotBeRegistered) {
         void read_page(std::uint64_t, std::byte*) override {}
         void write_page(std::uint64_t, const std::byte*, std::size_t) override {}
         void punch_hole(std::uint64_t, std::uint64_t) override {}
+        void sync_data() override {}
     };
     object->backing = std::make_unique<NoFile>();
     auto mapped = as->mmap_file(0, kPageSize, kProtRead, map::kPrivate, object, 0, "/file");

@@ -284,6 +284,50 @@ static void async_modes(void)
     close(mfd);
 }
 
+/* Mappings of a file: only MODE_WP alone in a WP_ASYNC context; pages not mapped get markers. */
+static void file_mappings(void)
+{
+    static const char *path = "uffd_wp_async_rules.tmp";
+    unlink(path);
+    int f = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (f < 0 || ftruncate(f, 4 * PG) != 0) return;
+    int sync_fd = new_uffd(0, "file: sync api", "0 async=1 unpopulated=1");
+    int fd = new_uffd(UFFD_FEATURE_WP_ASYNC, "file: api", "0 async=1 unpopulated=1");
+    for (int shared = 0; shared < 2 && fd >= 0 && sync_fd >= 0; ++shared) {
+        char label[64];
+#define L(what) (snprintf(label, sizeof label, "file %s: %s", shared ? "shared" : "private", (what)), label)
+        char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, f, 0);
+        if (m == MAP_FAILED) return;
+        m[0] = 'a';
+        /* Every page mapped first (the host maps a file's neighbouring pages on a read fault). */
+        expect(L("read page 1"), OKVAL(m[PG]), "ok val=0x00");
+        expect(L("read page 2"), OKVAL(m[2 * PG]), "ok val=0x00");
+        expect(L("read page 3"), OKVAL(m[3 * PG]), "ok val=0x00");
+        EXPECT_SYS(L("register wp, sync context"), reg(sync_fd, m, 4 * PG, UFFDIO_REGISTER_MODE_WP), "-1 EINVAL");
+        EXPECT_SYS(L("register missing|wp"), reg(fd, m, 4 * PG, UFFDIO_REGISTER_MODE_WP | UFFDIO_REGISTER_MODE_MISSING),
+                   "-1 EINVAL");
+        EXPECT_SYS(L("register wp"), reg(fd, m, 4 * PG, UFFDIO_REGISTER_MODE_WP), "0");
+        scan(L("before protect"), m, 4, 0, 0, 0x1ff, 16, 0, shared ? "1: [0,4) wpallowed,written,file,present walk_end=4" : "2: [0,1) wpallowed,written,present [1,4) wpallowed,written,file,present walk_end=4");
+        EXPECT_SYS(L("writeprotect"), wprotect(fd, m, 4 * PG, 1), "0");
+        expect(L("bits"), WP_BITS(m, 4), "WWWW");
+        m[0] = 'b';
+        m[2 * PG] = 'c';
+        expect(L("read page 3 again"), OKVAL(m[3 * PG]), "ok val=0x00");
+        expect(L("bits after writes"), WP_BITS(m, 4), "PWPW");
+        scan(L("collect"), m, 4, WPM | CHK, W, W, 16, 0, "2: [0,1) written [2,3) written walk_end=4");
+        scan(L("again"), m, 4, 0, 0, 0x1ff, 16, 0, shared ? "1: [0,4) wpallowed,file,present walk_end=4" : "4: [0,1) wpallowed,present [1,2) wpallowed,file,present [2,3) wpallowed,present [3,4) wpallowed,file,present walk_end=4");
+        munmap(m, 4 * PG);
+        char c[3] = {0};
+        if (pread(f, c, 1, 0) != 1 || pread(f, c + 1, 1, 2 * PG) != 1) c[0] = '!';
+        expect(L("file holds"), c[0] ? c : "-", shared ? "bc" : "-");
+#undef L
+    }
+    if (fd >= 0) close(fd);
+    if (sync_fd >= 0) close(sync_fd);
+    close(f);
+    unlink(path);
+}
+
 int main(void)
 {
     g_pagemap = open("/proc/self/pagemap", O_RDONLY);
@@ -296,5 +340,6 @@ int main(void)
     populated_only();
     async_rules();
     async_modes();
+    file_mappings();
     return summary("uffd_wp_async_rules");
 }

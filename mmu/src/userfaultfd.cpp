@@ -17,9 +17,12 @@ namespace mmu {
 namespace {
 
 // Linux's vma_can_userfault: anonymous memory and shmem (memfd, MAP_SHARED|MAP_ANONYMOUS), shared
-// or private; MODE_MINOR only on shmem. Mappings of files and special mappings: never.
+// or private; MODE_MINOR only on shmem. Mappings of files: only for MODE_WP alone in a context
+// with WP_ASYNC. Special mappings: never.
 bool can_userfault(const Vma& v, std::uint32_t vma_flags) {
     if (v.has(vma_flag::kSpecial)) return false;
+    const std::uint32_t modes = vma_flags & (vma_flag::kUffdMissing | vma_flag::kUffdWp | vma_flag::kUffdMinor);
+    if (modes == vma_flag::kUffdWp && (vma_flags & vma_flag::kUffdWpAsync)) return true;
     if (v.shmem && !v.shmem_backed()) return false;
     if ((vma_flags & vma_flag::kUffdMinor) && !v.shmem_backed()) return false;
     return true;

@@ -90,9 +90,10 @@ struct Vma {
     // shmem or memfd (an object without a backing file), shared or private.
     bool shmem_backed() const { return shmem && !shmem->backing && !has(vma_flag::kSpecial); }
     // Linux's userfaultfd_wp_use_markers: write-protection reaches pages not mapped yet (a uffd-wp
-    // marker in the empty entry) in shmem always, in anonymous memory with WP_UNPOPULATED.
+    // marker in the empty entry) in shmem and file mappings always, in anonymous memory with
+    // WP_UNPOPULATED.
     bool uffd_wp_uses_markers() const {
-        return has(vma_flag::kUffdWp) && (shmem_backed() || has(vma_flag::kUffdWpUnpopulated));
+        return has(vma_flag::kUffdWp) && (shmem != nullptr || has(vma_flag::kUffdWpUnpopulated));
     }
     // Asynchronous write-protection (PAGEMAP_SCAN's PAGE_IS_WPALLOWED): WP_ASYNC and markers.
     bool uffd_wp_async() const { return has(vma_flag::kUffdWpAsync) && uffd_wp_uses_markers(); }

@@ -279,6 +279,13 @@ static void async_modes(void)
     s[2 * PG] = 2;
     scan("shmem: collect", s, 4, WPM | CHK, W, W, 16, 0, "1: [2,3) written walk_end=4");
     scan("shmem: again", s, 4, WPM | CHK, W, W, 16, 0, "0: walk_end=4");
+    /* Zapping shmem pages keeps their protection as markers (anonymous memory loses it). */
+    EXPECT_SYS("shmem: dontneed 0-1", madvise(s, 2 * PG, MADV_DONTNEED), "0");
+    expect("shmem: bits after dontneed", WP_BITS(s, 4), "wwWw");
+    EXPECT_SYS("shmem: truncate to 1 page", ftruncate(mfd, PG), "0");
+    expect("shmem: bits after truncate", WP_BITS(s, 4), "wwww");
+    expect("shmem: read page 0", OKVAL(s[0]), "ok val=0x01");
+    scan("shmem: after zaps", s, 4, 0, 0, 0x1ff, 16, 0, "2: [0,1) wpallowed,file,present [1,4) wpallowed,swapped walk_end=4");
     close(fd);
     munmap(s, 4 * PG);
     close(mfd);

@@ -159,7 +159,7 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
     case madv::kDontNeed:
     case madv::kDontNeedLocked:
         if (locked && advice == madv::kDontNeed) return Errno{EINVAL};
-        zap(start, end, MarkerPolicy::Keep, gather);  // guard markers survive
+        zap(start, end, keep_markers_of(vma), gather);  // guard markers survive
         return Ok{};
     case madv::kFree:
         if (locked || vma.shmem) return Errno{EINVAL};  // anonymous private memory only

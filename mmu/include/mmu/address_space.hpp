@@ -322,7 +322,13 @@ private:
         const AddressSpace& as_;
     };
 
-    enum class MarkerPolicy : std::uint8_t { Keep, Clear };
+    // KeepUffdWp: Keep, and a page write-protected by userfaultfd leaves a uffd-wp marker behind
+    // (Linux: in a mapping that is not anonymous and uses markers, a zap other than munmap keeps
+    // the protection of the pages it removes). keep_markers_of picks it for a VMA.
+    enum class MarkerPolicy : std::uint8_t { Keep, Clear, KeepUffdWp };
+    static MarkerPolicy keep_markers_of(const Vma& vma) {
+        return vma.shmem && vma.uffd_wp_uses_markers() ? MarkerPolicy::KeepUffdWp : MarkerPolicy::Keep;
+    }
     class Zapper;
 
     Status validate_range(VirtAddr addr, std::uint64_t len) const;

@@ -87,8 +87,8 @@ private:
             if (!wp_allowed && (r_.flags & kScanWpMatching)) continue;
             if (v->has(vma_flag::kPfnMap)) continue;
             const std::uint64_t vma_categories = wp_allowed ? page_is::kWpAllowed : 0;  // never soft-dirty
-            const std::uint64_t vma_bits = r_.category_mask & (page_is::kWpAllowed | page_is::kSoftDirty);
-            if (((vma_categories ^ r_.category_inverted) & vma_bits) != vma_bits) continue;
+            const std::uint64_t required = r_.category_mask & page_is::kWpAllowed;
+            if (((vma_categories ^ r_.category_inverted) & required) != required) continue;
             for (VirtAddr va = std::max(from, v->start); va < std::min(r_.end, v->end); va += kPageSize)
                 MMU_TRY(visit(*v, vma_categories, va));
         }

@@ -236,6 +236,14 @@ static void async_rules(void)
     /* MADV_DONTNEED: the pages are gone, the markers with them? */
     EXPECT_SYS("async: dontneed 3", madvise(m + 3 * PG, PG, MADV_DONTNEED), "0");
     scan("async: after dontneed", m, NPAGES, 0, 0, 0x1ff, 16, 0, "3: [0,3) wpallowed,present [3,4) wpallowed,written [4,8) wpallowed,present walk_end=8");
+    /* A guard page counts as written until a scan protects it (the marker keeps both). */
+    EXPECT_SYS("async: guard page 4", madvise(m + 4 * PG, PG, MADV_GUARD_INSTALL), "0");
+    scan("async: guard collect", m, NPAGES, WPM | CHK, W, 0x1ff, 16, 0, "2: [3,4) wpallowed,written [4,5) wpallowed,written,swapped,guard walk_end=8");
+    scan("async: guard again", m, NPAGES, WPM | CHK, W, 0x1ff, 16, 0, "0: walk_end=8");
+    expect("async: bits with guard", WP_BITS(m, NPAGES), "WWWwwWWW");
+    expect("async: guard write", PROBE_W(m + 4 * PG, m, 1), "SIGSEGV SEGV_MAPERR addr=+0x4000");
+    EXPECT_SYS("async: guard remove", madvise(m + 4 * PG, PG, MADV_GUARD_REMOVE), "0");
+    expect("async: bits after guard remove", WP_BITS(m, NPAGES), "WWWw.WWW");
     /* A mapping that is not registered: CHECK_WPASYNC is EPERM, WP_MATCHING alone skips it. */
     char *other = anon(2);
     other[0] = 1;
@@ -248,7 +256,7 @@ static void async_rules(void)
                    ioctl(fd, UFFDIO_UNREGISTER, &r);
                }),
                "0");
-    scan("async: after unregister", m, NPAGES, 0, 0, 0x1ff, 16, 0, "3: [0,3) written,present [3,4) written [4,8) written,present walk_end=8");
+    scan("async: after unregister", m, NPAGES, 0, 0, 0x1ff, 16, 0, "3: [0,3) written,present [3,5) written [5,8) written,present walk_end=8");
     close(fd);
     munmap(m, NPAGES * PG);
     munmap(other, 2 * PG);
@@ -337,6 +345,7 @@ static void file_mappings(void)
 
 int main(void)
 {
+    probe_init();
     g_pagemap = open("/proc/self/pagemap", O_RDONLY);
     if (g_pagemap < 0) {
         out("open pagemap: %s\n", errname(errno));

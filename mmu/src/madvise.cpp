@@ -219,7 +219,9 @@ void AddressSpace::guard_remove(VirtAddr start, VirtAddr end) {
     (void)table_.walk_range(start, end, MissingTables::Skip, EmptyTables::Keep,
                             [](VirtAddr, Pte& pte) {
         if (pte.is_guard()) {
-            const std::uint64_t rest = pte.marker_bits() & ~marker::kGuard;
+            // A guard marker's userfaultfd write-protection (PAGEMAP_SCAN's write-protect sets it)
+            // goes with it: Linux clears the whole entry.
+            const std::uint64_t rest = pte.marker_bits() & ~(marker::kGuard | marker::kUffdWp);
             pte = rest ? Pte::make_marker(rest) : Pte::none();
         }
         return WalkAction::Continue;

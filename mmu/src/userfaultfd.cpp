@@ -338,6 +338,8 @@ Status AddressSpace::uffd_wp_range_impl(VirtAddr start, std::uint64_t len) {
             pte = pte.without(Pte::kWritable).with(Pte::kUffdWp);
         } else if (pte.is_none()) {
             pte = Pte::make_marker(marker::kUffdWp);
+        } else if (pte.kind() == PteKind::Marker) {
+            pte = Pte::make_marker(pte.marker_bits() | marker::kUffdWp);  // a guard page stays one
         }
         return WalkAction::Continue;
     });

@@ -211,7 +211,8 @@ public:
     Status uffd_writeprotect(VirtAddr start, std::uint64_t len, bool protect);
     // PAGEMAP_SCAN's PM_SCAN_WP_MATCHING on the pages it selected (Linux's make_uffd_wp_pte and
     // uffd_wp_range): mapped pages lose write access (their TLB entries are flushed), empty
-    // entries get a uffd-wp marker. Guard and poisoned markers and swap entries are left alone.
+    // entries get a uffd-wp marker, guard and poisoned markers the uffd-wp bit too (they stay
+    // what they are). Swap entries are left alone.
     Status uffd_wp_range(VirtAddr start, std::uint64_t len);
     // The last descriptor of `ctx` was closed: its VMAs become unregistered.
     void uffd_release(std::uint64_t ctx);

@@ -381,6 +381,24 @@ TEST_F(UffdWpAsyncTest, ScanCutByMaxPagesOrAFullVectorProtectsNothingBeyondTheCu
     EXPECT_TRUE(pte_at(base + 5 * kPageSize).uffd_wp());
 }
 
+// Linux: a guard marker counts as written until the scan sets the uffd-wp bit on it; it stays a
+// guard page, and removing the guard clears the whole entry.
+TEST_F(UffdWpAsyncTest, ScanProtectsGuardMarkersAndGuardRemovalDropsTheBit) {
+    const VirtAddr base = map(2);
+    ASSERT_TRUE(as->uffd_register(base, 2 * kPageSize, kAsyncWp, kCtx).ok());
+    ASSERT_TRUE(as->madvise(base + kPageSize, kPageSize, madv::kGuardInstall).ok());
+    // The empty entry next to it (its page table exists now) counts as written too.
+    const PagemapScanOutcome first = collect(base, 2);
+    ASSERT_EQ(first.regions.size(), 1u);
+    EXPECT_EQ(first.regions[0].start, base);
+    EXPECT_EQ(first.regions[0].end, base + 2 * kPageSize);
+    EXPECT_TRUE(pte_at(base + kPageSize).is_guard());
+    EXPECT_TRUE(wp_marker_at(base + kPageSize));
+    EXPECT_TRUE(collect(base, 2).regions.empty());
+    ASSERT_TRUE(as->madvise(base + kPageSize, kPageSize, madv::kGuardRemove).ok());
+    EXPECT_TRUE(pte_at(base + kPageSize).is_none());
+}
+
 TEST_F(UffdWpAsyncTest, CheckWpAsyncIsEpermElsewhereAndWpMatchingSkips) {
     const VirtAddr plain = map(1);
     ASSERT_TRUE(write(plain, 1).ok);

@@ -199,7 +199,7 @@ void AddressSpace::zap(VirtAddr start, VirtAddr end, MarkerPolicy markers, TlbGa
         case PteKind::ProtNone:
             if (pte.pfn() != zero) --rss_pages_;
             gather.defer_put(pte.pfn());
-            pte = Pte::none();
+            pte = markers == MarkerPolicy::KeepUffdWp && pte.uffd_wp() ? Pte::make_marker(marker::kUffdWp) : Pte::none();
             break;
         case PteKind::Marker:
             if (markers == MarkerPolicy::Clear) pte = Pte::none();

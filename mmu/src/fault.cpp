@@ -206,6 +206,12 @@ Fault AddressSpace::resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access
     const bool write = access == Access::Write;
     const bool exec = vma.prot & kProtExec;
     const bool may_write = vma.prot & kProtWrite;
+    if (write && pte.uffd_wp() && vma.has(vma_flag::kUffdWp) && vma.has(vma_flag::kUffdWpAsync)) {
+        // UFFD_FEATURE_WP_ASYNC: the kernel resolves the write-protect fault itself, no event; the
+        // protection is dropped and the write goes on as any write fault. The entry gains no
+        // access by losing the bit: no flush.
+        pte = pte.without(Pte::kUffdWp);
+    }
     if (vma.has(vma_flag::kUffdAny))
         if (auto to_uffd = userfault(vma, pte, va, access)) return *to_uffd;
     if (pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp) && !pte.is_guard() &&

@@ -57,7 +57,7 @@ void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint6
         const VirtAddr from = vma.start + ((lo - vma.pgoff) << kPageShift);
         const VirtAddr to = vma.start + ((hi - vma.pgoff) << kPageShift);
         if (vma.shared() || cows == CowPolicy::ZapCopies) {
-            zap(from, to, MarkerPolicy::Keep, gather);  // guard markers stay (Linux)
+            zap(from, to, keep_markers_of(vma), gather);  // guard markers stay (Linux)
             continue;
         }
         // A private mapping keeps its own copies: only PTEs that still map the object's frame go.
@@ -68,7 +68,7 @@ void AddressSpace::zap_object_pages(const SharedMemoryObject& object, std::uint6
                 mapping_object.push_back(va);
             return WalkAction::Continue;
         });
-        for (VirtAddr va : mapping_object) zap(va, va + kPageSize, MarkerPolicy::Keep, gather);
+        for (VirtAddr va : mapping_object) zap(va, va + kPageSize, keep_markers_of(vma), gather);
     }
 }
 

@@ -159,7 +159,7 @@ Status AddressSpace::madvise_vma(Vma& vma, VirtAddr start, VirtAddr end, int adv
     case madv::kDontNeed:
     case madv::kDontNeedLocked:
         if (locked && advice == madv::kDontNeed) return Errno{EINVAL};
-        zap(start, end, MarkerPolicy::Keep, gather);  // guard markers survive
+        zap(start, end, keep_markers_of(vma), gather);  // guard markers survive
         return Ok{};
     case madv::kFree:
         if (locked || vma.shmem) return Errno{EINVAL};  // anonymous private memory only
@@ -219,7 +219,9 @@ void AddressSpace::guard_remove(VirtAddr start, VirtAddr end) {
     (void)table_.walk_range(start, end, MissingTables::Skip, EmptyTables::Keep,
                             [](VirtAddr, Pte& pte) {
         if (pte.is_guard()) {
-            const std::uint64_t rest = pte.marker_bits() & ~marker::kGuard;
+            // A guard marker's userfaultfd write-protection (PAGEMAP_SCAN's write-protect sets it)
+            // goes with it: Linux clears the whole entry.
+            const std::uint64_t rest = pte.marker_bits() & ~(marker::kGuard | marker::kUffdWp);
             pte = rest ? Pte::make_marker(rest) : Pte::none();
         }
         return WalkAction::Continue;

@@ -174,6 +174,12 @@ Status AddressSpace::uffd_writeprotect(VirtAddr start, std::uint64_t len, bool p
     return r;
 }
 
+Status AddressSpace::uffd_wp_range(VirtAddr start, std::uint64_t len) {
+    auto r = uffd_wp_range_impl(start, len);
+    record({Operation::UffdWpRange, {start, len}, outcome(r), {}, nullptr});
+    return r;
+}
+
 void AddressSpace::uffd_release(std::uint64_t ctx) {
     uffd_release_impl(ctx);
     record({Operation::UffdRelease, {ctx}, 0, {}, nullptr});

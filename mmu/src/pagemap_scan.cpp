@@ -58,6 +58,8 @@ public:
             const Status walked = walk(from);
             if (!walked && walked.error() != ENOSPC) return Errno{walked.error()};
             flush(out);
+            out.protect.insert(out.protect.end(), protect_.begin(), protect_.end());
+            protect_.clear();
             if (walked || r_.vec_len == 0 || found_ == max_pages()) break;
             from = walk_end_;
         }
@@ -78,22 +80,47 @@ private:
     Status walk(VirtAddr from) {
         for (const Vma* v = as_.vmas().find_at_or_above(from); v && v->start < r_.end;
              v = as_.vmas().find_at_or_above(v->end)) {
-            // No mapping offers asynchronous write protection (userfaultfd WP_ASYNC).
-            if (r_.flags & kScanCheckWpAsync) return Errno{EPERM};
-            if (r_.flags & kScanWpMatching) continue;
+            // Write-protect requests need asynchronous userfaultfd write protection: EPERM with
+            // CHECK_WPASYNC, otherwise WP_MATCHING skips the mapping.
+            const bool wp_allowed = v->uffd_wp_async();
+            if (!wp_allowed && (r_.flags & kScanCheckWpAsync)) return Errno{EPERM};
+            if (!wp_allowed && (r_.flags & kScanWpMatching)) continue;
             if (v->has(vma_flag::kPfnMap)) continue;
-            const std::uint64_t vma_categories = 0;  // neither WPALLOWED nor soft-dirty (see above)
+            const std::uint64_t vma_categories = wp_allowed ? page_is::kWpAllowed : 0;  // never soft-dirty
             const std::uint64_t required = r_.category_mask & page_is::kWpAllowed;
             if (((vma_categories ^ r_.category_inverted) & required) != required) continue;
-            for (VirtAddr va = std::max(from, v->start); va < std::min(r_.end, v->end); va += kPageSize) {
-                const PageWalk w = as_.walk(va);
-                const Pte* pte = w.depth == kLevels ? &w.levels[kLevels - 1].entry : nullptr;
-                const std::uint64_t categories = vma_categories | page_categories(as_, *v, va, pte);
-                if (!interesting(categories)) continue;
-                MMU_TRY(output(categories, va, va + kPageSize));
-            }
+            for (VirtAddr va = std::max(from, v->start); va < std::min(r_.end, v->end); va += kPageSize)
+                MMU_TRY(visit(*v, vma_categories, va));
         }
         return Ok{};
+    }
+
+    // One page: reported when interesting; with WP_MATCHING, protected when reported and written
+    // (or without a page table: Linux protects the holes it reports). Without a vector Linux
+    // protects every entry of a page table that is not protected yet, whatever its categories,
+    // and the holes the mapping's categories make interesting.
+    Status visit(const Vma& v, std::uint64_t vma_categories, VirtAddr va) {
+        const PageWalk w = as_.walk(va);
+        const Pte* pte = w.depth == kLevels ? &w.levels[kLevels - 1].entry : nullptr;
+        const std::uint64_t categories = vma_categories | page_categories(as_, v, va, pte);
+        const bool wp_matching = r_.flags & kScanWpMatching;
+        if (wp_matching && no_vector_) {
+            if (pte ? (categories & page_is::kWritten) != 0 : interesting(categories)) protect(va);
+            return Ok{};
+        }
+        if (!interesting(categories)) return Ok{};
+        const std::uint64_t before = found_;
+        const Status s = output(categories, va, va + kPageSize);
+        if (wp_matching && found_ > before && (!pte || (categories & page_is::kWritten))) protect(va);
+        return s;
+    }
+
+    void protect(VirtAddr va) {
+        if (!protect_.empty() && protect_.back().second == va) {
+            protect_.back().second = va + kPageSize;
+            return;
+        }
+        protect_.emplace_back(va, va + kPageSize);
     }
 
     Status output(std::uint64_t categories, VirtAddr start, VirtAddr end) {
@@ -135,6 +162,8 @@ private:
     const AddressSpace& as_;
     PagemapScanRequest r_;
     std::uint64_t buffer_capacity_ = 0;
+    bool no_vector_ = r_.vec_len == 0;  // Linux allocates no bounce buffer
+    std::vector<std::pair<VirtAddr, VirtAddr>> protect_;
     std::vector<PageRegion> buffer_;
     std::uint64_t found_ = 0;
     VirtAddr walk_end_ = 0;
@@ -151,6 +180,13 @@ Result<PagemapScanOutcome> pagemap_scan(const AddressSpace& as, PagemapScanReque
     if (!request.has_vector && request.vec_len) return Errno{EINVAL};
     request.end = page_up(request.end);
     return Scan(as, request).run();
+}
+
+Result<PagemapScanOutcome> pagemap_scan_with_wp(AddressSpace& as, const PagemapScanRequest& request) {
+    auto outcome = pagemap_scan(as, request);
+    if (!outcome) return outcome;
+    for (const auto& [start, end] : outcome.value().protect) MMU_TRY(as.uffd_wp_range(start, end - start));
+    return outcome;
 }
 
 }  // namespace mmu

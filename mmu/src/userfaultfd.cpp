@@ -17,9 +17,12 @@ namespace mmu {
 namespace {
 
 // Linux's vma_can_userfault: anonymous memory and shmem (memfd, MAP_SHARED|MAP_ANONYMOUS), shared
-// or private; MODE_MINOR only on shmem. Mappings of files and special mappings: never.
+// or private; MODE_MINOR only on shmem. Mappings of files: only for MODE_WP alone in a context
+// with WP_ASYNC. Special mappings: never.
 bool can_userfault(const Vma& v, std::uint32_t vma_flags) {
     if (v.has(vma_flag::kSpecial)) return false;
+    const std::uint32_t modes = vma_flags & (vma_flag::kUffdMissing | vma_flag::kUffdWp | vma_flag::kUffdMinor);
+    if (modes == vma_flag::kUffdWp && (vma_flags & vma_flag::kUffdWpAsync)) return true;
     if (v.shmem && !v.shmem_backed()) return false;
     if ((vma_flags & vma_flag::kUffdMinor) && !v.shmem_backed()) return false;
     return true;
@@ -27,6 +30,8 @@ bool can_userfault(const Vma& v, std::uint32_t vma_flags) {
 
 std::uint32_t vma_flags_for(std::uint32_t modes) {
     std::uint32_t flags = 0;
+    if (modes & uffd_mode::kCtxWpAsync) flags |= vma_flag::kUffdWpAsync;
+    if (modes & uffd_mode::kCtxWpUnpopulated) flags |= vma_flag::kUffdWpUnpopulated;
     if (modes & uffd_mode::kMissing) flags |= vma_flag::kUffdMissing;
     if (modes & uffd_mode::kWp) flags |= vma_flag::kUffdWp;
     if (modes & uffd_mode::kMinor) flags |= vma_flag::kUffdMinor;
@@ -58,7 +63,7 @@ Status AddressSpace::uffd_validate(VirtAddr start, std::uint64_t len) const {
 Status AddressSpace::uffd_register_impl(VirtAddr start, std::uint64_t len, std::uint32_t modes,
                                         std::uint64_t ctx) {
     const CheckOnReturn check(*this);
-    if ((modes & ~uffd_mode::kAll) || modes == 0) return Errno{EINVAL};
+    if ((modes & ~(uffd_mode::kAll | uffd_mode::kCtxFeatures)) || !(modes & uffd_mode::kAll)) return Errno{EINVAL};
     MMU_TRY(uffd_validate(start, len));
     const VirtAddr end = start + len;
     const std::uint32_t wanted = vma_flags_for(modes);
@@ -284,10 +289,9 @@ UffdFill AddressSpace::uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::ui
 }
 
 // UFFDIO_WRITEPROTECT: ENOENT when the range meets no VMA or one not registered with MODE_WP.
-// Protecting removes write access from mapped pages: their TLB entries are flushed. In shmem,
-// pages not mapped here (or not in the object yet) get a uffd-wp marker, so that their first
-// write is an event too (Linux's userfaultfd_wp_use_markers; anonymous memory would need
-// UFFD_FEATURE_WP_UNPOPULATED). Guard and poisoned markers are left as they are.
+// Protecting removes write access from mapped pages: their TLB entries are flushed. Where the VMA
+// uses markers, pages not mapped (or not in the shmem object yet) get a uffd-wp marker, so that
+// their first write is an event too. Guard and poisoned markers are left as they are.
 Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect) {
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
@@ -304,10 +308,10 @@ Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, b
         return Ok{};
     }
     TlbGather gather(tlb_, memory_, asid_);
-    std::vector<std::pair<VirtAddr, VirtAddr>> shmem_pieces;
+    std::vector<std::pair<VirtAddr, VirtAddr>> marker_pieces;
     for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end))
-        if (v->shmem_backed()) shmem_pieces.emplace_back(std::max(start, v->start), std::min(end, v->end));
-    for (const auto& [from, to] : shmem_pieces)
+        if (v->uffd_wp_uses_markers()) marker_pieces.emplace_back(std::max(start, v->start), std::min(end, v->end));
+    for (const auto& [from, to] : marker_pieces)
         MMU_TRY(table_.walk_range(from, to, MissingTables::Allocate, EmptyTables::Keep, [](VirtAddr, Pte& pte) {
             if (pte.is_none()) pte = Pte::make_marker(marker::kUffdWp);
             return WalkAction::Continue;
@@ -320,6 +324,25 @@ Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, b
         return WalkAction::Continue;
     });
     return Ok{};
+}
+
+Status AddressSpace::uffd_wp_range_impl(VirtAddr start, std::uint64_t len) {
+    const CheckOnReturn check(*this);
+    if (!page_aligned(start) || !page_aligned(len) || start + len < start) return Errno{EINVAL};
+    TlbGather gather(tlb_, memory_, asid_);
+    return table_.walk_range(start, start + len, MissingTables::Allocate, EmptyTables::Keep,
+                             [&](VirtAddr va, Pte& pte) {
+        if (pte.maps_frame()) {
+            // Write access lost: no CPU may keep using a writable translation.
+            if (pte.present() && pte.writable()) gather.add_page(va);
+            pte = pte.without(Pte::kWritable).with(Pte::kUffdWp);
+        } else if (pte.is_none()) {
+            pte = Pte::make_marker(marker::kUffdWp);
+        } else if (pte.kind() == PteKind::Marker) {
+            pte = Pte::make_marker(pte.marker_bits() | marker::kUffdWp);  // a guard page stays one
+        }
+        return WalkAction::Continue;
+    });
 }
 
 }  // namespace mmu

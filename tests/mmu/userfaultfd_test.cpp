@@ -3,6 +3,7 @@
 // where nothing is mapped, the uffd-wp PTE bit with its TLB flush, and the release of a context.
 #include <cstring>
 
+#include "mmu/pagemap_scan.hpp"
 #include "mmu_fixture.hpp"
 
 namespace mmu::testing {
@@ -261,6 +262,161 @@ TEST_F(UserfaultfdTest, FileMappingsCannotBeRegistered) {
     ASSERT_TRUE(mapped.ok());
     EXPECT_EQ(as->uffd_register(mapped.value(), kPageSize, uffd_mode::kMissing, kCtx).error(), EINVAL);
     EXPECT_EQ(as->uffd_unregister(mapped.value(), kPageSize).error(), EINVAL);
+}
+
+}  // namespace
+}  // namespace mmu::testing
+
+namespace mmu::testing {
+namespace {
+
+constexpr std::uint32_t kAsyncWp = uffd_mode::kWp | uffd_mode::kCtxWpAsync | uffd_mode::kCtxWpUnpopulated;
+
+class UffdWpAsyncTest : public MmuTest {
+protected:
+    Pte pte_at(VirtAddr va) {
+        const PageWalk w = as->walk(va);
+        return w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
+    }
+    bool wp_marker_at(VirtAddr va) {
+        const Pte pte = pte_at(va);
+        return pte.kind() == PteKind::Marker && (pte.marker_bits() & marker::kUffdWp);
+    }
+    // PAGEMAP_SCAN with WP_MATCHING|CHECK_WPASYNC for the written pages of [start, start + n pages).
+    PagemapScanOutcome collect(VirtAddr start, std::uint64_t pages, std::uint64_t vec_len = 16,
+                               std::uint64_t max_pages = 0) {
+        PagemapScanRequest r;
+        r.flags = kScanWpMatching | kScanCheckWpAsync;
+        r.start = start;
+        r.end = start + pages * kPageSize;
+        r.has_vector = vec_len != 0;
+        r.vec_len = vec_len;
+        r.max_pages = max_pages;
+        r.category_mask = r.return_mask = page_is::kWritten;
+        auto out = pagemap_scan_with_wp(*as, r);
+        EXPECT_TRUE(out.ok());
+        return out.ok() ? out.value() : PagemapScanOutcome{};
+    }
+};
+
+TEST_F(UffdWpAsyncTest, UnpopulatedPagesGetMarkersAndWritesResolveWithoutAnEvent) {
+    const VirtAddr base = map(3);
+    ASSERT_TRUE(write(base, 0x11).ok);
+    ASSERT_TRUE(as->uffd_register(base, 3 * kPageSize, kAsyncWp, kCtx).ok());
+    EXPECT_TRUE(as->vmas().find(base)->uffd_wp_async());
+    ASSERT_TRUE(as->uffd_writeprotect(base, 3 * kPageSize, true).ok());
+    EXPECT_TRUE(pte_at(base).uffd_wp());
+    EXPECT_TRUE(wp_marker_at(base + kPageSize));
+    EXPECT_TRUE(wp_marker_at(base + 2 * kPageSize));
+    // The write-protect fault is resolved here: no UserFault, the bit is gone, the byte written.
+    EXPECT_TRUE(write(base, 0x22).ok);
+    EXPECT_FALSE(pte_at(base).uffd_wp());
+    EXPECT_EQ(read(base).value, 0x22);
+    // A read of a marker maps the zero page still protected; a write ends with a writable page.
+    EXPECT_EQ(read(base + kPageSize).value, 0);
+    EXPECT_TRUE(pte_at(base + kPageSize).uffd_wp());
+    EXPECT_TRUE(write(base + 2 * kPageSize, 0x33).ok);
+    EXPECT_FALSE(pte_at(base + 2 * kPageSize).uffd_wp());
+    EXPECT_TRUE(pte_at(base + 2 * kPageSize).writable());
+}
+
+TEST_F(UffdWpAsyncTest, SynchronousContextStillReportsTheFault) {
+    const VirtAddr base = map(2);
+    ASSERT_TRUE(write(base, 0x11).ok);
+    ASSERT_TRUE(as->uffd_register(base, 2 * kPageSize, uffd_mode::kWp | uffd_mode::kCtxWpUnpopulated, kCtx).ok());
+    EXPECT_FALSE(as->vmas().find(base)->uffd_wp_async());
+    ASSERT_TRUE(as->uffd_writeprotect(base, 2 * kPageSize, true).ok());
+    EXPECT_TRUE(wp_marker_at(base + kPageSize));  // WP_UNPOPULATED alone: markers, no async
+    EXPECT_EQ(as->access(base, Access::Write).fault.reason, FaultReason::UserFault);
+}
+
+TEST_F(UffdWpAsyncTest, ScanProtectsWhatItReportsAndFlushesTheTlb) {
+    const VirtAddr base = map(4);
+    ASSERT_TRUE(as->uffd_register(base, 4 * kPageSize, kAsyncWp, kCtx).ok());
+    ASSERT_TRUE(as->uffd_writeprotect(base, 4 * kPageSize, true).ok());
+    EXPECT_TRUE(collect(base, 4).regions.empty());  // markers: nothing written yet
+    ASSERT_TRUE(write(base + kPageSize, 1).ok);
+    ASSERT_TRUE(write(base + 2 * kPageSize, 2).ok);
+    ASSERT_TRUE(as->translate(base + kPageSize, Access::Write).ok);  // a writable translation is cached
+    ASSERT_TRUE(tlb.holds(as->asid(), base + kPageSize));
+    const PagemapScanOutcome out = collect(base, 4);
+    ASSERT_EQ(out.regions.size(), 1u);
+    EXPECT_EQ(out.regions[0].start, base + kPageSize);
+    EXPECT_EQ(out.regions[0].end, base + 3 * kPageSize);
+    EXPECT_EQ(out.regions[0].categories, page_is::kWritten);
+    // The scan removed write access: the cached translation is gone and a write faults again.
+    EXPECT_FALSE(tlb.holds(as->asid(), base + kPageSize));
+    EXPECT_FALSE(as->translate(base + kPageSize, Access::Write).ok);
+    EXPECT_TRUE(pte_at(base + kPageSize).uffd_wp());
+    EXPECT_TRUE(pte_at(base + 2 * kPageSize).uffd_wp());
+    EXPECT_TRUE(collect(base, 4).regions.empty());
+    // Only the page written since is reported next time.
+    ASSERT_TRUE(write(base + 2 * kPageSize, 3).ok);
+    const PagemapScanOutcome again = collect(base, 4);
+    ASSERT_EQ(again.regions.size(), 1u);
+    EXPECT_EQ(again.regions[0].start, base + 2 * kPageSize);
+    EXPECT_EQ(again.regions[0].end, base + 3 * kPageSize);
+}
+
+TEST_F(UffdWpAsyncTest, ScanCutByMaxPagesOrAFullVectorProtectsNothingBeyondTheCut) {
+    const VirtAddr base = map(6);
+    ASSERT_TRUE(as->uffd_register(base, 6 * kPageSize, kAsyncWp, kCtx).ok());
+    for (VirtAddr va = base; va < base + 4 * kPageSize; va += kPageSize) ASSERT_TRUE(write(va, 1).ok);
+    ASSERT_TRUE(as->uffd_writeprotect(base + 4 * kPageSize, 2 * kPageSize, true).ok());
+    const PagemapScanOutcome cut = collect(base, 6, 16, 2);
+    ASSERT_EQ(cut.regions.size(), 1u);
+    EXPECT_EQ(cut.regions[0].end, base + 2 * kPageSize);
+    EXPECT_EQ(cut.walk_end, base + 2 * kPageSize);
+    EXPECT_TRUE(pte_at(base + kPageSize).uffd_wp());
+    EXPECT_FALSE(pte_at(base + 2 * kPageSize).uffd_wp());  // beyond max_pages: still writable
+    EXPECT_TRUE(pte_at(base + 2 * kPageSize).writable());
+    // A vector of one region: the second run is neither reported nor protected.
+    ASSERT_TRUE(write(base + 5 * kPageSize, 1).ok);
+    const PagemapScanOutcome full = collect(base, 6, 1);
+    ASSERT_EQ(full.regions.size(), 1u);
+    EXPECT_EQ(full.regions[0].start, base + 2 * kPageSize);
+    EXPECT_EQ(full.walk_end, base + 5 * kPageSize);
+    EXPECT_FALSE(pte_at(base + 5 * kPageSize).uffd_wp());
+    // Without a vector every entry not yet protected is.
+    EXPECT_TRUE(collect(base, 6, 0).regions.empty());
+    EXPECT_TRUE(pte_at(base + 5 * kPageSize).uffd_wp());
+}
+
+// Linux: a guard marker counts as written until the scan sets the uffd-wp bit on it; it stays a
+// guard page, and removing the guard clears the whole entry.
+TEST_F(UffdWpAsyncTest, ScanProtectsGuardMarkersAndGuardRemovalDropsTheBit) {
+    const VirtAddr base = map(2);
+    ASSERT_TRUE(as->uffd_register(base, 2 * kPageSize, kAsyncWp, kCtx).ok());
+    ASSERT_TRUE(as->madvise(base + kPageSize, kPageSize, madv::kGuardInstall).ok());
+    // The empty entry next to it (its page table exists now) counts as written too.
+    const PagemapScanOutcome first = collect(base, 2);
+    ASSERT_EQ(first.regions.size(), 1u);
+    EXPECT_EQ(first.regions[0].start, base);
+    EXPECT_EQ(first.regions[0].end, base + 2 * kPageSize);
+    EXPECT_TRUE(pte_at(base + kPageSize).is_guard());
+    EXPECT_TRUE(wp_marker_at(base + kPageSize));
+    EXPECT_TRUE(collect(base, 2).regions.empty());
+    ASSERT_TRUE(as->madvise(base + kPageSize, kPageSize, madv::kGuardRemove).ok());
+    EXPECT_TRUE(pte_at(base + kPageSize).is_none());
+}
+
+TEST_F(UffdWpAsyncTest, CheckWpAsyncIsEpermElsewhereAndWpMatchingSkips) {
+    const VirtAddr plain = map(1);
+    ASSERT_TRUE(write(plain, 1).ok);
+    PagemapScanRequest r;
+    r.start = plain;
+    r.end = plain + kPageSize;
+    r.has_vector = true;
+    r.vec_len = 4;
+    r.return_mask = page_is::kAll;
+    r.flags = kScanCheckWpAsync;
+    EXPECT_EQ(pagemap_scan(*as, r).error(), EPERM);
+    r.flags = kScanWpMatching;
+    auto skipped = pagemap_scan_with_wp(*as, r);
+    ASSERT_TRUE(skipped.ok());
+    EXPECT_TRUE(skipped.value().regions.empty());
+    EXPECT_TRUE(skipped.value().protect.empty());
+    EXPECT_TRUE(write(plain, 2).ok);
 }
 
 }  // namespace

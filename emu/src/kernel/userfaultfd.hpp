@@ -22,9 +22,11 @@ inline constexpr std::uint64_t kSigbus = 1ull << 7;
 inline constexpr std::uint64_t kThreadId = 1ull << 8;
 inline constexpr std::uint64_t kMinorShmem = 1ull << 10;
 inline constexpr std::uint64_t kWpShmem = 1ull << 12;  // UFFD_FEATURE_WP_HUGETLBFS_SHMEM (shmem part)
+inline constexpr std::uint64_t kWpUnpopulated = 1ull << 13;
 inline constexpr std::uint64_t kPoison = 1ull << 14;
-inline constexpr std::uint64_t kImplemented =
-    kPagefaultFlagWp | kMissingShmem | kSigbus | kThreadId | kMinorShmem | kWpShmem | kPoison;
+inline constexpr std::uint64_t kWpAsync = 1ull << 15;
+inline constexpr std::uint64_t kImplemented = kPagefaultFlagWp | kMissingShmem | kSigbus | kThreadId | kMinorShmem |
+                                              kWpShmem | kWpUnpopulated | kPoison | kWpAsync;
 }  // namespace uffd_feature
 
 // One thread blocked on a fault in a registered range.

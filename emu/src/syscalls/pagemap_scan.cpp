@@ -59,7 +59,7 @@ std::int64_t pagemap_ioctl(Process& p, GuestFile& f, std::uint64_t cmd, std::uin
             if (arg.vec && !user_range(arg.vec, bytes)) return err(EFAULT);
         }
     }
-    auto outcome = mmu::pagemap_scan(*group->mm, r);
+    auto outcome = mmu::pagemap_scan_with_wp(*group->mm, r);
     if (!outcome) return err(outcome.error());
     std::int64_t result = static_cast<std::int64_t>(outcome.value().regions.size());
     std::uint64_t at = arg.vec;

@@ -175,7 +175,6 @@ constexpr std::uint64_t kDontWake = 1;      // *_MODE_DONTWAKE (bit 0 of every f
 constexpr std::uint64_t kCopyModeWp = 2;    // UFFDIO_COPY_MODE_WP, UFFDIO_CONTINUE_MODE_WP
 constexpr std::uint64_t kWpModeWp = 1;      // UFFDIO_WRITEPROTECT_MODE_WP
 constexpr std::uint64_t kWpModeDontWake = 2;
-constexpr std::uint64_t kFeatureWpAsync = 1ull << 15, kFeatureWpUnpopulated = 1ull << 13;
 
 Userfaultfd* context_of(const GuestFile& f) { return static_cast<Userfaultfd*>(f.object.get()); }
 
@@ -219,7 +218,8 @@ std::int64_t uffdio_api(Process& p, Userfaultfd& ctx, std::uint64_t arg) {
     const UffdioApi zero{};
     if (api.api != kUffdApi) return put(p, arg, zero) ? err(EFAULT) : err(EINVAL);
     std::uint64_t wanted = api.features;
-    if (wanted & kFeatureWpAsync) wanted |= kFeatureWpUnpopulated;
+    // Linux: WP_ASYNC relies on WP_UNPOPULATED, which it then enables too.
+    if (wanted & uffd_feature::kWpAsync) wanted |= uffd_feature::kWpUnpopulated;
     const UffdioApi reply{kUffdApi, uffd_feature::kImplemented, kApiIoctls};
     if (wanted & ~reply.features) return put(p, arg, zero) ? err(EFAULT) : err(EINVAL);
     if (put(p, arg, reply)) return err(EFAULT);
@@ -232,8 +232,12 @@ std::int64_t uffdio_api(Process& p, Userfaultfd& ctx, std::uint64_t arg) {
 std::int64_t uffdio_register(Process& p, Userfaultfd& ctx, AddressSpace& as, std::uint64_t arg) {
     UffdioRegister r;
     if (!get(p, arg, r)) return err(EFAULT);
-    if (r.mode >> 32) return err(EINVAL);  // an unknown mode
-    const Status s = as.uffd_register(r.range.start, r.range.len, static_cast<std::uint32_t>(r.mode), ctx.id());
+    if (r.mode & ~std::uint64_t{uffd_mode::kAll}) return err(EINVAL);  // an unknown mode
+    // The context's write-protect features go with the registration (the VMA names the context).
+    std::uint32_t modes = static_cast<std::uint32_t>(r.mode);
+    if (ctx.features & uffd_feature::kWpAsync) modes |= uffd_mode::kCtxWpAsync;
+    if (ctx.features & uffd_feature::kWpUnpopulated) modes |= uffd_mode::kCtxWpUnpopulated;
+    const Status s = as.uffd_register(r.range.start, r.range.len, modes, ctx.id());
     if (!s) return err(s.error());
     std::uint64_t ioctls = kRangeIoctls;
     if (!(r.mode & uffd_mode::kMinor)) ioctls &= ~bit(kContinue);  // CONTINUE only for MINOR

@@ -212,6 +212,8 @@ std::string operation_line(int id, const OperationRecord& r, int child_id) {
         return "uffd-writeprotect" + as + hex(a[0]) + " " + hex(a[1]) + " " + std::to_string(a[2]) + " -> " +
                result_text(r.result, false);
     case Operation::UffdRelease: return "uffd-release" + as + std::to_string(a[0]);
+    case Operation::UffdWpRange:
+        return "uffd-wp-range" + as + hex(a[0]) + " " + hex(a[1]) + " -> " + result_text(r.result, false);
     }
     return "# unknown operation";
 }

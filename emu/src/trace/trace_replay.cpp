@@ -376,12 +376,16 @@ void Replayer::execute_userfaultfd(AddressSpace& as, const TraceLine& l) {
         need(l, 5, "uffd-writeprotect AS START LEN PROTECT [-> RESULT]");
         const Status s = as.uffd_writeprotect(u(2), u(3), u(4) != 0);
         compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "uffd-wp-range") {
+        need(l, 4, "uffd-wp-range AS START LEN [-> RESULT]");
+        const Status s = as.uffd_wp_range(u(2), u(3));
+        compare(l, result_text(s ? 0 : -s.error(), false));
     } else if (ev == "uffd-release") {
         need(l, 3, "uffd-release AS CTX");
         as.uffd_release(u(2));
     } else {
         throw std::invalid_argument("a known userfaultfd event (uffd-register, uffd-unregister, uffd-copy, "
-                                    "uffd-zeropage, uffd-continue, uffd-poison, uffd-writeprotect, uffd-release)");
+                                    "uffd-zeropage, uffd-continue, uffd-poison, uffd-writeprotect, uffd-wp-range, uffd-release)");
     }
 }
 

@@ -61,6 +61,11 @@ inline constexpr std::uint32_t kMissing = 1u << 0;
 inline constexpr std::uint32_t kWp = 1u << 1;
 inline constexpr std::uint32_t kMinor = 1u << 2;
 inline constexpr std::uint32_t kAll = kMissing | kWp | kMinor;
+// Not modes the guest passes: the registering context's features (vma_flag::kUffdWpAsync,
+// kUffdWpUnpopulated), added by the caller after checking the guest's modes.
+inline constexpr std::uint32_t kCtxWpAsync = 1u << 8;
+inline constexpr std::uint32_t kCtxWpUnpopulated = 1u << 9;
+inline constexpr std::uint32_t kCtxFeatures = kCtxWpAsync | kCtxWpUnpopulated;
 }  // namespace uffd_mode
 
 struct Fault {
@@ -204,6 +209,11 @@ public:
     // UFFDIO_WRITEPROTECT: sets or clears userfaultfd write-protection of the mapped pages
     // (setting it flushes the TLB). Every VMA in the range must be registered with MODE_WP.
     Status uffd_writeprotect(VirtAddr start, std::uint64_t len, bool protect);
+    // PAGEMAP_SCAN's PM_SCAN_WP_MATCHING on the pages it selected (Linux's make_uffd_wp_pte and
+    // uffd_wp_range): mapped pages lose write access (their TLB entries are flushed), empty
+    // entries get a uffd-wp marker, guard and poisoned markers the uffd-wp bit too (they stay
+    // what they are). Swap entries are left alone.
+    Status uffd_wp_range(VirtAddr start, std::uint64_t len);
     // The last descriptor of `ctx` was closed: its VMAs become unregistered.
     void uffd_release(std::uint64_t ctx);
     // brk: sets the program break; returns the new break (or the old one on failure, as Linux).
@@ -313,7 +323,13 @@ private:
         const AddressSpace& as_;
     };
 
-    enum class MarkerPolicy : std::uint8_t { Keep, Clear };
+    // KeepUffdWp: Keep, and a page write-protected by userfaultfd leaves a uffd-wp marker behind
+    // (Linux: in a mapping that is not anonymous and uses markers, a zap other than munmap keeps
+    // the protection of the pages it removes). keep_markers_of picks it for a VMA.
+    enum class MarkerPolicy : std::uint8_t { Keep, Clear, KeepUffdWp };
+    static MarkerPolicy keep_markers_of(const Vma& vma) {
+        return vma.shmem && vma.uffd_wp_uses_markers() ? MarkerPolicy::KeepUffdWp : MarkerPolicy::Keep;
+    }
     class Zapper;
 
     Status validate_range(VirtAddr addr, std::uint64_t len) const;
@@ -353,6 +369,7 @@ private:
     UffdFill uffd_continue_impl(VirtAddr dst, std::uint64_t len, bool wp, std::uint64_t ctx);
     UffdFill uffd_poison_impl(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
     Status uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, bool protect);
+    Status uffd_wp_range_impl(VirtAddr start, std::uint64_t len);
     void uffd_release_impl(std::uint64_t ctx);
     Result<Vma*> uffd_fill_vma(VirtAddr dst, std::uint64_t len, std::uint64_t ctx);
     template <class InstallPage>

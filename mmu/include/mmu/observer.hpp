@@ -40,6 +40,7 @@ enum class Operation : std::uint8_t {
     UffdPoison,        // args: dst, len, ctx, -, -, done
     UffdWriteprotect,  // args: start, len, protect
     UffdRelease,       // args: ctx
+    UffdWpRange,       // args: start, len (PAGEMAP_SCAN's write-protect)
 };
 
 struct OperationRecord {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "mmu/result.hpp"
@@ -48,12 +49,20 @@ struct PageRegion {
 struct PagemapScanOutcome {
     std::vector<PageRegion> regions;  // what the caller's vector receives, in order
     VirtAddr walk_end = 0;
+    // PM_SCAN_WP_MATCHING: the page ranges to write-protect (AddressSpace::uffd_wp_range), in
+    // address order, adjacent ones merged.
+    std::vector<std::pair<VirtAddr, VirtAddr>> protect;
 };
 
 // EINVAL for unknown flags or categories or an unaligned start; EPERM when CHECK_WPASYNC meets
-// a mapping without asynchronous userfaultfd write protection (none has it here, so
-// WP_MATCHING skips every mapping). Pages without a page table report only their mapping's
-// categories; pages of a PFN mapping (vvar) and gaps between mappings are never reported.
+// a mapping without asynchronous userfaultfd write protection (Vma::uffd_wp_async); WP_MATCHING
+// skips such mappings. Pages without a page table report only their mapping's categories; pages
+// of a PFN mapping (vvar) and gaps between mappings are never reported. The walk itself changes
+// nothing: with WP_MATCHING the caller applies `protect`, before anything else runs, as Linux
+// protects during the walk (pagemap_scan_with_wp below does both).
 Result<PagemapScanOutcome> pagemap_scan(const AddressSpace& as, PagemapScanRequest request);
+
+// pagemap_scan, then the write-protection it selected.
+Result<PagemapScanOutcome> pagemap_scan_with_wp(AddressSpace& as, const PagemapScanRequest& request);
 
 }  // namespace mmu

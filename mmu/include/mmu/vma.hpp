@@ -52,7 +52,13 @@ inline constexpr std::uint32_t kNoMayWrite = 1u << 20;
 inline constexpr std::uint32_t kUffdMissing = 1u << 21;
 inline constexpr std::uint32_t kUffdWp = 1u << 22;
 inline constexpr std::uint32_t kUffdMinor = 1u << 23;
-inline constexpr std::uint32_t kUffdAny = kUffdMissing | kUffdWp | kUffdMinor;
+// The registering context's features that change how write-protection works in the VMA (Linux
+// reads them through vm_userfaultfd_ctx): UFFD_FEATURE_WP_ASYNC (a write to a write-protected page
+// is resolved by the kernel, no event) and UFFD_FEATURE_WP_UNPOPULATED (anonymous pages not mapped
+// yet are protected with markers). Set and cleared together with the modes.
+inline constexpr std::uint32_t kUffdWpAsync = 1u << 24;
+inline constexpr std::uint32_t kUffdWpUnpopulated = 1u << 25;
+inline constexpr std::uint32_t kUffdAny = kUffdMissing | kUffdWp | kUffdMinor | kUffdWpAsync | kUffdWpUnpopulated;
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 
@@ -83,6 +89,14 @@ struct Vma {
     bool file_private() const { return shmem && !shared(); }
     // shmem or memfd (an object without a backing file), shared or private.
     bool shmem_backed() const { return shmem && !shmem->backing && !has(vma_flag::kSpecial); }
+    // Linux's userfaultfd_wp_use_markers: write-protection reaches pages not mapped yet (a uffd-wp
+    // marker in the empty entry) in shmem and file mappings always, in anonymous memory with
+    // WP_UNPOPULATED.
+    bool uffd_wp_uses_markers() const {
+        return has(vma_flag::kUffdWp) && (shmem != nullptr || has(vma_flag::kUffdWpUnpopulated));
+    }
+    // Asynchronous write-protection (PAGEMAP_SCAN's PAGE_IS_WPALLOWED): WP_ASYNC and markers.
+    bool uffd_wp_async() const { return has(vma_flag::kUffdWpAsync) && uffd_wp_uses_markers(); }
     std::uint64_t pgoff_at(VirtAddr va) const { return pgoff + pages(va - start); }
 };
 

@@ -111,6 +111,9 @@ Process::Process(const RunOptions& options, const std::string& program,
             task->fs->cwd_fd = ::fcntl(task->fs->root_fd, F_DUPFD_CLOEXEC, 3);
         }
     }
+    // The first task starts with mmuemu's own nice value (a run under nice(1) is one natively).
+    errno = 0;
+    if (const int nice = ::getpriority(PRIO_PROCESS, 0); errno == 0) task->nice = nice;
     init_->threads.push_back(task);
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;

@@ -367,8 +367,9 @@ Status AddressSpace::mprotect_impl(VirtAddr addr, std::uint64_t len, std::uint32
                                                       vma_flag::kNoReserve;
                 if ((new_prot & kProtWrite) && !(p->flags & kNotCharged))
                     p->flags |= vma_flag::kAccount;
-                // ...and uncharged when made read-only before it ever had an anon_vma.
-                if (!(new_prot & kProtWrite) && !p->shared() && p->anon_id == 0)
+                // ...and uncharged when made read-only before it ever had an anon_vma, if it is
+                // anonymous memory (Linux: vma_is_anonymous); a private file mapping stays charged.
+                if (!(new_prot & kProtWrite) && !p->shared() && !p->shmem && p->anon_id == 0)
                     p->flags &= ~vma_flag::kAccount;
             }
             // Locked private memory made writable is faulted in for writing now (Linux breaks

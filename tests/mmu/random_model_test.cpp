@@ -34,10 +34,19 @@ public:
         // MAP_SHARED|MAP_ANONYMOUS: the value lives in the shmem object, so discarding the page
         // (DONTNEED, a guard) keeps it; only MADV_REMOVE punches it out.
         bool shared = false;
+        // A mapping of the test file (page i at file page i): private ones read the file until
+        // a write (or a write fault of mlock's population) gives the page its own copy, which
+        // discarding drops again; shared ones read and write the file itself.
+        bool file = false;
+        bool copied = false;
     };
 
-    std::int64_t mmap_fixed(int first, int n, int prot, bool shared) {
-        for (int i = first; i < first + n; ++i) pages_[i] = Page{true, prot, false, false, 0, shared};
+    ReferenceModel() {
+        for (int i = 0; i < kPages; ++i) file_[i] = static_cast<std::uint8_t>(i + 1);
+    }
+
+    std::int64_t mmap_fixed(int first, int n, int prot, bool shared, bool file = false) {
+        for (int i = first; i < first + n; ++i) pages_[i] = Page{true, prot, false, false, 0, shared, file, false};
         return first * static_cast<std::int64_t>(P);
     }
     std::int64_t munmap(int first, int n) {
@@ -46,8 +55,11 @@ public:
     }
     std::int64_t mprotect(int first, int n, int prot) {
         for (int i = first; i < first + n; ++i) {
-            if (!pages_[i].mapped) return -ENOMEM;  // pages before the hole stay changed
-            pages_[i].prot = prot;
+            Page& p = pages_[i];
+            if (!p.mapped) return -ENOMEM;  // pages before the hole stay changed
+            // Locked private memory made writable is faulted in for writing at once.
+            if (p.locked && !(p.prot & PROT_WRITE) && (prot & PROT_WRITE) && !p.guard) copy_in(i);
+            p.prot = prot;
         }
         return 0;
     }
@@ -61,14 +73,16 @@ public:
             }
             if (advice == MADV_DONTNEED) {
                 if (p.locked) return -EINVAL;
-                if (!p.shared) p.value = 0;  // the guard marker, if any, stays
+                discard(p);  // the guard marker, if any, stays
             } else if (advice == MADV_REMOVE) {
-                if (p.locked || !p.shared) return -EINVAL;  // anonymous private memory has no file
-                p.value = 0;
+                if (p.locked || (!p.shared && !p.file)) return -EINVAL;  // anonymous private memory has no file
+                if (!p.shared) return -EACCES;  // a private mapping of a file may not punch it
+                if (p.file) file_[i] = 0;
+                else p.value = 0;
             } else if (advice == kGuardInstall) {
                 if (p.locked) return -EINVAL;
                 p.guard = true;
-                if (!p.shared) p.value = 0;
+                discard(p);
             } else if (advice == kGuardRemove) {
                 p.guard = false;
             }
@@ -81,8 +95,11 @@ public:
             pages_[i].locked = true;
         }
         // Population stops at the first page that cannot be faulted in: ENOMEM, locks kept.
-        for (int i = first; i < first + n; ++i)
+        // Private writable memory is populated by write faults (a file page gets its copy).
+        for (int i = first; i < first + n; ++i) {
             if (pages_[i].prot == PROT_NONE || pages_[i].guard) return -ENOMEM;
+            if (pages_[i].prot & PROT_WRITE) copy_in(i);
+        }
         return 0;
     }
     std::int64_t munlock(int first, int n) {
@@ -102,7 +119,12 @@ public:
         if (!p.mapped) return Probe{false, 0, SEGV_MAPERR};
         if (!(p.prot & PROT_WRITE)) return Probe{false, 0, SEGV_ACCERR};
         if (p.guard) return Probe{false, 0, SEGV_MAPERR};
-        p.value = v;
+        if (p.file && p.shared) {
+            file_[i] = v;
+        } else {
+            p.value = v;
+            p.copied = true;
+        }
         return Probe{true, v, 0};
     }
     Probe read(int i) const {
@@ -110,12 +132,29 @@ public:
         if (!p.mapped) return Probe{false, 0, SEGV_MAPERR};
         if (p.prot == PROT_NONE) return Probe{false, 0, SEGV_ACCERR};
         if (p.guard) return Probe{false, 0, SEGV_MAPERR};
-        return Probe{true, p.value, 0};
+        return Probe{true, p.file && !p.copied ? file_[i] : p.value, 0};
     }
     bool guard(int i) const { return pages_[i].guard; }
 
 private:
+    // What discarding a page (DONTNEED, installing a guard) leaves: anonymous private memory reads
+    // zero, a private file page its file page again; shared pages keep their object's contents.
+    static void discard(Page& p) {
+        if (p.shared) return;
+        p.value = 0;
+        p.copied = false;
+    }
+    // A write fault without a write: a private file page gets its own copy of the file page.
+    void copy_in(int i) {
+        Page& p = pages_[i];
+        if (p.file && !p.shared && !p.copied) {
+            p.value = file_[i];
+            p.copied = true;
+        }
+    }
+
     std::array<Page, kPages> pages_{};
+    std::array<std::uint8_t, kPages> file_{};
 };
 
 class RandomModel : public ::testing::Test {
@@ -123,8 +162,10 @@ protected:
     std::unique_ptr<Target> host = make_host_target();
     std::unique_ptr<Target> mmu = make_mmu_target();
 
-    // Sequences with shared anonymous mappings and MADV_REMOVE among the operations.
+    // Sequences with shared anonymous mappings and MADV_REMOVE among the operations, and also
+    // with private and shared mappings of a file.
     bool shared_mappings = false;
+    bool file_mappings = false;
     void run_sequence(std::uint32_t seed, int ops);
     void run_sequences();  // the seeds and length the environment asks for (see below)
 };
@@ -151,11 +192,12 @@ void RandomModel::run_sequence(std::uint32_t seed, int ops) {
         case 0: {
             const int prot = prots[pick(0, 3)];
             const bool shared = shared_mappings && pick(0, 3) == 0;
-            what = shared ? "mmap shared" : "mmap";
-            const int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_ANONYMOUS | MAP_FIXED;
-            h = host->mmap(off, len, prot, flags);
-            m = mmu->mmap(off, len, prot, flags);
-            r = model.mmap_fixed(first, n, prot, shared);
+            const bool file = file_mappings && pick(0, 1) == 0;
+            what = std::string(shared ? "mmap shared" : "mmap") + (file ? " file" : "");
+            const int flags = (shared ? MAP_SHARED : MAP_PRIVATE) | (file ? 0 : MAP_ANONYMOUS) | MAP_FIXED;
+            h = file ? host->mmap_file(off, len, prot, flags) : host->mmap(off, len, prot, flags);
+            m = file ? mmu->mmap_file(off, len, prot, flags) : mmu->mmap(off, len, prot, flags);
+            r = model.mmap_fixed(first, n, prot, shared, file);
             break;
         }
         case 1:
@@ -268,7 +310,7 @@ void RandomModel::run_sequences() {
         }
     }
     if (keep_going) std::printf("random model%s: %llu sequences of %d operations, %llu divergent\n",
-                                shared_mappings ? " (shared)" : "", static_cast<unsigned long long>(last - first + 1),
+                                file_mappings ? " (files)" : shared_mappings ? " (shared)" : "", static_cast<unsigned long long>(last - first + 1),
                                 ops, static_cast<unsigned long long>(failures));
 }
 
@@ -278,6 +320,15 @@ TEST_F(RandomModel, SequencesAgreeWithModelAndHost) { run_sequences(); }
 // pages, MADV_REMOVE punches them, and separate shared mappings never merge.
 TEST_F(RandomModel, SequencesWithSharedMemoryAgreeWithModelAndHost) {
     shared_mappings = true;
+    run_sequences();
+}
+
+// And with private and shared mappings of a file (half of the mmaps): private pages read the
+// file until copied, shared writes reach the file (and every private page not yet copied),
+// MADV_REMOVE punches the file (EACCES for a private mapping), VMAs of the file merge by offset.
+TEST_F(RandomModel, SequencesWithFileMappingsAgreeWithModelAndHost) {
+    shared_mappings = true;
+    file_mappings = true;
     run_sequences();
 }
 

@@ -49,6 +49,11 @@ public:
             throw std::runtime_error("host test window at 0x500000000000 is not free");
         ::munmap(p, kScratchBytes);
         pagemap_ = ::open("/proc/self/pagemap", O_RDONLY);
+        char path[] = "/tmp/mmu-target-file-XXXXXX";
+        file_ = ::mkstemp(path);
+        if (file_ < 0) throw std::runtime_error("cannot make the host target's test file");
+        ::unlink(path);
+        fill_file();
         struct sigaction sa {};
         sa.sa_sigaction = on_segv;
         sa.sa_flags = SA_SIGINFO | SA_NODEFER;
@@ -57,11 +62,17 @@ public:
     ~HostTarget() override {
         ::munmap(at(0), kWindowBytes);  // sealed mappings stay: the kernel refuses (EPERM)
         ::close(pagemap_);
+        ::close(file_);
         ::sigaction(SIGSEGV, &old_segv_, nullptr);
     }
 
     std::int64_t mmap(std::uint64_t off, std::uint64_t len, int prot, int flags) override {
         void* r = ::mmap(at(off), len, prot, flags, -1, 0);
+        if (r == MAP_FAILED) return -errno;
+        return static_cast<std::int64_t>(reinterpret_cast<std::uint64_t>(r) - kWindowBase);
+    }
+    std::int64_t mmap_file(std::uint64_t off, std::uint64_t len, int prot, int flags) override {
+        void* r = ::mmap(at(off), len, prot, flags, file_, static_cast<off_t>(off));
         if (r == MAP_FAILED) return -errno;
         return static_cast<std::int64_t>(reinterpret_cast<std::uint64_t>(r) - kWindowBase);
     }
@@ -141,10 +152,19 @@ public:
         ::waitpid(pid, nullptr, 0);
         return out;
     }
-    void reset() override { ::munmap(at(0), kScratchBytes); }
+    void reset() override {
+        ::munmap(at(0), kScratchBytes);
+        fill_file();
+    }
 
 private:
     static void* at(std::uint64_t off) { return reinterpret_cast<void*>(kWindowBase + off); }
+    void fill_file() {
+        std::vector<std::uint8_t> bytes(kFilePages * kPageSize);
+        for (std::uint64_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<std::uint8_t>(i / kPageSize + 1);
+        if (::pwrite(file_, bytes.data(), bytes.size(), 0) != static_cast<ssize_t>(bytes.size()))
+            throw std::runtime_error("cannot fill the host target's test file");
+    }
 
     Probe access(std::uint64_t off, bool is_write, std::uint8_t value) {
         volatile std::uint8_t* p = static_cast<volatile std::uint8_t*>(at(off));
@@ -166,7 +186,30 @@ private:
     }
 
     int pagemap_ = -1;
+    int file_ = -1;
     struct sigaction old_segv_ {};
+};
+
+// The mmu target's test file: bytes held in memory, as the emulator's host file would be.
+class InMemoryFile final : public ObjectBacking {
+public:
+    explicit InMemoryFile(std::vector<std::uint8_t>& bytes) : bytes_(bytes) {}
+    void read_page(std::uint64_t index, std::byte* page) override {
+        for (std::uint64_t i = 0; i < kPageSize && (index << kPageShift) + i < bytes_.size(); ++i)
+            page[i] = std::byte{bytes_[(index << kPageShift) + i]};
+    }
+    void write_page(std::uint64_t index, const std::byte* page, std::size_t len) override {
+        for (std::size_t i = 0; i < len && (index << kPageShift) + i < bytes_.size(); ++i)
+            bytes_[(index << kPageShift) + i] = std::to_integer<std::uint8_t>(page[i]);
+    }
+    void punch_hole(std::uint64_t first, std::uint64_t count) override {
+        for (std::uint64_t i = first << kPageShift; i < ((first + count) << kPageShift) && i < bytes_.size(); ++i)
+            bytes_[i] = 0;
+    }
+    void sync_data() override {}
+
+private:
+    std::vector<std::uint8_t>& bytes_;
 };
 
 // ---- mmu library ----
@@ -175,6 +218,12 @@ public:
     std::int64_t mmap(std::uint64_t off, std::uint64_t len, int prot, int flags) override {
         auto r = as_->mmap(kWindowBase + off, len, static_cast<std::uint32_t>(prot),
                            static_cast<std::uint32_t>(flags));
+        return r ? static_cast<std::int64_t>(r.value() - kWindowBase) : -r.error();
+    }
+    std::int64_t mmap_file(std::uint64_t off, std::uint64_t len, int prot, int flags) override {
+        if (!file_object_) make_file();
+        auto r = as_->mmap_file(kWindowBase + off, len, static_cast<std::uint32_t>(prot),
+                                static_cast<std::uint32_t>(flags), file_object_, pages(off), "/test-file");
         return r ? static_cast<std::int64_t>(r.value() - kWindowBase) : -r.error();
     }
     std::int64_t munmap(std::uint64_t off, std::uint64_t len) override {
@@ -239,6 +288,7 @@ public:
     void reset() override {
         as_->check_invariants();
         as_ = make_checked();
+        file_object_.reset();  // after the address space: its mappings write back into the bytes
     }
 
 private:
@@ -257,8 +307,20 @@ private:
         return out;
     }
 
+    // One page cache for the test file, shared by every mapping of it until reset().
+    void make_file() {
+        file_bytes_.assign(kFilePages * kPageSize, 0);
+        for (std::uint64_t i = 0; i < file_bytes_.size(); ++i) file_bytes_[i] = static_cast<std::uint8_t>(i / kPageSize + 1);
+        file_object_ = std::make_shared<SharedMemoryObject>();
+        file_object_->memory = &memory_;
+        file_object_->size = kFilePages * kPageSize;
+        file_object_->backing = std::make_unique<InMemoryFile>(file_bytes_);
+    }
+
     PhysicalMemory memory_{512ull << 20};
     Tlb tlb_;
+    std::vector<std::uint8_t> file_bytes_;
+    std::shared_ptr<SharedMemoryObject> file_object_;
     std::unique_ptr<AddressSpace> as_ = make_checked();
 
     std::unique_ptr<AddressSpace> make_checked() {

@@ -25,6 +25,10 @@ class Target {
 public:
     virtual ~Target() = default;
     virtual std::int64_t mmap(std::uint64_t off, std::uint64_t len, int prot, int flags) = 0;
+    // A mapping of the target's test file (kFilePages pages, opened read-write, page i holding
+    // the byte i + 1 after reset()) at file offset `off`, so that a window page always maps the
+    // same file page.
+    virtual std::int64_t mmap_file(std::uint64_t off, std::uint64_t len, int prot, int flags) = 0;
     virtual std::int64_t munmap(std::uint64_t off, std::uint64_t len) = 0;
     virtual std::int64_t mprotect(std::uint64_t off, std::uint64_t len, int prot) = 0;
     virtual std::int64_t madvise(std::uint64_t off, std::uint64_t len, int advice) = 0;
@@ -48,6 +52,7 @@ public:
 };
 
 inline constexpr std::uint64_t kWindowBytes = 64ull << 20;
+inline constexpr std::uint64_t kFilePages = 16;
 // reset() and vma_count() cover the scratch half of the window; sealed mappings cannot be removed
 // from the host process, so tests that seal use unique offsets in the upper half.
 inline constexpr std::uint64_t kScratchBytes = 32ull << 20;

@@ -4,17 +4,6 @@
  * (both see each other's writes) and leaves the original VMA as it was. */
 #include "common/guest_util.h"
 
-static int vmas_in(const char *a, const char *b)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[256];
-    unsigned long lo, hi;
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < (unsigned long)b && hi > (unsigned long)a) n++;
-    if (f) fclose(f);
-    return n;
-}
 
 int main(void)
 {

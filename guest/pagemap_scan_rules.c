@@ -6,28 +6,9 @@
  * over a region mixing present, absent and guard pages. Addresses print relative to the region. */
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <sys/ioctl.h>
 
 #include "common/guest_util.h"
-
-/* The PAGEMAP_SCAN interface of Linux 6.7+ (include/uapi/linux/fs.h); Debian 12's headers
- * predate it. */
-#ifndef PAGEMAP_SCAN
-struct page_region {
-    uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PM_SCAN_WP_MATCHING (1 << 0)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#define PAGE_IS_PRESENT (1 << 3)
-#define PAGE_IS_PFNZERO (1 << 5)
-#define PAGE_IS_SOFT_DIRTY (1 << 7)
-#endif
-#define PAGE_IS_GUARD (1 << 8)
+#include "common/pagemap_scan.h"
 
 static int g_pagemap;
 
@@ -47,17 +28,6 @@ static const char *flags_of(const void *addr, char *buf, size_t n)
 }
 #define FLAGS(a) flags_of((a), (char[96]){0}, 96)
 
-static const char *categories(uint64_t c, char *buf, size_t n)
-{
-    static const char *names[] = {"wpallowed", "written", "file", "present", "swapped", "pfnzero", "huge",
-                                  "soft-dirty", "guard"};
-    buf[0] = 0;
-    for (int i = 0; i < 9; ++i)
-        if (c & (1ull << i)) snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", names[i]);
-    if (!buf[0]) snprintf(buf, n, "-");
-    return buf;
-}
-
 static struct pm_scan_arg scan_arg(char *base, int npages, struct page_region *vec, int vec_len)
 {
     struct pm_scan_arg a;
@@ -71,27 +41,11 @@ static struct pm_scan_arg scan_arg(char *base, int npages, struct page_region *v
     return a;
 }
 
-/* Runs the scan and prints "n: [from,to) cats ... walk_end=+off" in pages from base. */
+/* Runs the scan and checks "n: [from,to) cats ... walk_end=page", in pages from base. */
 static void scan(const char *label, char *base, struct pm_scan_arg a, const char *want)
 {
-    struct page_region vec[16];
-    memset(vec, 0, sizeof vec);
-    if (a.vec) a.vec = (uintptr_t)vec;
-    long n = ioctl(g_pagemap, PAGEMAP_SCAN, &a);
     char got[1024];
-    if (n < 0) {
-        snprintf(got, sizeof got, "-1 %s", errname(errno));
-    } else {
-        snprintf(got, sizeof got, "%ld:", n);
-        for (long i = 0; i < n && i < 16; ++i) {
-            char c[128];
-            snprintf(got + strlen(got), sizeof got - strlen(got), " [%ld,%ld) %s",
-                     (long)((char *)(uintptr_t)vec[i].start - base) / (long)PG,
-                     (long)((char *)(uintptr_t)vec[i].end - base) / (long)PG, categories(vec[i].categories, c, sizeof c));
-        }
-        snprintf(got + strlen(got), sizeof got - strlen(got), " walk_end=%ld",
-                 (long)((char *)(uintptr_t)a.walk_end - base) / (long)PG);
-    }
+    run_pagemap_scan(g_pagemap, a, base, got, sizeof got);
     expect(label, got, want);
 }
 

@@ -5,6 +5,7 @@
  * the written pages and protecting them again in one call, cut by max_pages or a full vector;
  * PM_SCAN_CHECK_WPASYNC on other mappings. Offsets print in pages from the region. */
 #include "common/guest_util.h"
+#include "common/pagemap_scan.h"
 
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
@@ -16,69 +17,27 @@
 #ifndef UFFD_FEATURE_WP_ASYNC
 #define UFFD_FEATURE_WP_ASYNC (1 << 15)
 #endif
-#ifndef PAGEMAP_SCAN
-struct page_region {
-    uint64_t start, end, categories;
-};
-struct pm_scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN _IOWR('f', 16, struct pm_scan_arg)
-#define PM_SCAN_WP_MATCHING (1 << 0)
-#define PM_SCAN_CHECK_WPASYNC (1 << 1)
-#define PAGE_IS_WPALLOWED (1 << 0)
-#define PAGE_IS_WRITTEN (1 << 1)
-#define PAGE_IS_PRESENT (1 << 3)
-#endif
-
 #define NPAGES 8
 static int g_pagemap;
-
-static const char *categories(uint64_t c, char *buf, size_t n)
-{
-    static const char *names[] = {"wpallowed", "written", "file", "present", "swapped", "pfnzero", "huge",
-                                  "soft-dirty", "guard"};
-    buf[0] = 0;
-    for (int i = 0; i < 9; ++i)
-        if (c & (1ull << i)) snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", buf[0] ? "," : "", names[i]);
-    if (!buf[0]) snprintf(buf, n, "-");
-    return buf;
-}
 
 /* PAGEMAP_SCAN over the region's pages; "n: [from,to) cats ... walk_end=off" in pages. */
 static void scan(const char *label, char *base, int npages, uint64_t flags, uint64_t mask, uint64_t ret_mask,
                  int vec_len, uint64_t max_pages, const char *want)
 {
-    struct page_region vec[16];
-    memset(vec, 0, sizeof vec);
+    struct page_region vec_marker;
     struct pm_scan_arg a;
     memset(&a, 0, sizeof a);
     a.size = sizeof a;
     a.flags = flags;
     a.start = (uintptr_t)base;
     a.end = (uintptr_t)base + npages * PG;
-    a.vec = vec_len ? (uintptr_t)vec : 0;
+    a.vec = vec_len ? (uintptr_t)&vec_marker : 0;  /* run_pagemap_scan supplies the vector */
     a.vec_len = (uint64_t)vec_len;
     a.max_pages = max_pages;
     a.category_mask = mask;
     a.return_mask = ret_mask;
-    errno = 0;
-    long n = ioctl(g_pagemap, PAGEMAP_SCAN, &a);
     char got[1024];
-    if (n < 0) {
-        snprintf(got, sizeof got, "-1 %s", errname(errno));
-    } else {
-        snprintf(got, sizeof got, "%ld:", n);
-        for (long i = 0; i < n && i < 16; ++i) {
-            char c[128];
-            snprintf(got + strlen(got), sizeof got - strlen(got), " [%ld,%ld) %s",
-                     (long)((char *)(uintptr_t)vec[i].start - base) / (long)PG,
-                     (long)((char *)(uintptr_t)vec[i].end - base) / (long)PG, categories(vec[i].categories, c, sizeof c));
-        }
-        snprintf(got + strlen(got), sizeof got - strlen(got), " walk_end=%ld",
-                 (long)((char *)(uintptr_t)a.walk_end - base) / (long)PG);
-    }
+    run_pagemap_scan(g_pagemap, a, base, got, sizeof got);
     expect(label, got, want);
 }
 

@@ -7,18 +7,6 @@
 
 #include <sys/wait.h>
 
-/* The number of VMAs overlapping [a, b). */
-static int vmas_in(const char *a, const char *b)
-{
-    FILE *f = fopen("/proc/self/maps", "r");
-    char line[256];
-    unsigned long lo, hi;
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < (unsigned long)b && hi > (unsigned long)a) n++;
-    if (f) fclose(f);
-    return n;
-}
 
 static char *map_at(char *at, int pages)
 {

@@ -272,6 +272,19 @@ GUEST_STATIC long madv(void *addr, size_t len, int advice, int *e)
     return r;
 }
 
+/* The number of VMAs in /proc/self/maps that overlap [a, b). */
+GUEST_STATIC int vmas_in(const void *a, const void *b)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[256];
+    unsigned long lo, hi;
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && lo < (unsigned long)b && hi > (unsigned long)a) n++;
+    if (f) fclose(f);
+    return n;
+}
+
 /* Number of lines (= VMAs) in /proc/self/maps. */
 GUEST_STATIC long vma_count(void)
 {

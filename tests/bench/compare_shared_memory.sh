@@ -24,16 +24,7 @@ fi
 mmuemu=build/bench/mmuemu bench=build/bench/tests/bench/shared_memory_bench
 qemu=$(command -v qemu-x86_64 || true)
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-time_run() {  # time_run EXPECTED CMD...: seconds, or fails when the output differs
-    local expected=$1; shift
-    local start end out
-    start=$(date +%s.%N)
-    out=$("$@" 2>/dev/null) || true
-    end=$(date +%s.%N)
-    if [ "$out" != "$expected" ]; then echo "WARNING: '$*' printed '$out', natively '$expected'" >&2; return 1; fi
-    echo "$end - $start" | bc -l
-}
+source tests/bench/side_by_side.sh  # median, time_run
 
 failed=0
 printf '%-26s %11s %11s %11s %11s %10s %10s\n' "per iteration" native mmuemu "--check" qemu "mmuemu/nat" "mmuemu/qemu"

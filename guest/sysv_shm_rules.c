@@ -47,6 +47,7 @@ int main(void)
     g_key = (key_t)(0x4d4d0000 | (getpid() & 0xffff));
     /* shmget. */
     EXPECT_SYS("size 0", shmget(IPC_PRIVATE, 0, 0600), "-1 EINVAL");
+    EXPECT_SYS("64 TiB, more than RAM and swap", shmget(IPC_PRIVATE, 1ul << 46, 0600), "-1 ENOMEM");
     EXPECT_SYS("absent key without IPC_CREAT", shmget(g_key, PG, 0600), "-1 ENOENT");
     int id = shmget(g_key, 10000, IPC_CREAT | IPC_EXCL | 0600);
     expect("create", id >= 0 ? "ok" : errname(errno), "ok");

@@ -40,6 +40,10 @@ std::int64_t shmget(Process& p, key_t key, std::uint64_t size, int flags) {
         if (key != IPC_PRIVATE && !(flags & IPC_CREAT)) return err(ENOENT);
         if (size < 1 || size > SysvShm::kShmMax) return err(EINVAL);
         if (shm.full()) return err(ENOSPC);
+        // A segment is charged like a private writable mapping (shmem accounting): the overcommit
+        // heuristic refuses one larger than RAM + swap.
+        const std::uint64_t limit = p.as().layout().overcommit_limit;
+        if (limit && mmu::page_up(size) > limit) return err(ENOMEM);
         const auto euid = static_cast<std::uint32_t>(::geteuid()), egid = static_cast<std::uint32_t>(::getegid());
         return shm.create(key, size, static_cast<std::uint32_t>(flags), euid, egid, p.group().tgid, ::time(nullptr)).id;
     }

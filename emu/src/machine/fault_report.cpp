@@ -43,20 +43,14 @@ private:
     cs_insn* insn_ = nullptr;
 };
 
-// Reads up to 15 code bytes at `rip` through the page table (what a debugger would see).
-std::size_t read_code(Process& p, std::uint64_t rip, std::uint8_t (&buf)[16]) {
-    std::size_t n = 0;
-    for (; n < 15; ++n) {
-        const PageWalk w = p.as().walk(rip + n);
-        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
-        if (!leaf.present()) break;
-        buf[n] = std::to_integer<std::uint8_t>(
-            p.as().memory().frame(leaf.pfn())[(rip + n) & (kPageSize - 1)]);
-    }
-    return n;
-}
+struct RegisterSource {
+    std::uint16_t uc_reg = OperandForm::kNoRegister;
+    bool low32 = false;
+};
 
-std::uint64_t reg_value(Process& p, x86_reg reg) {
+// The Unicorn register holding a Capstone base or index register; registers missing from the
+// table (r8d-r15d, 16-bit ones, eip) read as 0.
+RegisterSource register_source(x86_reg reg) {
     static const std::pair<x86_reg, int> table[] = {
         {X86_REG_RAX, UC_X86_REG_RAX}, {X86_REG_RBX, UC_X86_REG_RBX}, {X86_REG_RCX, UC_X86_REG_RCX},
         {X86_REG_RDX, UC_X86_REG_RDX}, {X86_REG_RSI, UC_X86_REG_RSI}, {X86_REG_RDI, UC_X86_REG_RDI},
@@ -68,14 +62,75 @@ std::uint64_t reg_value(Process& p, x86_reg reg) {
         {X86_REG_EDI, UC_X86_REG_RDI}, {X86_REG_EBP, UC_X86_REG_RBP}, {X86_REG_ESP, UC_X86_REG_RSP},
     };
     for (const auto& [cs_reg, uc_reg] : table)
-        if (cs_reg == reg) {
-            std::uint64_t v = p.cpu().reg(uc_reg);
-            return (reg >= X86_REG_EAX && reg <= X86_REG_ESP) ? (v & 0xffffffffu) : v;
-        }
-    return 0;
+        if (cs_reg == reg)
+            return {static_cast<std::uint16_t>(uc_reg), reg >= X86_REG_EAX && reg <= X86_REG_ESP};
+    return {};
+}
+
+std::uint64_t read_register(Cpu& cpu, std::uint16_t uc_reg, bool low32) {
+    if (uc_reg == OperandForm::kNoRegister) return 0;
+    const std::uint64_t v = cpu.reg(uc_reg);
+    return low32 ? (v & 0xffffffffu) : v;
 }
 
 }  // namespace
+
+static_assert(UC_X86_REG_INVALID == OperandForm::kNoRegister);
+
+std::size_t read_code(AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]) {
+    std::size_t n = 0;
+    for (; n < 15; ++n) {
+        const Pte leaf = as.leaf(rip + n);
+        if (!leaf.present()) break;
+        buf[n] = std::to_integer<std::uint8_t>(as.memory().frame(leaf.pfn())[(rip + n) & (kPageSize - 1)]);
+    }
+    return n;
+}
+
+std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, std::size_t n,
+                                                      std::uint64_t rip) {
+    static Disassembler dis;  // one handle for the whole run: decoding is per instruction
+    const cs_insn* insn = dis.decode(code, n, rip);
+    if (!insn || !insn->detail) return std::nullopt;
+    DecodedOperands out;
+    out.length = insn->size;
+    if (insn->id == X86_INS_LEA || insn->id == X86_INS_NOP) return out;  // address only
+    const cs_x86& x86 = insn->detail->x86;
+    for (int i = 0; i < x86.op_count; ++i) {
+        const cs_x86_op& op = x86.operands[i];
+        if (op.type != X86_OP_MEM) continue;
+        OperandForm form;
+        form.constant = static_cast<std::uint64_t>(op.mem.disp);
+        if (op.mem.base == X86_REG_RIP) {
+            form.constant += rip + insn->size;
+        } else if (op.mem.base != X86_REG_INVALID) {
+            const RegisterSource base = register_source(static_cast<x86_reg>(op.mem.base));
+            form.base = base.uc_reg;
+            form.base32 = base.low32;
+        }
+        if (op.mem.index != X86_REG_INVALID) {
+            const RegisterSource index = register_source(static_cast<x86_reg>(op.mem.index));
+            form.index = index.uc_reg;
+            form.index32 = index.low32;
+            form.scale = static_cast<std::uint8_t>(op.mem.scale);
+        }
+        if (op.mem.segment == X86_REG_FS) form.segment_base = UC_X86_REG_FS_BASE;
+        if (op.mem.segment == X86_REG_GS) form.segment_base = UC_X86_REG_GS_BASE;
+        form.size = op.size;
+        form.read = (op.access & CS_AC_READ) || !(op.access & (CS_AC_READ | CS_AC_WRITE));
+        form.write = op.access & CS_AC_WRITE;
+        out.operands.push_back(form);
+    }
+    return out;
+}
+
+std::uint64_t effective_address(Cpu& cpu, const OperandForm& form) {
+    std::uint64_t ea = form.constant + read_register(cpu, form.base, form.base32);
+    if (form.index != OperandForm::kNoRegister)
+        ea += read_register(cpu, form.index, form.index32) * form.scale;
+    if (form.segment_base != OperandForm::kNoRegister) ea += cpu.reg(form.segment_base);
+    return ea;
+}
 
 std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t rip) {
     const std::uint64_t page = page_down(fault.addr);
@@ -101,7 +156,7 @@ std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uin
     std::uint64_t at = rip;
     while (at < page) {
         std::uint8_t code[16];
-        const std::size_t n = read_code(p, at, code);
+        const std::size_t n = read_code(p.as(), at, code);
         const cs_insn* insn = dis.decode(code, n, at);
         // Undecodable: its bytes run into a page that cannot be read, or it is invalid (it
         // would have ended the block, so it is the last one the CPU tried to fetch either way).
@@ -112,33 +167,22 @@ std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uin
 }
 
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
-    static Disassembler dis;  // one handle for the whole run: decoding is per instruction
     std::uint8_t code[16];
-    const std::size_t n = read_code(p, rip, code);
-    const cs_insn* insn = dis.decode(code, n, rip);
+    const std::size_t n = read_code(p.as(), rip, code);
     std::vector<MemoryOperand> out;
-    if (!insn || !insn->detail) return out;
-    const cs_x86& x86 = insn->detail->x86;
-    if (insn->id == X86_INS_LEA || insn->id == X86_INS_NOP) return out;  // address only
-    for (int i = 0; i < x86.op_count; ++i) {
-        const cs_x86_op& op = x86.operands[i];
-        if (op.type != X86_OP_MEM) continue;
-        std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
-        if (op.mem.base == X86_REG_RIP) ea += rip + insn->size;
-        else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
-        if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
-        if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
-        if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
-        if (op.access & CS_AC_READ) out.push_back({ea, op.size, Access::Read});
-        if (op.access & CS_AC_WRITE) out.push_back({ea, op.size, Access::Write});
-        if (!(op.access & (CS_AC_READ | CS_AC_WRITE))) out.push_back({ea, op.size, Access::Read});
+    const auto decoded = decode_memory_operands(code, n, rip);
+    if (!decoded) return out;
+    for (const OperandForm& form : decoded->operands) {
+        const std::uint64_t ea = effective_address(p.cpu(), form);
+        if (form.read) out.push_back({ea, form.size, Access::Read});
+        if (form.write) out.push_back({ea, form.size, Access::Write});
     }
     return out;
 }
 
 std::string disassemble_at(Process& p, std::uint64_t rip) {
     std::uint8_t code[16];
-    const std::size_t n = read_code(p, rip, code);
+    const std::size_t n = read_code(p.as(), rip, code);
     Disassembler dis;
     const cs_insn* insn = dis.decode(code, n, rip);
     auto hex = [](const std::uint8_t* bytes, std::size_t size) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 
 namespace emu {
 
+class Cpu;
 class Process;
 
 // x86-64 with 48-bit virtual addresses: bits 63..47 must all equal bit 47.
@@ -40,5 +42,32 @@ struct MemoryOperand {
     mmu::Access access;
 };
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip);
+
+// How one explicit memory operand's effective address is formed, decoded once:
+// constant + base + index * scale + segment base, each register a Unicorn id (kNoRegister: adds
+// nothing). A 32-bit register counts its low half only. The access events it gives, in order:
+// a read if it is read, a write if it is written, a read if Capstone says neither.
+struct OperandForm {
+    static constexpr std::uint16_t kNoRegister = 0;
+    std::uint64_t constant = 0;  // displacement, plus the next instruction's address if rip-relative
+    std::uint16_t base = kNoRegister, index = kNoRegister, segment_base = kNoRegister;
+    std::uint8_t scale = 1, size = 0;
+    bool base32 = false, index32 = false, read = false, write = false;
+};
+
+// The memory operands of one instruction, decoded from its bytes (at most 15, starting at `rip`),
+// and how many bytes it is long; nullopt when the bytes do not decode.
+struct DecodedOperands {
+    unsigned length = 0;
+    std::vector<OperandForm> operands;
+};
+std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, std::size_t n,
+                                                      std::uint64_t rip);
+
+// The effective address `form` gives with `cpu`'s registers now.
+std::uint64_t effective_address(Cpu& cpu, const OperandForm& form);
+
+// Reads up to 15 code bytes at `rip` through the page table (what a debugger would see).
+std::size_t read_code(mmu::AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]);
 
 }  // namespace emu

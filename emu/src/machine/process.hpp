@@ -24,6 +24,7 @@
 #include <map>
 #include "mmu/address_space.hpp"
 #include "kernel/signals.hpp"
+#include "machine/access_tracer.hpp"
 #include "machine/shadow_tlb.hpp"
 #include "trace/trace_recorder.hpp"
 
@@ -388,6 +389,7 @@ private:
     std::uint64_t verified_epoch_ = ~0ull;
 
     std::unique_ptr<TraceRecorder> recorder_;
+    AccessTracer access_tracer_;  // --trace-accesses
     std::unique_ptr<GdbStub> gdb_;
     Resume resume_ = Resume::Continue;
     bool stepping_ = false, step_started_ = false, step_done_ = false;

@@ -22,13 +22,7 @@ using namespace mmu;
 void Process::trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
     if (!p.recorder_ || !p.recorder_->traces(p.as())) return;
-    for (const MemoryOperand& op : memory_operands(p, address)) {
-        const PageWalk w = p.as().walk(op.addr);
-        const Pte leaf = w.depth == kLevels ? w.levels[kLevels - 1].entry : Pte::none();
-        const bool ok = leaf.present() && (op.access != Access::Write || leaf.writable());
-        p.recorder_->access(p.as(), op.addr, op.size, op.access, ok,
-                            (leaf.pfn() << kPageShift) | (op.addr & (kPageSize - 1)), 0);
-    }
+    p.access_tracer_.trace(p.as(), p.cpu(), *p.recorder_, address);
 }
 
 void Process::count_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {

@@ -28,7 +28,7 @@ TraceWriter::TraceWriter(const std::string& path) : compressed_(ends_with(path, 
 
 TraceWriter::~TraceWriter() { close(); }
 
-void TraceWriter::line(const std::string& text) {
+void TraceWriter::line(std::string_view text) {
     buffer_ += text;
     buffer_ += '\n';
     if (buffer_.size() >= kChunk) flush_buffer(false);

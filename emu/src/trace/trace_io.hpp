@@ -7,6 +7,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace emu {
@@ -24,7 +25,7 @@ public:
     TraceWriter(const TraceWriter&) = delete;
     TraceWriter& operator=(const TraceWriter&) = delete;
 
-    void line(const std::string& text);  // appends '\n'
+    void line(std::string_view text);  // appends '\n'
     void close();
     // In a forked child: stop writing without flushing what the parent will write.
     void abandon();

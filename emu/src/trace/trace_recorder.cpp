@@ -2,6 +2,9 @@
 
 #include <sys/syscall.h>
 
+#include <cstring>
+#include <string_view>
+
 #include "trace/trace_events.hpp"
 
 namespace emu {
@@ -115,7 +118,7 @@ TraceRecorder::~TraceRecorder() = default;
 
 // Once a second task exists, the events of each task follow a "task N" line (N counts tasks in
 // the order they were created, 1 = the first): deterministic, unlike pids.
-void TraceRecorder::emit(const std::string& line) {
+void TraceRecorder::emit(std::string_view line) {
     if (task_ && task_ != written_task_) {
         writer_.line("task " + std::to_string(task_));
         written_task_ = task_;
@@ -127,7 +130,9 @@ void TraceRecorder::set_task(int task) { task_ = task; }
 
 void TraceRecorder::note(const std::string& text) { writer_.line("# " + text); }
 
-bool TraceRecorder::traces(const AddressSpace& as) const { return active_ && ids_.count(&as) != 0; }
+bool TraceRecorder::traces(const AddressSpace& as) const {
+    return active_ && (&as == last_as_ || ids_.count(&as) != 0);
+}
 
 void TraceRecorder::follow(AddressSpace& child) {
     if (!active_) return;
@@ -136,11 +141,18 @@ void TraceRecorder::follow(AddressSpace& child) {
 }
 
 int TraceRecorder::id_of(const AddressSpace& as) {
+    if (&as == last_as_) return last_id_;
     auto it = ids_.find(&as);
-    if (it != ids_.end()) return it->second;
-    const int id = next_id_++;
-    ids_[&as] = id;
-    asid_ids_[as.asid()] = id;
+    int id;
+    if (it != ids_.end()) {
+        id = it->second;
+    } else {
+        id = next_id_++;
+        ids_[&as] = id;
+        asid_ids_[as.asid()] = id;
+    }
+    last_as_ = &as;
+    last_id_ = id;
     return id;
 }
 
@@ -181,15 +193,58 @@ void TraceRecorder::flush(const FlushEvent& e) {
                        (e.kind == FlushKind::Full ? std::string(" full") : " page " + hex(e.vpage)));
 }
 
+namespace {
+
+// The pieces of an access line, formatted as hex() and std::to_string do (one line per traced
+// memory operand: this is the hot path of --trace-accesses).
+char* put_text(char* out, std::string_view text) {
+    std::memcpy(out, text.data(), text.size());
+    return out + text.size();
+}
+
+char* put_hex(char* out, std::uint64_t v) {
+    char digits[16];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    *out++ = '0';
+    *out++ = 'x';
+    while (n) *out++ = digits[--n];
+    return out;
+}
+
+char* put_decimal(char* out, std::uint64_t v) {
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *out++ = digits[--n];
+    return out;
+}
+
+}  // namespace
+
 void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned size, Access access,
                            bool ok, std::uint64_t paddr, int si_code) {
     write_flushes();
     if (!active_) return;
-    std::string line = "access " + std::to_string(id_of(as)) + " " + hex(addr) + " " + std::to_string(size) +
-                       " " + access_text(access) + " -> ";
     (void)si_code;
-    line += ok ? hex(paddr) : std::string("unmapped");
-    emit(line);
+    char line[128];  // "access " id hex size kind " -> " hex: at most 7+11+19+11+6+4+18 characters
+    char* out = put_text(line, "access ");
+    out = put_decimal(out, static_cast<std::uint64_t>(id_of(as)));
+    *out++ = ' ';
+    out = put_hex(out, addr);
+    *out++ = ' ';
+    out = put_decimal(out, size);
+    *out++ = ' ';
+    out = put_text(out, access == Access::Read ? "read" : access == Access::Write ? "write" : "exec");
+    out = put_text(out, " -> ");
+    out = ok ? put_hex(out, paddr) : put_text(out, "unmapped");
+    emit(std::string_view(line, static_cast<std::size_t>(out - line)));
 }
 
 void TraceRecorder::syscall(const AddressSpace& as, std::uint64_t nr, std::int64_t result) {
@@ -221,6 +276,7 @@ void TraceRecorder::release(const AddressSpace& as, int status, int signo) {
                  (signo ? std::string(signal_name(signo)) : std::to_string(status)));
     asid_ids_.erase(as.asid());
     ids_.erase(it);
+    if (&as == last_as_) last_as_ = nullptr;
 }
 
 void TraceRecorder::exit(const AddressSpace& as, int status, int signo) {

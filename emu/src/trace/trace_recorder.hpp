@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mmu/address_space.hpp"
@@ -58,10 +59,13 @@ private:
     // Flushes happen inside an operation but are written after its line, where replay makes them.
     void write_flushes();
     std::vector<std::string> flushes_;
-    void emit(const std::string& line);
+    void emit(std::string_view line);
     int task_ = 0, written_task_ = 0;
     TraceWriter writer_;
     std::map<const mmu::AddressSpace*, int> ids_;
+    // The last address space looked up in ids_ (most events are of the same one).
+    const mmu::AddressSpace* last_as_ = nullptr;
+    int last_id_ = 0;
     std::map<mmu::Asid, int> asid_ids_;
     int next_id_ = 1;
     bool active_ = true;

@@ -10,11 +10,23 @@ namespace emu {
 using namespace mmu;
 
 namespace {
+
 constexpr std::size_t kInitialSlots = 1 << 14;
-std::size_t hash_rip(std::uint64_t rip) { return static_cast<std::size_t>((rip * 0x9e3779b97f4a7c15ull) >> 20); }
+
+// Instructions of one 32-byte piece of code land in neighbouring slots; the pieces are spread.
+std::size_t slot_hash(std::uint64_t rip) {
+    return static_cast<std::size_t>((((rip >> 5) * 0x9e3779b97f4a7c15ull) >> 16 << 5) | (rip & 31));
+}
+
+// The bytes of an instruction of `length` bytes within two little-endian words.
+std::array<std::uint64_t, 2> byte_mask(unsigned length) {
+    auto low_bytes = [](unsigned n) { return n >= 8 ? ~0ull : (1ull << (8 * n)) - 1; };
+    return {low_bytes(length), length > 8 ? low_bytes(length - 8) : 0};
+}
+
 }  // namespace
 
-AccessTracer::AccessTracer() : slots_(kInitialSlots, 0) {}
+AccessTracer::AccessTracer() : table_(kInitialSlots) {}
 
 void AccessTracer::trace(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip) {
     revalidate_leaves(as);
@@ -40,53 +52,60 @@ void AccessTracer::record(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, c
 }
 
 const AccessTracer::CachedInstruction* AccessTracer::cached(AddressSpace& as, std::uint64_t rip) {
-    const std::uint32_t index = *slot_of(rip);
-    if (index == 0) return nullptr;
-    const CachedInstruction& insn = instructions_[index - 1];
+    CachedInstruction& insn = slot_of(rip);
+    if (insn.length == 0) return nullptr;
     return bytes_unchanged(as, insn) ? &insn : nullptr;
 }
 
 // The decoding of an instruction depends on its own bytes only: if they are all still there,
 // decoding afresh (with whatever follows them) gives the same instruction.
-bool AccessTracer::bytes_unchanged(AddressSpace& as, const CachedInstruction& insn) {
+bool AccessTracer::bytes_unchanged(AddressSpace& as, CachedInstruction& insn) {
     const std::uint64_t offset = insn.rip & (kPageSize - 1);
-    if (offset + insn.length <= kPageSize) {
-        const Pte code_page = leaf(as, insn.rip);
-        if (!code_page.present()) return false;
-        return std::memcmp(as.memory().frame(code_page.pfn()) + offset, insn.bytes.data(), insn.length) == 0;
+    std::array<std::uint64_t, 2> now;
+    if (offset + sizeof now <= kPageSize) {  // 16 bytes from the instruction's own page
+        if (insn.code_generation != generation_) {
+            const Pte code_page = leaf(as, insn.rip);
+            if (!code_page.present()) return false;
+            insn.code = as.memory().frame(code_page.pfn()) + offset;
+            insn.code_generation = generation_;
+        }
+        std::memcpy(now.data(), insn.code, sizeof now);
+    } else {  // near the end of the page, perhaps crossing into the next one
+        std::uint8_t code[16] = {};
+        if (read_code(as, insn.rip, code) < insn.length) return false;
+        std::memcpy(now.data(), code, sizeof now);
     }
-    std::uint8_t code[16];  // it crosses into the next page
-    return read_code(as, insn.rip, code) >= insn.length &&
-           std::memcmp(code, insn.bytes.data(), insn.length) == 0;
+    const auto mask = byte_mask(insn.length);
+    return (((now[0] ^ insn.bytes[0]) & mask[0]) | ((now[1] ^ insn.bytes[1]) & mask[1])) == 0;
 }
 
 void AccessTracer::remember(std::uint64_t rip, const std::uint8_t* code, const DecodedOperands& decoded) {
     CachedInstruction insn;
     insn.rip = rip;
     insn.length = static_cast<std::uint8_t>(decoded.length);
-    std::memcpy(insn.bytes.data(), code, decoded.length);
+    std::uint8_t bytes[16] = {};
+    std::memcpy(bytes, code, decoded.length);
+    std::memcpy(insn.bytes.data(), bytes, sizeof bytes);
     insn.count = static_cast<std::uint8_t>(decoded.operands.size());
     std::copy(decoded.operands.begin(), decoded.operands.end(), insn.operands.begin());
-    std::uint32_t& slot = *slot_of(rip);
-    if (slot != 0) {  // the code there changed: replace the old decoding
-        instructions_[slot - 1] = insn;
-        return;
-    }
-    instructions_.push_back(insn);
-    slot = static_cast<std::uint32_t>(instructions_.size());
-    if (instructions_.size() * 2 > slots_.size()) grow();
+    CachedInstruction& slot = slot_of(rip);
+    const bool fresh = slot.length == 0;  // else the code there changed: the old decoding goes
+    slot = insn;
+    if (fresh && ++used_ * 2 > table_.size()) grow();
 }
 
 // The slot holding `rip`, or the empty slot where it would go.
-std::uint32_t* AccessTracer::slot_of(std::uint64_t rip) {
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = hash_rip(rip) & mask;; i = (i + 1) & mask)
-        if (slots_[i] == 0 || instructions_[slots_[i] - 1].rip == rip) return &slots_[i];
+AccessTracer::CachedInstruction& AccessTracer::slot_of(std::uint64_t rip) {
+    const std::size_t mask = table_.size() - 1;
+    for (std::size_t i = slot_hash(rip) & mask;; i = (i + 1) & mask)
+        if (table_[i].length == 0 || table_[i].rip == rip) return table_[i];
 }
 
 void AccessTracer::grow() {
-    slots_.assign(slots_.size() * 2, 0);
-    for (std::uint32_t i = 0; i < instructions_.size(); ++i) *slot_of(instructions_[i].rip) = i + 1;
+    std::vector<CachedInstruction> old(table_.size() * 2);
+    old.swap(table_);
+    for (const CachedInstruction& insn : old)
+        if (insn.length != 0) slot_of(insn.rip) = insn;
 }
 
 void AccessTracer::revalidate_leaves(const AddressSpace& as) {

@@ -1,9 +1,10 @@
 // --trace-accesses: every explicit memory operand of every instruction, with the translation the
 // page table gives just before the instruction runs. Recorded from a code hook, so it must be
 // cheap per instruction: each instruction is decoded once (Capstone) and kept with its bytes, and
-// reused while the bytes at its address are unchanged; leaf page-table entries are kept while no
-// page table has been edited (the RAM's page-table epoch) and the address space is the same. The
-// events are exactly those of decoding and walking afresh (memory_operands, AddressSpace::leaf).
+// reused while the bytes at its address are unchanged (compared each time it runs: this sees
+// self-modifying code, the emulator's writes and remapping alike); leaf page-table entries are
+// kept while no page table has been edited (the RAM's page-table epoch) in the same address
+// space. The events are exactly those of decoding and walking afresh (memory_operands).
 #pragma once
 
 #include <array>
@@ -25,11 +26,16 @@ public:
     void trace(mmu::AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip);
 
 private:
-    static constexpr unsigned kInlineOperands = 3;  // more: decoded afresh each time (none seen)
+    // More memory operands than this (none seen): decoded afresh each time.
+    static constexpr unsigned kInlineOperands = 2;
     struct CachedInstruction {
         std::uint64_t rip = 0;
-        std::array<std::uint8_t, 15> bytes{};
-        std::uint8_t length = 0;
+        std::array<std::uint64_t, 2> bytes{};  // its bytes as little-endian words, zero after them
+        // Where its bytes are in RAM, found in generation `code_generation` (nullptr: near the end
+        // of a page, read through the page table each time).
+        const std::byte* code = nullptr;
+        std::uint64_t code_generation = 0;
+        std::uint8_t length = 0;  // 0: an empty slot
         std::uint8_t count = 0;
         std::array<OperandForm, kInlineOperands> operands{};
     };
@@ -41,19 +47,21 @@ private:
 
     // The cached decoding of the instruction at `rip` if its bytes are still those; else nullptr.
     const CachedInstruction* cached(mmu::AddressSpace& as, std::uint64_t rip);
-    bool bytes_unchanged(mmu::AddressSpace& as, const CachedInstruction& insn);
+    bool bytes_unchanged(mmu::AddressSpace& as, CachedInstruction& insn);
     void remember(std::uint64_t rip, const std::uint8_t* code, const DecodedOperands& decoded);
-    std::uint32_t* slot_of(std::uint64_t rip);
+    CachedInstruction& slot_of(std::uint64_t rip);
     void grow();
     // The leaf entry for `va` now (AddressSpace::leaf), from the cache when still valid.
     mmu::Pte leaf(mmu::AddressSpace& as, std::uint64_t va);
     void revalidate_leaves(const mmu::AddressSpace& as);
     void record(mmu::AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, const OperandForm& form);
 
-    // Open addressing on the instruction's address: 0 = empty, else index + 1 in instructions_.
-    std::vector<std::uint32_t> slots_;
-    std::vector<CachedInstruction> instructions_;
+    // Open addressing on the instruction's address, hashed so that neighbours stay close.
+    std::vector<CachedInstruction> table_;
+    std::size_t used_ = 0;
     std::array<LeafSlot, 1024> leaves_{};
+    // Advanced whenever a page table changed or another address space runs: every leaf and code
+    // location found before must be looked up again.
     std::uint64_t generation_ = 1;
     std::uint64_t leaves_epoch_ = 0;
     mmu::Asid leaves_asid_ = 0;

@@ -76,6 +76,7 @@ std::uint64_t read_register(Cpu& cpu, std::uint16_t uc_reg, bool low32) {
 }  // namespace
 
 static_assert(UC_X86_REG_INVALID == OperandForm::kNoRegister);
+static_assert(UC_X86_REG_ENDING <= 0xffff);  // Unicorn ids fit OperandForm
 
 std::size_t read_code(AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]) {
     std::size_t n = 0;
@@ -114,11 +115,11 @@ std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, 
             form.index32 = index.low32;
             form.scale = static_cast<std::uint8_t>(op.mem.scale);
         }
-        if (op.mem.segment == X86_REG_FS) form.segment_base = UC_X86_REG_FS_BASE;
-        if (op.mem.segment == X86_REG_GS) form.segment_base = UC_X86_REG_GS_BASE;
+        if (op.mem.segment == X86_REG_FS) form.segment = OperandForm::Segment::Fs;
+        if (op.mem.segment == X86_REG_GS) form.segment = OperandForm::Segment::Gs;
         form.size = op.size;
         form.read = (op.access & CS_AC_READ) || !(op.access & (CS_AC_READ | CS_AC_WRITE));
-        form.write = op.access & CS_AC_WRITE;
+        form.write = (op.access & CS_AC_WRITE) != 0;
         out.operands.push_back(form);
     }
     return out;
@@ -128,7 +129,8 @@ std::uint64_t effective_address(Cpu& cpu, const OperandForm& form) {
     std::uint64_t ea = form.constant + read_register(cpu, form.base, form.base32);
     if (form.index != OperandForm::kNoRegister)
         ea += read_register(cpu, form.index, form.index32) * form.scale;
-    if (form.segment_base != OperandForm::kNoRegister) ea += cpu.reg(form.segment_base);
+    if (form.segment == OperandForm::Segment::Fs) ea += cpu.reg(UC_X86_REG_FS_BASE);
+    if (form.segment == OperandForm::Segment::Gs) ea += cpu.reg(UC_X86_REG_GS_BASE);
     return ea;
 }
 

@@ -49,10 +49,12 @@ std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip);
 // a read if it is read, a write if it is written, a read if Capstone says neither.
 struct OperandForm {
     static constexpr std::uint16_t kNoRegister = 0;
+    enum class Segment : std::uint8_t { None, Fs, Gs };  // fs:/gs: add that segment's base
     std::uint64_t constant = 0;  // displacement, plus the next instruction's address if rip-relative
-    std::uint16_t base = kNoRegister, index = kNoRegister, segment_base = kNoRegister;
+    std::uint16_t base = kNoRegister, index = kNoRegister;
+    Segment segment = Segment::None;
     std::uint8_t scale = 1, size = 0;
-    bool base32 = false, index32 = false, read = false, write = false;
+    bool base32 : 1 = false, index32 : 1 = false, read : 1 = false, write : 1 = false;
 };
 
 // The memory operands of one instruction, decoded from its bytes (at most 15, starting at `rip`),

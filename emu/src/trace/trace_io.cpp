@@ -15,7 +15,8 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }
 }  // namespace
 
-TraceWriter::TraceWriter(const std::string& path) : compressed_(ends_with(path, ".zst")) {
+TraceWriter::TraceWriter(const std::string& path)
+    : compressed_(ends_with(path, ".zst")), buffer_(kChunk + 4096) {
     file_ = std::fopen(path.c_str(), "wb");
     if (!file_) throw TraceError(path + ": cannot create trace file: " + std::strerror(errno));
     if (compressed_) {
@@ -28,18 +29,31 @@ TraceWriter::TraceWriter(const std::string& path) : compressed_(ends_with(path, 
 
 TraceWriter::~TraceWriter() { close(); }
 
+// The buffer is written out once a line takes it to kChunk bytes or more (the chunks given to
+// zstd, hence the compressed bytes, depend only on the lines).
 void TraceWriter::line(std::string_view text) {
-    buffer_ += text;
-    buffer_ += '\n';
-    if (buffer_.size() >= kChunk) flush_buffer(false);
+    char* out = begin_line(text.size());
+    std::memcpy(out, text.data(), text.size());
+    end_line(out + text.size());
+}
+
+char* TraceWriter::begin_line(std::size_t max_size) {
+    if (used_ + max_size + 1 > buffer_.size()) buffer_.resize(used_ + max_size + 1);
+    return buffer_.data() + used_;
+}
+
+void TraceWriter::end_line(char* end) {
+    *end++ = '\n';
+    used_ = static_cast<std::size_t>(end - buffer_.data());
+    if (used_ >= kChunk) flush_buffer(false);
 }
 
 void TraceWriter::flush_buffer(bool end) {
     if (!file_) return;
     if (!compressed_) {
-        std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+        std::fwrite(buffer_.data(), 1, used_, file_);
     } else {
-        ZSTD_inBuffer in{buffer_.data(), buffer_.size(), 0};
+        ZSTD_inBuffer in{buffer_.data(), used_, 0};
         const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
         std::size_t remaining;
         do {
@@ -49,7 +63,7 @@ void TraceWriter::flush_buffer(bool end) {
             std::fwrite(out_.data(), 1, out.pos, file_);
         } while (end ? remaining != 0 : in.pos < in.size);
     }
-    buffer_.clear();
+    used_ = 0;
 }
 
 void TraceWriter::close() {
@@ -62,7 +76,7 @@ void TraceWriter::close() {
 }
 
 void TraceWriter::abandon() {
-    buffer_.clear();
+    used_ = 0;
     if (file_) std::fclose(file_);  // nothing buffered in stdio is ours to write
     file_ = nullptr;
     if (zstd_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));

@@ -26,6 +26,10 @@ public:
     TraceWriter& operator=(const TraceWriter&) = delete;
 
     void line(std::string_view text);  // appends '\n'
+    // A line written in place: at most `max_size` characters from the pointer returned, then
+    // end_line with the pointer past the last one (it appends '\n').
+    char* begin_line(std::size_t max_size);
+    void end_line(char* end);
     void close();
     // In a forked child: stop writing without flushing what the parent will write.
     void abandon();
@@ -35,7 +39,8 @@ private:
     std::FILE* file_ = nullptr;
     bool compressed_ = false;
     void* zstd_ = nullptr;  // ZSTD_CCtx
-    std::string buffer_;
+    std::vector<char> buffer_;
+    std::size_t used_ = 0;
     std::vector<char> out_;
 };
 

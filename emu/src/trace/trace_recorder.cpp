@@ -119,11 +119,15 @@ TraceRecorder::~TraceRecorder() = default;
 // Once a second task exists, the events of each task follow a "task N" line (N counts tasks in
 // the order they were created, 1 = the first): deterministic, unlike pids.
 void TraceRecorder::emit(std::string_view line) {
+    write_task_tag();
+    writer_.line(line);
+}
+
+void TraceRecorder::write_task_tag() {
     if (task_ && task_ != written_task_) {
         writer_.line("task " + std::to_string(task_));
         written_task_ = task_;
     }
-    writer_.line(line);
 }
 
 void TraceRecorder::set_task(int task) { task_ = task; }
@@ -230,12 +234,15 @@ char* put_decimal(char* out, std::uint64_t v) {
 
 void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned size, Access access,
                            bool ok, std::uint64_t paddr, int si_code) {
-    write_flushes();
+    if (!flushes_.empty()) write_flushes();
     if (!active_) return;
     (void)si_code;
-    char line[128];  // "access " id hex size kind " -> " hex: at most 7+11+19+11+6+4+18 characters
+    const int id = id_of(as);
+    write_task_tag();
+    // "access " id hex size kind " -> " hex: at most 7+11+19+11+6+4+18 characters.
+    char* const line = writer_.begin_line(96);
     char* out = put_text(line, "access ");
-    out = put_decimal(out, static_cast<std::uint64_t>(id_of(as)));
+    out = put_decimal(out, static_cast<std::uint64_t>(id));
     *out++ = ' ';
     out = put_hex(out, addr);
     *out++ = ' ';
@@ -244,7 +251,7 @@ void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned 
     out = put_text(out, access == Access::Read ? "read" : access == Access::Write ? "write" : "exec");
     out = put_text(out, " -> ");
     out = ok ? put_hex(out, paddr) : put_text(out, "unmapped");
-    emit(std::string_view(line, static_cast<std::size_t>(out - line)));
+    writer_.end_line(out);
 }
 
 void TraceRecorder::syscall(const AddressSpace& as, std::uint64_t nr, std::int64_t result) {

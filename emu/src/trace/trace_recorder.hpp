@@ -60,6 +60,7 @@ private:
     void write_flushes();
     std::vector<std::string> flushes_;
     void emit(std::string_view line);
+    void write_task_tag();  // "task N" before the first event of another task
     int task_ = 0, written_task_ = 0;
     TraceWriter writer_;
     std::map<const mmu::AddressSpace*, int> ids_;

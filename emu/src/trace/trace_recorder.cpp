@@ -2,6 +2,8 @@
 
 #include <sys/syscall.h>
 
+#include <array>
+#include <bit>
 #include <cstring>
 #include <string_view>
 
@@ -134,9 +136,6 @@ void TraceRecorder::set_task(int task) { task_ = task; }
 
 void TraceRecorder::note(const std::string& text) { writer_.line("# " + text); }
 
-bool TraceRecorder::traces(const AddressSpace& as) const {
-    return active_ && (&as == last_as_ || ids_.count(&as) != 0);
-}
 
 void TraceRecorder::follow(AddressSpace& child) {
     if (!active_) return;
@@ -206,20 +205,34 @@ char* put_text(char* out, std::string_view text) {
     return out + text.size();
 }
 
+constexpr std::array<char, 512> kHexPairs = [] {
+    std::array<char, 512> pairs{};
+    for (unsigned i = 0; i < 256; ++i) {
+        pairs[2 * i] = "0123456789abcdef"[i >> 4];
+        pairs[2 * i + 1] = "0123456789abcdef"[i & 15];
+    }
+    return pairs;
+}();
+
 char* put_hex(char* out, std::uint64_t v) {
-    char digits[16];
-    int n = 0;
-    do {
-        digits[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
+    int digits = v ? (67 - std::countl_zero(v)) / 4 : 1;
     *out++ = '0';
     *out++ = 'x';
-    while (n) *out++ = digits[--n];
-    return out;
+    char* const end = out + digits;
+    char* at = end;
+    for (; digits >= 2; digits -= 2, v >>= 8) {
+        at -= 2;
+        std::memcpy(at, &kHexPairs[2 * (v & 0xff)], 2);
+    }
+    if (digits) *--at = "0123456789abcdef"[v & 15];
+    return end;
 }
 
 char* put_decimal(char* out, std::uint64_t v) {
+    if (v < 10) {  // the usual address-space id and operand size
+        *out++ = static_cast<char>('0' + v);
+        return out;
+    }
     char digits[20];
     int n = 0;
     do {
@@ -248,8 +261,7 @@ void TraceRecorder::access(const AddressSpace& as, std::uint64_t addr, unsigned 
     *out++ = ' ';
     out = put_decimal(out, size);
     *out++ = ' ';
-    out = put_text(out, access == Access::Read ? "read" : access == Access::Write ? "write" : "exec");
-    out = put_text(out, " -> ");
+    out = put_text(out, access == Access::Read ? "read -> " : access == Access::Write ? "write -> " : "exec -> ");
     out = ok ? put_hex(out, paddr) : put_text(out, "unmapped");
     writer_.end_line(out);
 }

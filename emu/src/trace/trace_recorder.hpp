@@ -41,7 +41,9 @@ public:
     // In a forked child: the parent owns the file; the child records nothing.
     void abandon();
     // Whether events of `as` are recorded (the first task's, and those forked from a traced one).
-    bool traces(const mmu::AddressSpace& as) const;
+    bool traces(const mmu::AddressSpace& as) const {
+        return active_ && (&as == last_as_ || ids_.count(&as) != 0);
+    }
     // A forked child's address space: its operations are recorded from now on (under the id its
     // fork line gave it).
     void follow(mmu::AddressSpace& child);

@@ -28,21 +28,7 @@ std::array<std::uint64_t, 2> byte_mask(unsigned length) {
 
 AccessTracer::AccessTracer() : table_(kInitialSlots) {}
 
-void AccessTracer::trace(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip) {
-    revalidate_leaves(as);
-    if (const CachedInstruction* insn = cached(as, rip)) {
-        for (unsigned i = 0; i < insn->count; ++i) record(as, cpu, recorder, insn->operands[i]);
-        return;
-    }
-    std::uint8_t code[16];
-    const std::size_t n = read_code(as, rip, code);
-    const auto decoded = decode_memory_operands(code, n, rip);
-    if (!decoded) return;  // undecodable: no operands (it will fault)
-    if (decoded->operands.size() <= kInlineOperands) remember(rip, code, *decoded);
-    for (const OperandForm& form : decoded->operands) record(as, cpu, recorder, form);
-}
-
-void AccessTracer::record(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, const OperandForm& form) {
+inline void AccessTracer::record(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, const OperandForm& form) {
     const std::uint64_t ea = effective_address(cpu, form);
     const Pte entry = leaf(as, ea);
     const std::uint64_t paddr = (entry.pfn() << kPageShift) | (ea & (kPageSize - 1));
@@ -51,7 +37,7 @@ void AccessTracer::record(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, c
         recorder.access(as, ea, form.size, Access::Write, entry.present() && entry.writable(), paddr, 0);
 }
 
-const AccessTracer::CachedInstruction* AccessTracer::cached(AddressSpace& as, std::uint64_t rip) {
+inline const AccessTracer::CachedInstruction* AccessTracer::cached(AddressSpace& as, std::uint64_t rip) {
     CachedInstruction& insn = slot_of(rip);
     if (insn.length == 0) return nullptr;
     return bytes_unchanged(as, insn) ? &insn : nullptr;
@@ -59,7 +45,7 @@ const AccessTracer::CachedInstruction* AccessTracer::cached(AddressSpace& as, st
 
 // The decoding of an instruction depends on its own bytes only: if they are all still there,
 // decoding afresh (with whatever follows them) gives the same instruction.
-bool AccessTracer::bytes_unchanged(AddressSpace& as, CachedInstruction& insn) {
+inline bool AccessTracer::bytes_unchanged(AddressSpace& as, CachedInstruction& insn) {
     const std::uint64_t offset = insn.rip & (kPageSize - 1);
     std::array<std::uint64_t, 2> now;
     if (offset + sizeof now <= kPageSize) {  // 16 bytes from the instruction's own page
@@ -95,7 +81,7 @@ void AccessTracer::remember(std::uint64_t rip, const std::uint8_t* code, const D
 }
 
 // The slot holding `rip`, or the empty slot where it would go.
-AccessTracer::CachedInstruction& AccessTracer::slot_of(std::uint64_t rip) {
+inline AccessTracer::CachedInstruction& AccessTracer::slot_of(std::uint64_t rip) {
     const std::size_t mask = table_.size() - 1;
     for (std::size_t i = slot_hash(rip) & mask;; i = (i + 1) & mask)
         if (table_[i].length == 0 || table_[i].rip == rip) return table_[i];
@@ -108,7 +94,7 @@ void AccessTracer::grow() {
         if (insn.length != 0) slot_of(insn.rip) = insn;
 }
 
-void AccessTracer::revalidate_leaves(const AddressSpace& as) {
+inline void AccessTracer::revalidate_leaves(const AddressSpace& as) {
     const std::uint64_t epoch = as.memory().page_table_epoch();
     if (epoch == leaves_epoch_ && &as == leaves_as_ && as.asid() == leaves_asid_) return;
     ++generation_;  // every entry read before may be stale
@@ -117,7 +103,7 @@ void AccessTracer::revalidate_leaves(const AddressSpace& as) {
     leaves_asid_ = as.asid();
 }
 
-Pte AccessTracer::leaf(AddressSpace& as, std::uint64_t va) {
+inline Pte AccessTracer::leaf(AddressSpace& as, std::uint64_t va) {
     const std::uint64_t vpage = va >> kPageShift;
     LeafSlot& slot = leaves_[vpage & (leaves_.size() - 1)];
     if (slot.generation != generation_ || slot.vpage != vpage) {
@@ -126,6 +112,20 @@ Pte AccessTracer::leaf(AddressSpace& as, std::uint64_t va) {
         slot.leaf = as.leaf(va);
     }
     return slot.leaf;
+}
+
+void AccessTracer::trace(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip) {
+    revalidate_leaves(as);
+    if (const CachedInstruction* insn = cached(as, rip)) {
+        for (unsigned i = 0; i < insn->count; ++i) record(as, cpu, recorder, insn->operands[i]);
+        return;
+    }
+    std::uint8_t code[16];
+    const std::size_t n = read_code(as, rip, code);
+    const auto decoded = decode_memory_operands(code, n, rip);
+    if (!decoded) return;  // undecodable: no operands (it will fault)
+    if (decoded->operands.size() <= kInlineOperands) remember(rip, code, *decoded);
+    for (const OperandForm& form : decoded->operands) record(as, cpu, recorder, form);
 }
 
 }  // namespace emu

@@ -67,16 +67,8 @@ RegisterSource register_source(x86_reg reg) {
     return {};
 }
 
-std::uint64_t read_register(Cpu& cpu, std::uint16_t uc_reg, bool low32) {
-    if (uc_reg == OperandForm::kNoRegister) return 0;
-    const std::uint64_t v = cpu.reg(uc_reg);
-    return low32 ? (v & 0xffffffffu) : v;
-}
-
 }  // namespace
 
-static_assert(UC_X86_REG_INVALID == OperandForm::kNoRegister);
-static_assert(UC_X86_REG_ENDING <= 0xffff);  // Unicorn ids fit OperandForm
 
 std::size_t read_code(AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]) {
     std::size_t n = 0;
@@ -123,15 +115,6 @@ std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, 
         out.operands.push_back(form);
     }
     return out;
-}
-
-std::uint64_t effective_address(Cpu& cpu, const OperandForm& form) {
-    std::uint64_t ea = form.constant + read_register(cpu, form.base, form.base32);
-    if (form.index != OperandForm::kNoRegister)
-        ea += read_register(cpu, form.index, form.index32) * form.scale;
-    if (form.segment == OperandForm::Segment::Fs) ea += cpu.reg(UC_X86_REG_FS_BASE);
-    if (form.segment == OperandForm::Segment::Gs) ea += cpu.reg(UC_X86_REG_GS_BASE);
-    return ea;
 }
 
 std::uint64_t exact_fault_address(Process& p, const Fault& fault, std::uint64_t rip) {

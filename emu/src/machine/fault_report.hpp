@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "cpu/cpu.hpp"
 #include "mmu/address_space.hpp"
 #include "kernel/signals.hpp"
 
 namespace emu {
 
-class Cpu;
 class Process;
 
 // x86-64 with 48-bit virtual addresses: bits 63..47 must all equal bit 47.
@@ -66,8 +66,23 @@ struct DecodedOperands {
 std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, std::size_t n,
                                                       std::uint64_t rip);
 
-// The effective address `form` gives with `cpu`'s registers now.
-std::uint64_t effective_address(Cpu& cpu, const OperandForm& form);
+static_assert(UC_X86_REG_INVALID == OperandForm::kNoRegister);
+static_assert(UC_X86_REG_ENDING <= 0xffff);  // Unicorn ids fit OperandForm
+
+// The effective address `form` gives with `cpu`'s registers now (inline: --trace-accesses
+// computes one per memory operand of every instruction).
+inline std::uint64_t effective_address(Cpu& cpu, const OperandForm& form) {
+    auto value = [&cpu](std::uint16_t uc_reg, bool low32) -> std::uint64_t {
+        if (uc_reg == OperandForm::kNoRegister) return 0;
+        const std::uint64_t v = cpu.reg(uc_reg);
+        return low32 ? (v & 0xffffffffu) : v;
+    };
+    std::uint64_t ea = form.constant + value(form.base, form.base32);
+    if (form.index != OperandForm::kNoRegister) ea += value(form.index, form.index32) * form.scale;
+    if (form.segment == OperandForm::Segment::Fs) ea += cpu.reg(UC_X86_REG_FS_BASE);
+    if (form.segment == OperandForm::Segment::Gs) ea += cpu.reg(UC_X86_REG_GS_BASE);
+    return ea;
+}
 
 // Reads up to 15 code bytes at `rip` through the page table (what a debugger would see).
 std::size_t read_code(mmu::AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]);

@@ -9,7 +9,7 @@
 namespace emu {
 
 namespace {
-constexpr std::size_t kChunk = 1 << 16;
+constexpr std::size_t kReadChunk = 1 << 16;
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
@@ -35,17 +35,6 @@ void TraceWriter::line(std::string_view text) {
     char* out = begin_line(text.size());
     std::memcpy(out, text.data(), text.size());
     end_line(out + text.size());
-}
-
-char* TraceWriter::begin_line(std::size_t max_size) {
-    if (used_ + max_size + 1 > buffer_.size()) buffer_.resize(used_ + max_size + 1);
-    return buffer_.data() + used_;
-}
-
-void TraceWriter::end_line(char* end) {
-    *end++ = '\n';
-    used_ = static_cast<std::size_t>(end - buffer_.data());
-    if (used_ >= kChunk) flush_buffer(false);
 }
 
 void TraceWriter::flush_buffer(bool end) {
@@ -92,7 +81,7 @@ TraceReader::TraceReader(const std::string& path) : path_(path) {
         file_ = nullptr;
         throw TraceError(path + ": is a directory, not a trace file");
     }
-    in_.resize(kChunk);
+    in_.resize(kReadChunk);
     in_size_ = std::fread(in_.data(), 1, in_.size(), file_);
     // zstd frames start with the magic number 0xFD2FB528 (little-endian).
     static const unsigned char magic[4] = {0x28, 0xb5, 0x2f, 0xfd};
@@ -129,7 +118,7 @@ bool TraceReader::fill() {
             in_pos_ = in_size_;
             return true;
         }
-        char out[kChunk];
+        char out[kReadChunk];
         ZSTD_inBuffer in{in_.data(), in_size_, in_pos_};
         ZSTD_outBuffer o{out, sizeof out, 0};
         const std::size_t r = ZSTD_decompressStream(static_cast<ZSTD_DCtx*>(zstd_), &o, &in);

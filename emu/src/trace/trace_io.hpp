@@ -28,13 +28,21 @@ public:
     void line(std::string_view text);  // appends '\n'
     // A line written in place: at most `max_size` characters from the pointer returned, then
     // end_line with the pointer past the last one (it appends '\n').
-    char* begin_line(std::size_t max_size);
-    void end_line(char* end);
+    char* begin_line(std::size_t max_size) {
+        if (used_ + max_size + 1 > buffer_.size()) buffer_.resize(used_ + max_size + 1);
+        return buffer_.data() + used_;
+    }
+    void end_line(char* end) {
+        *end++ = '\n';
+        used_ = static_cast<std::size_t>(end - buffer_.data());
+        if (used_ >= kChunk) flush_buffer(false);
+    }
     void close();
     // In a forked child: stop writing without flushing what the parent will write.
     void abandon();
 
 private:
+    static constexpr std::size_t kChunk = 1 << 16;
     void flush_buffer(bool end);
     std::FILE* file_ = nullptr;
     bool compressed_ = false;

@@ -2,16 +2,82 @@
 # Trace performance, measured side by side in one run (Release build; no pass/fail thresholds):
 #  - replay speed of access events that hit the TLB (events per second),
 #  - recording overhead of --trace on the torture test (ratio to a plain run),
-#  - compressed (.zst) versus text size of the same trace.
-# usage: bash tests/bench/trace_bench.sh [--no-build]
+#  - compressed (.zst) versus text size of the same trace,
+#  - the cost of --trace-accesses on real programs: a plain run and a run recording every memory
+#    operand into a trace file (medians of --runs), their ratio, the access events recorded and
+#    events per second of the recording run; with --baseline OTHER_MMUEMU the same recording by
+#    another build (an older one) too, and whether its trace is the same bytes.
+# usage: bash tests/bench/trace_bench.sh [--no-build] [--runs N] [--baseline MMUEMU] [--accesses-only]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-[ "${1:-}" = --no-build ] || { cmake --preset bench >/dev/null && cmake --build --preset bench >/dev/null; }
+build=1 runs=3 baseline="" accesses_only=0
+while (($#)); do
+    case "$1" in
+    --no-build) build=0; shift ;;
+    --runs) runs="$2"; shift 2 ;;
+    --baseline) baseline="$(realpath "$2")"; shift 2 ;;
+    --accesses-only) accesses_only=1; shift ;;
+    *) sed -n '/^# usage:/p' "$0" >&2; exit 2 ;;
+    esac
+done
+((build == 0)) || { cmake --preset bench >/dev/null && cmake --build --preset bench >/dev/null; }
 b=build/bench
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 seconds() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc -l; }
+
+access_cost() {
+    TB_BENCH="$PWD/$b" TB_WORK="$work" TB_RUNS="$runs" TB_BASELINE="$baseline" python3 - <<'PY'
+import filecmp, os, shutil, statistics, subprocess, tempfile, time
+env = os.environ
+bench, work, runs, baseline = env["TB_BENCH"], env["TB_WORK"], int(env["TB_RUNS"]), env["TB_BASELINE"]
+programs = {
+    "sqlite_wal": [f"{bench}/guest/sqlite_wal"],
+    "lua_script": [f"{bench}/guest/lua_script"],
+    "openssl_digests": [f"{bench}/guest/openssl_digests"],
+    "mm_torture": [f"{bench}/guest/mm_torture"],
+}
+# Every run in a fresh directory (sqlite_wal makes its database there) with the same
+# environment, so that runs of one program are the same instructions (lua_script seeds its
+# hash tables from the clock: its traces differ from run to run).
+clean_env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
+clock_seeded = {"lua_script"}
+
+def run(mmuemu, argv, trace=None):
+    d = tempfile.mkdtemp(dir=work)
+    flags = ["--trace", trace, "--trace-accesses"] if trace else []
+    start = time.perf_counter()
+    subprocess.run([mmuemu, "run", *flags, *argv], cwd=d, env=clean_env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    secs = time.perf_counter() - start
+    shutil.rmtree(d)
+    return secs
+
+def events(trace):
+    with open(trace, "rb") as f:
+        return sum(1 for line in f if line.startswith(b"access "))
+
+head = f"{'program':<18}{'plain s':>9}{'accesses s':>12}{'ratio':>7}{'events':>12}{'events/s':>11}"
+if baseline:
+    head += f"{'baseline s':>12}{'b. ratio':>9}{'b. events/s':>12}{'same trace':>11}{'speed-up':>9}"
+print(head)
+for name, argv in programs.items():
+    mine, theirs = f"{work}/{name}.trace", f"{work}/{name}.baseline.trace"
+    plain = statistics.median(run(f"{bench}/mmuemu", argv) for _ in range(runs))
+    traced = statistics.median(run(f"{bench}/mmuemu", argv, mine) for _ in range(runs))
+    n = events(mine)
+    line = f"{name:<18}{plain:>9.3f}{traced:>12.3f}{traced / plain:>7.1f}{n:>12,}{n / traced / 1e6:>10.2f}M"
+    if baseline:
+        old = run(baseline, argv, theirs)  # one run: the old recorder is slow
+        same = "n/a" if name in clock_seeded else "yes" if filecmp.cmp(mine, theirs, shallow=False) else "no"
+        line += f"{old:>12.2f}{old / plain:>9.1f}{events(theirs) / old / 1e6:>11.2f}M{same:>11}{old / traced:>9.1f}"
+        os.remove(theirs)
+    os.remove(mine)
+    print(line, flush=True)
+PY
+}
+if ((accesses_only)); then access_cost; exit 0; fi
 
 # 1. replay: 5 million access events over 256 pages that stay in the TLB
 events=5000000
@@ -39,3 +105,6 @@ printf 'mm_torture: plain %.3f s, with --trace %.3f s: overhead %.1f%%\n' "$plai
 text=$(stat -c %s "$work/torture.trace") zst=$(stat -c %s "$work/torture.trace.zst")
 printf 'mm_torture trace: %d bytes of text, %d bytes compressed: %.1fx smaller\n' "$text" "$zst" \
     "$(echo "$text / $zst" | bc -l)"
+
+# 4. --trace-accesses on real programs
+access_cost

@@ -128,6 +128,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = process_syscall(p, s)) return *r;
     if (auto r = identity_syscall(p, s)) return *r;
     if (auto r = sysv_shm_syscall(p, s)) return *r;
+    if (auto r = memory_policy_syscall(p, s)) return *r;
     return unsupported(s.nr);
 }
 

@@ -63,6 +63,8 @@ bool host_ready(int fd, short events);
 std::optional<std::int64_t> wait_until_ready(Process& p, const GuestFile& f, short events);
 std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool is_write);
 std::optional<std::int64_t> memfd_syscall(Process& p, const SyscallArgs& s);
+// set_mempolicy, get_mempolicy, mbind, set_mempolicy_home_node, migrate_pages, move_pages.
+std::optional<std::int64_t> memory_policy_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> sysv_shm_syscall(Process& p, const SyscallArgs& s);
 // ioctl on a /proc/PID/pagemap descriptor (PAGEMAP_SCAN).
 std::int64_t pagemap_ioctl(Process& p, GuestFile& f, std::uint64_t cmd, std::uint64_t arg);

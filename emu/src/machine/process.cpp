@@ -725,7 +725,7 @@ std::uint64_t host_thread_cpu_ns() {
 }  // namespace
 
 void Process::begin_cpu_slice(const std::shared_ptr<Task>& t) {
-    cpu_slice_ = {t, host_thread_cpu_ns(), __rdtsc(), 0};
+    cpu_slice_ = {t, host_thread_cpu_ns(), __rdtsc(), 0, cpu_index_};
 }
 
 void Process::settle_cpu_slice() {
@@ -740,6 +740,8 @@ void Process::settle_cpu_slice() {
     CpuTimes* gone = !t.alive() && t.group ? &t.group->exited_threads : nullptr;
     (gone ? gone->user_ns : t.user_ns) += spent - system;
     (gone ? gone->system_ns : t.system_ns) += system;
+    cpus_[cpu_slice_.cpu].busy.user_ns += spent - system;
+    cpus_[cpu_slice_.cpu].busy.system_ns += system;
     cpu_slice_.cpu_ns = cpu;
     cpu_slice_.tsc = tsc;
     cpu_slice_.syscall_ticks = 0;

@@ -98,6 +98,7 @@ struct VirtualCpu {
     // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
+    CpuTimes busy;  // guest time run on this CPU, user and system (/proc/stat)
     std::uint64_t checked_data_frame = ~0ull;
     bool checked_data_write = false;
 };
@@ -133,6 +134,7 @@ public:
     const RunStats& stats() const { return stats_; }
     unsigned cpu_index() const { return cpu_index_; }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    const CpuTimes& cpu_busy(unsigned cpu) const { return cpus_[cpu].busy; }
     mmu::PhysicalMemory& ram() { return ram_; }
     // The page cache of the host files the guest maps (shared by every task).
     FileObjects& file_objects() { return file_objects_; }
@@ -340,6 +342,7 @@ private:
     struct CpuSlice {
         std::shared_ptr<Task> task;
         std::uint64_t cpu_ns = 0, tsc = 0, syscall_ticks = 0;
+        unsigned cpu = 0;
     } cpu_slice_;
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;

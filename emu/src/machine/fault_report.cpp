@@ -66,6 +66,15 @@ std::uint64_t reg_value(Process& p, x86_reg reg) {
         {X86_REG_R15, UC_X86_REG_R15}, {X86_REG_EAX, UC_X86_REG_RAX}, {X86_REG_EBX, UC_X86_REG_RBX},
         {X86_REG_ECX, UC_X86_REG_RCX}, {X86_REG_EDX, UC_X86_REG_RDX}, {X86_REG_ESI, UC_X86_REG_RSI},
         {X86_REG_EDI, UC_X86_REG_RDI}, {X86_REG_EBP, UC_X86_REG_RBP}, {X86_REG_ESP, UC_X86_REG_RSP},
+        // The narrower names (segment loads take 16 bits: the caller masks).
+        {X86_REG_AX, UC_X86_REG_RAX},  {X86_REG_BX, UC_X86_REG_RBX},  {X86_REG_CX, UC_X86_REG_RCX},
+        {X86_REG_DX, UC_X86_REG_RDX},  {X86_REG_SI, UC_X86_REG_RSI},  {X86_REG_DI, UC_X86_REG_RDI},
+        {X86_REG_BP, UC_X86_REG_RBP},  {X86_REG_SP, UC_X86_REG_RSP},  {X86_REG_R8D, UC_X86_REG_R8},
+        {X86_REG_R9D, UC_X86_REG_R9},  {X86_REG_R10D, UC_X86_REG_R10}, {X86_REG_R11D, UC_X86_REG_R11},
+        {X86_REG_R12D, UC_X86_REG_R12}, {X86_REG_R13D, UC_X86_REG_R13}, {X86_REG_R14D, UC_X86_REG_R14},
+        {X86_REG_R15D, UC_X86_REG_R15}, {X86_REG_R8W, UC_X86_REG_R8},  {X86_REG_R9W, UC_X86_REG_R9},
+        {X86_REG_R10W, UC_X86_REG_R10}, {X86_REG_R11W, UC_X86_REG_R11}, {X86_REG_R12W, UC_X86_REG_R12},
+        {X86_REG_R13W, UC_X86_REG_R13}, {X86_REG_R14W, UC_X86_REG_R14}, {X86_REG_R15W, UC_X86_REG_R15},
     };
     for (const auto& [cs_reg, uc_reg] : table)
         if (cs_reg == reg) {
@@ -111,6 +120,46 @@ std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uin
     return at;
 }
 
+namespace {
+// The effective address of a memory operand of `insn` (decoded at `rip`).
+std::uint64_t effective_address(Process& p, const cs_insn& insn, const cs_x86_op& op, std::uint64_t rip) {
+    std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
+    if (op.mem.base == X86_REG_RIP) ea += rip + insn.size;
+    else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
+    if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
+    if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
+    if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
+    return ea;
+}
+}  // namespace
+
+std::optional<SegmentLoad> decode_segment_load(Process& p, std::uint64_t rip) {
+    static Disassembler dis;
+    static const std::pair<x86_reg, int> segments[] = {{X86_REG_ES, UC_X86_REG_ES}, {X86_REG_SS, UC_X86_REG_SS},
+                                                       {X86_REG_DS, UC_X86_REG_DS}, {X86_REG_FS, UC_X86_REG_FS},
+                                                       {X86_REG_GS, UC_X86_REG_GS}};
+    std::uint8_t code[16];
+    const std::size_t n = read_code(p, rip, code);
+    const cs_insn* insn = dis.decode(code, n, rip);
+    if (!insn || !insn->detail || insn->id != X86_INS_MOV || insn->detail->x86.op_count != 2) return std::nullopt;
+    const cs_x86_op& to = insn->detail->x86.operands[0];
+    const cs_x86_op& from = insn->detail->x86.operands[1];
+    if (to.type != X86_OP_REG) return std::nullopt;
+    const auto seg = std::find_if(std::begin(segments), std::end(segments),
+                                  [&to](const auto& s) { return s.first == to.reg; });
+    if (seg == std::end(segments)) return std::nullopt;
+    std::uint16_t selector = 0;
+    if (from.type == X86_OP_REG) {
+        selector = static_cast<std::uint16_t>(reg_value(p, from.reg));
+    } else if (from.type == X86_OP_MEM) {
+        if (!p.as().copy_from_user(&selector, effective_address(p, *insn, from, rip), sizeof selector))
+            return std::nullopt;
+    } else {
+        return std::nullopt;
+    }
+    return SegmentLoad{seg->second, selector, insn->size};
+}
+
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
     static Disassembler dis;  // one handle for the whole run: decoding is per instruction
     std::uint8_t code[16];
@@ -123,12 +172,7 @@ std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {
     for (int i = 0; i < x86.op_count; ++i) {
         const cs_x86_op& op = x86.operands[i];
         if (op.type != X86_OP_MEM) continue;
-        std::uint64_t ea = static_cast<std::uint64_t>(op.mem.disp);
-        if (op.mem.base == X86_REG_RIP) ea += rip + insn->size;
-        else if (op.mem.base != X86_REG_INVALID) ea += reg_value(p, op.mem.base);
-        if (op.mem.index != X86_REG_INVALID) ea += reg_value(p, op.mem.index) * op.mem.scale;
-        if (op.mem.segment == X86_REG_FS) ea += p.cpu().reg(UC_X86_REG_FS_BASE);
-        if (op.mem.segment == X86_REG_GS) ea += p.cpu().reg(UC_X86_REG_GS_BASE);
+        const std::uint64_t ea = effective_address(p, *insn, op, rip);
         if (op.access & CS_AC_READ) out.push_back({ea, op.size, Access::Read});
         if (op.access & CS_AC_WRITE) out.push_back({ea, op.size, Access::Write});
         if (!(op.access & (CS_AC_READ | CS_AC_WRITE))) out.push_back({ea, op.size, Access::Read});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,15 @@ struct MemoryOperand {
     mmu::Access access;
 };
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip);
+
+// The instruction at `rip` when it is `mov Sreg, r/m16` into ES, SS, DS, FS or GS: the segment
+// register (Unicorn's id), the selector it loads (read through the MMU for a memory operand)
+// and the instruction's length.
+struct SegmentLoad {
+    int segment;
+    std::uint16_t selector;
+    unsigned length;
+};
+std::optional<SegmentLoad> decode_segment_load(Process& p, std::uint64_t rip);
 
 }  // namespace emu

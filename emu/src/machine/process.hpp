@@ -286,6 +286,7 @@ private:
     bool handle_stop(uc_err err);
     std::uint64_t imprecise_fetch_fault(uc_err err);
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
+    bool emulate_segment_load(std::uint64_t rip);
     bool emulate_vsyscall(std::uint64_t target);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);
     // A fault that goes to a userfaultfd: the task waits for it (syscalls/userfaultfd.cpp).

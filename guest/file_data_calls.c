@@ -10,7 +10,10 @@
  *  - a blocking splice from an empty pipe waits for another process's write, then sees EOF;
  *  - tee copies without consuming; tee between non-pipes EINVAL, to the same pipe EINVAL;
  *  - vmsplice into the write end gathers user memory, from the read end scatters into it; a
- *    regular file EBADF, a bad iovec pointer EFAULT;
+ *    regular file EBADF (0 with nothing to move, EFAULT for a bad iovec: the iovecs are read
+ *    first), a bad iovec pointer EFAULT, the count taken as 32 bits;
+ *  - splice and tee of length 0 return 0 before the descriptors are looked at; unknown flags
+ *    EINVAL before EBADF; a length above SSIZE_MAX EINVAL; into an O_APPEND file EINVAL;
  *  - SPLICE_F_NONBLOCK on an empty pipe EAGAIN;
  *  - sync_file_range: unknown flag EINVAL, negative offset EINVAL, a pipe ESPIPE; readahead on a
  *    pipe EINVAL; syncfs of a bad descriptor EBADF;
@@ -61,6 +64,7 @@ static void splice_checks(void)
     int fd = open("file_data_calls.tmp", O_RDWR | O_CREAT | O_TRUNC, 0644);
     char *m;
     int p[2], q[2];
+    struct iovec iov_one[1] = {{"z", 1}};
     char buf[64] = {0};
     loff_t off;
 
@@ -87,6 +91,20 @@ static void splice_checks(void)
     out("splice closed fd: %s\n", r2s(splice(999, NULL, p[1], NULL, 4, 0)));
     out("splice from the write end: %s\n", r2s(splice(p[1], NULL, q[1], NULL, 4, 0)));
     out("splice bad offset pointer: %s\n", r2s(splice(fd, (loff_t *)bad_pointer, p[1], NULL, 4, 0)));
+    SHOW("splice len 0 with bad descriptors", splice(-1, NULL, -1, NULL, 0, 0));
+    SHOW("splice bad flags with bad descriptors", splice(-1, NULL, -1, NULL, 4, 0x100));
+    SHOW("splice pipe -> file, length above SSIZE_MAX", splice(p[0], NULL, fd, NULL, ~0UL, 0));
+    int append = open("file_data_calls.tmp", O_WRONLY | O_APPEND);
+    SHOW("splice pipe -> O_APPEND file", splice(p[0], NULL, append, NULL, 4, SPLICE_F_NONBLOCK));
+    close(append);
+    SHOW("tee len 0 with bad descriptors", tee(-1, -1, 0, 0));
+    SHOW("vmsplice bad flags with a bad descriptor", vmsplice(-1, NULL, 0, 0x100));
+    SHOW("vmsplice a regular file, nothing to move", vmsplice(fd, NULL, 0, 0));
+    SHOW("vmsplice a regular file, bad iovec", vmsplice(fd, (struct iovec *)bad_pointer, 1, 0));
+    SHOW("vmsplice 2^32 + 1 iovecs (the count is 32 bits)", syscall(SYS_vmsplice, p[1], iov_one, (1UL << 32) + 1, 0));
+    char one_byte;
+    if (read(p[0], &one_byte, 1) != 1)
+        out("  the byte did not arrive\n");
     out("tee file -> pipe: %s\n", r2s(tee(fd, p[1], 4, 0)));
     out("tee pipe -> same pipe: %s\n", r2s(tee(p[0], p[1], 4, 0)));
 

@@ -12,7 +12,8 @@
  *  - MPOL_F_MEMS_ALLOWED gives node 0; MPOL_F_NODE|MPOL_F_ADDR gives the node of a page;
  *    MPOL_F_ADDR gives the policy of the VMA (EFAULT where nothing is mapped);
  *  - mbind on the middle of a mapping splits it in three VMAs; MPOL_DEFAULT on the same range
- *    merges them back; mbind over a hole EFAULT, an unaligned start EINVAL, MPOL_MF_MOVE_ALL
+ *    merges them back; mbind over a hole EFAULT (MPOL_DEFAULT only needs some VMA in the range
+ *    and resets the VMAs there), an unaligned start EINVAL, MPOL_MF_MOVE_ALL
  *    without CAP_SYS_NICE EPERM (as root it is allowed);
  *  - set_mempolicy_home_node: flags EINVAL, an offline node EINVAL, a range where no VMA has a
  *    policy ENOENT, a PREFERRED range EOPNOTSUPP, a BIND range 0 (the VMA keeps its mode);
@@ -180,6 +181,10 @@ static void range_policy(void)
     SHOW("mbind unaligned len", mbind_range(m, 100, MPOL_DEFAULT, NULL, 0, 0));
     munmap(m + 6 * PG, PG);
     SHOW("mbind over a hole", mbind_range(m + 4 * PG, 4 * PG, MPOL_BIND, &node0, 64, 0));
+    out("  %d VMAs in [0,6)\n", vmas_in(m, m + 6 * PG));
+    SHOW("mbind DEFAULT over the hole", mbind_range(m + 4 * PG, 4 * PG, MPOL_DEFAULT, NULL, 0, 0));
+    SHOW("mbind DEFAULT on the hole alone", mbind_range(m + 6 * PG, PG, MPOL_DEFAULT, NULL, 0, 0));
+    SHOW("mbind LOCAL over the hole", mbind_range(m + 4 * PG, 4 * PG, MPOL_LOCAL, NULL, 0, 0));
     out("  %d VMAs in [0,6)\n", vmas_in(m, m + 6 * PG));
     SHOW("mbind bad mode", mbind_range(m, PG, 9, &node0, 64, 0));
     SHOW("mbind empty mask BIND", mbind_range(m, PG, MPOL_BIND, NULL, 0, 0));

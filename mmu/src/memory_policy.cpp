@@ -12,11 +12,16 @@ constexpr std::uint16_t kMpolBind = 2, kMpolPreferredMany = 5;
 }  // namespace
 
 Status AddressSpace::set_policy_impl(VirtAddr start, VirtAddr end, const MemPolicy& policy) {
-    // mbind looks at the whole range before it changes anything: a hole is EFAULT.
-    if (!vmas_.covered(start, end)) return Errno{EFAULT};
+    // mbind looks at the whole range before it changes anything: a hole is EFAULT, except that
+    // MPOL_DEFAULT only needs some VMA in the range (Linux's MPOL_MF_DISCONTIG_OK when the new
+    // policy is none; measured on the host).
+    const bool holes_allowed = policy.mode == 0;
+    if (holes_allowed ? !vmas_.intersects(start, end) : !vmas_.covered(start, end)) return Errno{EFAULT};
     Status result = Ok{};
     for (VirtAddr at = start; at < end;) {
-        Vma* v = vmas_.find(at);
+        Vma* v = vmas_.find_at_or_above(at);
+        if (!v || v->start >= end) break;
+        at = std::max(at, v->start);
         const VirtAddr piece_end = std::min(end, v->end);
         if (v->policy != policy) {
             if (splits_exceed_map_count(*v, at, piece_end)) {

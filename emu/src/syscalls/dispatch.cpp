@@ -118,6 +118,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = memfd_syscall(p, s)) return *r;
     if (auto r = file_syscall(p, s)) return *r;
     if (auto r = splice_syscall(p, s)) return *r;
+    if (auto r = inotify_syscall(p, s)) return *r;
     if (auto r = file_metadata_syscall(p, s)) return *r;
     if (auto r = task_syscall(p, s)) return *r;
     if (auto r = wait_syscall(p, s)) return *r;

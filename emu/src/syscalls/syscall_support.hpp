@@ -53,6 +53,8 @@ std::string syscall_name(std::uint64_t nr);
 // Each area answers its own calls and std::nullopt for the others.
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
+// inotify_init, inotify_init1, inotify_add_watch, inotify_rm_watch (inotify.cpp).
+std::optional<std::int64_t> inotify_syscall(Process& p, const SyscallArgs& s);
 // splice, tee and vmsplice (splice.cpp).
 std::optional<std::int64_t> splice_syscall(Process& p, const SyscallArgs& s);
 // Shared by the file calls (files.cpp): whether a host descriptor is a regular file; for a

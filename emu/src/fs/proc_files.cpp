@@ -229,6 +229,22 @@ std::string machine_stat(Process& p) {
     return s;
 }
 
+// /proc/vmstat: the counters the model has (free frames, faults of the live processes); no
+// swap, no paging I/O, no major faults (file pages are read without waiting).
+std::string vmstat(Process& p) {
+    std::uint64_t faults = 0, rss = 0;
+    for (const auto& [tgid, g] : p.groups()) {
+        if (g->state != GroupState::Alive || !g->mm) continue;
+        faults += g->mm->fault_counters().faults;
+        rss += g->mm->rss_pages();
+    }
+    std::string s;
+    append(s, "nr_free_pages %" PRIu64 "\nnr_anon_pages %" PRIu64 "\nnr_mlock 0\n",
+           guest_ram_free(p) >> mmu::kPageShift, rss);
+    append(s, "pgpgin 0\npgpgout 0\npswpin 0\npswpout 0\npgfault %" PRIu64 "\npgmajfault 0\n", faults);
+    return s;
+}
+
 std::string loadavg(Process& p) {
     int running = 0, newest = 0;
     for (const auto& [tid, t] : p.tasks()) {
@@ -318,7 +334,7 @@ const char* const* proc_task_text_leaves() {
 }
 
 const char* const* proc_machine_leaves() {
-    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "mounts", "stat", "uptime", "version", nullptr};
+    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "mounts", "stat", "uptime", "version", "vmstat", nullptr};
     return leaves;
 }
 
@@ -349,6 +365,7 @@ bool proc_machine_file(Process& p, const std::string& path, std::string& out) {
     else if (path == "loadavg") out = loadavg(p);
     else if (path == "version") out = version();
     else if (path == "stat") out = machine_stat(p);
+    else if (path == "vmstat") out = vmstat(p);
     else if (path == "mounts") out = mounts(p);
     else if (path == "sys/kernel/osrelease") out = utsname_field(&utsname::release);
     else if (path == "sys/kernel/ostype") out = utsname_field(&utsname::sysname);

@@ -132,6 +132,20 @@ namespace {
 std::int64_t fill_outcome(const UffdFill& f) { return -static_cast<std::int64_t>(f.error); }
 }  // namespace
 
+Status AddressSpace::set_policy(VirtAddr start, VirtAddr end, const MemPolicy& policy) {
+    auto r = set_policy_impl(start, end, policy);
+    const std::uint64_t mode = policy.mode | static_cast<std::uint64_t>(policy.flags) << 16;
+    record({Operation::SetPolicy, {start, end, mode, policy.nodes, static_cast<std::uint64_t>(policy.home_node)},
+            outcome(r), {}, nullptr});
+    return r;
+}
+
+Status AddressSpace::set_home_node(VirtAddr start, VirtAddr end, int node) {
+    auto r = set_home_node_impl(start, end, node);
+    record({Operation::SetHomeNode, {start, end, static_cast<std::uint64_t>(node)}, outcome(r), {}, nullptr});
+    return r;
+}
+
 Status AddressSpace::uffd_register(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx) {
     auto r = uffd_register_impl(start, len, modes, ctx);
     record({Operation::UffdRegister, {start, len, modes, ctx}, outcome(r), {}, nullptr});

@@ -28,6 +28,7 @@ bool mergeable(const Vma& a, const Vma& b) {
     if (a.end != b.start || a.prot != b.prot) return false;
     if ((a.flags & ~kMergeIgnored) != (b.flags & ~kMergeIgnored)) return false;
     if (a.shmem != b.shmem || a.name != b.name || a.uffd_ctx != b.uffd_ctx) return false;
+    if (a.policy != b.policy) return false;
     if (a.pgoff + pages(a.size()) != b.pgoff) return false;
     if (a.anon_id != 0 && b.anon_id != 0) return a.anon_id == b.anon_id;
     const Vma& with_anon = a.anon_id != 0 ? a : b;

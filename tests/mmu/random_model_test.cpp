@@ -53,6 +53,13 @@ public:
         for (int i = first; i < first + n; ++i) pages_[i] = Page{};
         return 0;
     }
+    // mbind changes no page: EFAULT when a page of the range is unmapped, or for MPOL_DEFAULT
+    // when all are.
+    std::int64_t mbind(int first, int n, int mode) const {
+        int mapped = 0;
+        for (int i = first; i < first + n; ++i) mapped += pages_[i].mapped;
+        return (mode == 0 ? mapped > 0 : mapped == n) ? 0 : -EFAULT;
+    }
     std::int64_t mprotect(int first, int n, int prot) {
         for (int i = first; i < first + n; ++i) {
             Page& p = pages_[i];
@@ -166,6 +173,7 @@ protected:
     // with private and shared mappings of a file.
     bool shared_mappings = false;
     bool file_mappings = false;
+    bool memory_policies = false;  // mbind among the operations
     void run_sequence(std::uint32_t seed, int ops);
     void run_sequences();  // the seeds and length the environment asks for (see below)
 };
@@ -188,7 +196,7 @@ void RandomModel::run_sequence(std::uint32_t seed, int ops) {
         const std::uint64_t off = first * P, len = n * P;
         std::int64_t h = 0, m = 0, r = 0;
         std::string what;
-        switch (pick(0, 8)) {
+        switch (pick(0, memory_policies ? 9 : 8)) {
         case 0: {
             const int prot = prots[pick(0, 3)];
             const bool shared = shared_mappings && pick(0, 3) == 0;
@@ -253,6 +261,15 @@ void RandomModel::run_sequence(std::uint32_t seed, int ops) {
                               << to_string(pr) << " host " << to_string(ph);
             continue;
         }
+        case 9: {
+            static constexpr int kModes[] = {0, 1, 2, 2, 3, 4};  // DEFAULT, PREFERRED, BIND, INTERLEAVE, LOCAL
+            const int mode = kModes[pick(0, 5)];
+            what = "mbind " + std::to_string(mode);
+            h = host->mbind(off, len, mode);
+            m = mmu->mbind(off, len, mode);
+            r = model.mbind(first, n, mode);
+            break;
+        }
         default: {
             const Probe ph = host->read(off), pm = mmu->read(off), pr = model.read(first);
             log += "step " + std::to_string(step) + " read page " + std::to_string(first) + "\n";
@@ -310,7 +327,7 @@ void RandomModel::run_sequences() {
         }
     }
     if (keep_going) std::printf("random model%s: %llu sequences of %d operations, %llu divergent\n",
-                                file_mappings ? " (files)" : shared_mappings ? " (shared)" : "", static_cast<unsigned long long>(last - first + 1),
+                                memory_policies ? " (policies)" : file_mappings ? " (files)" : shared_mappings ? " (shared)" : "", static_cast<unsigned long long>(last - first + 1),
                                 ops, static_cast<unsigned long long>(failures));
 }
 
@@ -329,6 +346,14 @@ TEST_F(RandomModel, SequencesWithSharedMemoryAgreeWithModelAndHost) {
 TEST_F(RandomModel, SequencesWithFileMappingsAgreeWithModelAndHost) {
     shared_mappings = true;
     file_mappings = true;
+    run_sequences();
+}
+
+// And with mbind: a NUMA policy is a VMA attribute, so it splits VMAs and keeps different
+// policies apart (the host has one node, as the mmu library's machine).
+TEST_F(RandomModel, SequencesWithMemoryPoliciesAgreeWithModelAndHost) {
+    shared_mappings = true;
+    memory_policies = true;
     run_sequences();
 }
 

@@ -85,6 +85,11 @@ public:
     std::int64_t madvise(std::uint64_t off, std::uint64_t len, int advice) override {
         return result_of(::madvise(at(off), len, advice));
     }
+    std::int64_t mbind(std::uint64_t off, std::uint64_t len, int mode) override {
+        const unsigned long node0 = 1;
+        const bool nodes = mode != 0 && mode != 4;
+        return result_of(::syscall(SYS_mbind, at(off), len, mode, nodes ? &node0 : nullptr, nodes ? 64 : 0, 0));
+    }
     std::int64_t mremap(std::uint64_t off, std::uint64_t old_len, std::uint64_t new_len, int flags,
                         std::uint64_t new_off) override {
         void* r = ::mremap(at(off), old_len, new_len, flags, at(new_off));
@@ -234,6 +239,12 @@ public:
     }
     std::int64_t madvise(std::uint64_t off, std::uint64_t len, int advice) override {
         return status(as_->madvise(kWindowBase + off, len, advice));
+    }
+    std::int64_t mbind(std::uint64_t off, std::uint64_t len, int mode) override {
+        MemPolicy policy;
+        policy.mode = static_cast<std::uint16_t>(mode);
+        policy.nodes = mode != 0 && mode != 4 ? 1 : 0;
+        return status(as_->set_policy(kWindowBase + off, kWindowBase + off + len, policy));
     }
     std::int64_t mremap(std::uint64_t off, std::uint64_t old_len, std::uint64_t new_len, int flags,
                         std::uint64_t new_off) override {

@@ -37,6 +37,8 @@ public:
     virtual std::int64_t mlock(std::uint64_t off, std::uint64_t len, int flags) = 0;
     virtual std::int64_t munlock(std::uint64_t off, std::uint64_t len) = 0;
     virtual std::int64_t mseal(std::uint64_t off, std::uint64_t len) = 0;
+    // mbind with `mode` (MPOL_*) and node 0 (no nodes for MPOL_DEFAULT and MPOL_LOCAL).
+    virtual std::int64_t mbind(std::uint64_t off, std::uint64_t len, int mode) = 0;
     virtual std::int64_t mincore(std::uint64_t off, std::uint64_t len, std::vector<std::uint8_t>& vec) = 0;
     virtual Probe read(std::uint64_t off) = 0;
     virtual Probe write(std::uint64_t off, std::uint8_t value) = 0;

@@ -195,6 +195,56 @@ std::string uptime() {
     return s;
 }
 
+// /proc/stat: each virtual CPU's user and system time in USER_HZ ticks (100 per second) and its
+// idle time as the rest of the machine's uptime; boot time, tasks created, running and blocked
+// tasks, context switches. Interrupt and softirq counts are zero (nothing is modelled).
+std::string machine_stat(Process& p) {
+    constexpr std::uint64_t kNsPerTick = 10000000;
+    const std::uint64_t up = machine_uptime_ns();
+    std::vector<std::array<std::uint64_t, 3>> rows;  // user, system, idle
+    std::array<std::uint64_t, 3> total{};
+    for (unsigned cpu = 0; cpu < p.cpu_count(); ++cpu) {
+        const CpuTimes& busy = p.cpu_busy(cpu);
+        const std::uint64_t used = busy.user_ns + busy.system_ns;
+        const std::array<std::uint64_t, 3> row{busy.user_ns / kNsPerTick, busy.system_ns / kNsPerTick,
+                                              (up > used ? up - used : 0) / kNsPerTick};
+        for (int i = 0; i < 3; ++i) total[i] += row[i];
+        rows.push_back(row);
+    }
+    std::string s;
+    auto line = [&s](const std::string& name, const std::array<std::uint64_t, 3>& r) {
+        append(s, "%s %" PRIu64 " 0 %" PRIu64 " %" PRIu64 " 0 0 0 0 0 0\n", name.c_str(), r[0], r[1], r[2]);
+    };
+    line("cpu ", total);
+    for (std::size_t cpu = 0; cpu < rows.size(); ++cpu) line("cpu" + std::to_string(cpu), rows[cpu]);
+    int running = 0, blocked = 0;
+    for (const auto& [tid, t] : p.tasks()) {
+        if (t->alive() && t->state == TaskState::Runnable) ++running;
+        if (t->alive() && t->state == TaskState::Blocked) ++blocked;
+    }
+    const std::uint64_t boot_s = static_cast<std::uint64_t>(::time(nullptr)) - up / 1000000000;
+    append(s, "intr 0\nctxt %" PRIu64 "\nbtime %" PRIu64 "\nprocesses %" PRIu64 "\n", p.stats().context_switches,
+           boot_s, p.stats().tasks_created);
+    append(s, "procs_running %d\nprocs_blocked %d\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n", running, blocked);
+    return s;
+}
+
+// /proc/vmstat: the counters the model has (free frames, faults of the live processes); no
+// swap, no paging I/O, no major faults (file pages are read without waiting).
+std::string vmstat(Process& p) {
+    std::uint64_t faults = 0, rss = 0;
+    for (const auto& [tgid, g] : p.groups()) {
+        if (g->state != GroupState::Alive || !g->mm) continue;
+        faults += g->mm->fault_counters().faults;
+        rss += g->mm->rss_pages();
+    }
+    std::string s;
+    append(s, "nr_free_pages %" PRIu64 "\nnr_anon_pages %" PRIu64 "\nnr_mlock 0\n",
+           guest_ram_free(p) >> mmu::kPageShift, rss);
+    append(s, "pgpgin 0\npgpgout 0\npswpin 0\npswpout 0\npgfault %" PRIu64 "\npgmajfault 0\n", faults);
+    return s;
+}
+
 std::string loadavg(Process& p) {
     int running = 0, newest = 0;
     for (const auto& [tid, t] : p.tasks()) {
@@ -243,6 +293,13 @@ std::string mountinfo(Process& p) {
     return s;
 }
 
+// One field of uname(2) (what the guest's uname answers), as a /proc/sys/kernel line.
+std::string utsname_field(char (utsname::*field)[65]) {
+    struct utsname u;
+    ::uname(&u);
+    return std::string(u.*field) + "\n";
+}
+
 std::string version() {
     struct utsname u;
     ::uname(&u);
@@ -277,7 +334,7 @@ const char* const* proc_task_text_leaves() {
 }
 
 const char* const* proc_machine_leaves() {
-    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "mounts", "uptime", "version", nullptr};
+    static const char* const leaves[] = {"cpuinfo", "loadavg", "meminfo", "mounts", "stat", "uptime", "version", "vmstat", nullptr};
     return leaves;
 }
 
@@ -307,7 +364,12 @@ bool proc_machine_file(Process& p, const std::string& path, std::string& out) {
     else if (path == "uptime") out = uptime();
     else if (path == "loadavg") out = loadavg(p);
     else if (path == "version") out = version();
+    else if (path == "stat") out = machine_stat(p);
+    else if (path == "vmstat") out = vmstat(p);
     else if (path == "mounts") out = mounts(p);
+    else if (path == "sys/kernel/osrelease") out = utsname_field(&utsname::release);
+    else if (path == "sys/kernel/ostype") out = utsname_field(&utsname::sysname);
+    else if (path == "sys/kernel/hostname") out = utsname_field(&utsname::nodename);
     else if (path == "sys/vm/max_map_count") out = std::to_string(layout.max_map_count) + "\n";
     else if (path == "sys/vm/overcommit_memory") out = layout.overcommit_limit ? "0\n" : "1\n";
     else if (path == "sys/kernel/pid_max") out = "4194304\n";

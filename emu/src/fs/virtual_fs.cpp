@@ -278,7 +278,7 @@ VirtualLookup process_dir(Process& p, ThreadGroup& g, Task& t, const Components&
 // /proc/sys: the few settings the memory manager and the task model take from it.
 VirtualLookup sys_dir(Process& p, const Components& c, std::size_t i) {
     static const std::vector<std::pair<std::string, std::vector<std::string>>> tree = {
-        {"kernel", {"pid_max", "threads-max"}},
+        {"kernel", {"hostname", "osrelease", "ostype", "pid_max", "threads-max"}},
         {"vm", {"max_map_count", "overcommit_memory"}},
     };
     if (i == c.size()) return directory(c, i, {{"kernel", DT_DIR}, {"vm", DT_DIR}});

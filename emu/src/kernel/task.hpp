@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "loader/elf_loader.hpp"
+#include "mmu/vma.hpp"
 #include "fs/guest_files.hpp"
 #include "mmu/address_space.hpp"
 #include "kernel/signals.hpp"
@@ -74,6 +75,7 @@ struct Task {
     int vfork_parent = 0;                    // a vfork child's parent tid, until exec or exit
     std::uint64_t affinity = ~0ull;          // sched_setaffinity, one bit per virtual CPU
     int nice = 0;                            // setpriority: -20 (most favoured) to 19
+    mmu::MemPolicy mempolicy;                // set_mempolicy (inherited by clone and fork, kept by exec)
     int last_cpu = 0;
     // CPU time: host time spent running its code (user) and in its system calls (system).
     std::uint64_t user_ns = 0, system_ns = 0;

@@ -48,8 +48,8 @@ struct RegisterSource {
     bool low32 = false;
 };
 
-// The Unicorn register holding a Capstone base or index register; registers missing from the
-// table (r8d-r15d, 16-bit ones, eip) read as 0.
+// The Unicorn register holding a Capstone register; registers missing from the table (eip, the
+// byte registers) read as 0, and only eax-esp are cut to their low half.
 RegisterSource register_source(x86_reg reg) {
     static const std::pair<x86_reg, int> table[] = {
         {X86_REG_RAX, UC_X86_REG_RAX}, {X86_REG_RBX, UC_X86_REG_RBX}, {X86_REG_RCX, UC_X86_REG_RCX},
@@ -60,11 +60,53 @@ RegisterSource register_source(x86_reg reg) {
         {X86_REG_R15, UC_X86_REG_R15}, {X86_REG_EAX, UC_X86_REG_RAX}, {X86_REG_EBX, UC_X86_REG_RBX},
         {X86_REG_ECX, UC_X86_REG_RCX}, {X86_REG_EDX, UC_X86_REG_RDX}, {X86_REG_ESI, UC_X86_REG_RSI},
         {X86_REG_EDI, UC_X86_REG_RDI}, {X86_REG_EBP, UC_X86_REG_RBP}, {X86_REG_ESP, UC_X86_REG_RSP},
+        // The narrower names (segment loads take 16 bits: the caller masks).
+        {X86_REG_AX, UC_X86_REG_RAX},  {X86_REG_BX, UC_X86_REG_RBX},  {X86_REG_CX, UC_X86_REG_RCX},
+        {X86_REG_DX, UC_X86_REG_RDX},  {X86_REG_SI, UC_X86_REG_RSI},  {X86_REG_DI, UC_X86_REG_RDI},
+        {X86_REG_BP, UC_X86_REG_RBP},  {X86_REG_SP, UC_X86_REG_RSP},  {X86_REG_R8D, UC_X86_REG_R8},
+        {X86_REG_R9D, UC_X86_REG_R9},  {X86_REG_R10D, UC_X86_REG_R10}, {X86_REG_R11D, UC_X86_REG_R11},
+        {X86_REG_R12D, UC_X86_REG_R12}, {X86_REG_R13D, UC_X86_REG_R13}, {X86_REG_R14D, UC_X86_REG_R14},
+        {X86_REG_R15D, UC_X86_REG_R15}, {X86_REG_R8W, UC_X86_REG_R8},  {X86_REG_R9W, UC_X86_REG_R9},
+        {X86_REG_R10W, UC_X86_REG_R10}, {X86_REG_R11W, UC_X86_REG_R11}, {X86_REG_R12W, UC_X86_REG_R12},
+        {X86_REG_R13W, UC_X86_REG_R13}, {X86_REG_R14W, UC_X86_REG_R14}, {X86_REG_R15W, UC_X86_REG_R15},
     };
     for (const auto& [cs_reg, uc_reg] : table)
         if (cs_reg == reg)
             return {static_cast<std::uint16_t>(uc_reg), reg >= X86_REG_EAX && reg <= X86_REG_ESP};
     return {};
+}
+
+// How `op`, a memory operand of `insn` (decoded at `rip`), forms its effective address.
+OperandForm operand_form(const cs_insn& insn, const cs_x86_op& op, std::uint64_t rip) {
+    OperandForm form;
+    form.constant = static_cast<std::uint64_t>(op.mem.disp);
+    if (op.mem.base == X86_REG_RIP) {
+        form.constant += rip + insn.size;
+    } else if (op.mem.base != X86_REG_INVALID) {
+        const RegisterSource base = register_source(static_cast<x86_reg>(op.mem.base));
+        form.base = base.uc_reg;
+        form.base32 = base.low32;
+    }
+    if (op.mem.index != X86_REG_INVALID) {
+        const RegisterSource index = register_source(static_cast<x86_reg>(op.mem.index));
+        form.index = index.uc_reg;
+        form.index32 = index.low32;
+        form.scale = static_cast<std::uint8_t>(op.mem.scale);
+    }
+    if (op.mem.segment == X86_REG_FS) form.segment = OperandForm::Segment::Fs;
+    if (op.mem.segment == X86_REG_GS) form.segment = OperandForm::Segment::Gs;
+    form.size = op.size;
+    form.read = (op.access & CS_AC_READ) || !(op.access & (CS_AC_READ | CS_AC_WRITE));
+    form.write = (op.access & CS_AC_WRITE) != 0;
+    return form;
+}
+
+// The value of a Capstone register operand (0 for one missing from register_source's table).
+std::uint64_t register_value(Cpu& cpu, x86_reg reg) {
+    const RegisterSource source = register_source(reg);
+    if (source.uc_reg == OperandForm::kNoRegister) return 0;
+    const std::uint64_t v = cpu.reg(source.uc_reg);
+    return source.low32 ? (v & 0xffffffffu) : v;
 }
 
 }  // namespace
@@ -92,27 +134,7 @@ std::optional<DecodedOperands> decode_memory_operands(const std::uint8_t* code, 
     for (int i = 0; i < x86.op_count; ++i) {
         const cs_x86_op& op = x86.operands[i];
         if (op.type != X86_OP_MEM) continue;
-        OperandForm form;
-        form.constant = static_cast<std::uint64_t>(op.mem.disp);
-        if (op.mem.base == X86_REG_RIP) {
-            form.constant += rip + insn->size;
-        } else if (op.mem.base != X86_REG_INVALID) {
-            const RegisterSource base = register_source(static_cast<x86_reg>(op.mem.base));
-            form.base = base.uc_reg;
-            form.base32 = base.low32;
-        }
-        if (op.mem.index != X86_REG_INVALID) {
-            const RegisterSource index = register_source(static_cast<x86_reg>(op.mem.index));
-            form.index = index.uc_reg;
-            form.index32 = index.low32;
-            form.scale = static_cast<std::uint8_t>(op.mem.scale);
-        }
-        if (op.mem.segment == X86_REG_FS) form.segment = OperandForm::Segment::Fs;
-        if (op.mem.segment == X86_REG_GS) form.segment = OperandForm::Segment::Gs;
-        form.size = op.size;
-        form.read = (op.access & CS_AC_READ) || !(op.access & (CS_AC_READ | CS_AC_WRITE));
-        form.write = (op.access & CS_AC_WRITE) != 0;
-        out.operands.push_back(form);
+        out.operands.push_back(operand_form(*insn, op, rip));
     }
     return out;
 }
@@ -149,6 +171,34 @@ std::uint64_t first_instruction_reaching(Process& p, std::uint64_t rip, std::uin
         at += insn->size;
     }
     return at;
+}
+
+std::optional<SegmentLoad> decode_segment_load(Process& p, std::uint64_t rip) {
+    static Disassembler dis;
+    static const std::pair<x86_reg, int> segments[] = {{X86_REG_ES, UC_X86_REG_ES}, {X86_REG_SS, UC_X86_REG_SS},
+                                                       {X86_REG_DS, UC_X86_REG_DS}, {X86_REG_FS, UC_X86_REG_FS},
+                                                       {X86_REG_GS, UC_X86_REG_GS}};
+    std::uint8_t code[16];
+    const std::size_t n = read_code(p.as(), rip, code);
+    const cs_insn* insn = dis.decode(code, n, rip);
+    if (!insn || !insn->detail || insn->id != X86_INS_MOV || insn->detail->x86.op_count != 2) return std::nullopt;
+    const cs_x86_op& to = insn->detail->x86.operands[0];
+    const cs_x86_op& from = insn->detail->x86.operands[1];
+    if (to.type != X86_OP_REG) return std::nullopt;
+    const auto seg = std::find_if(std::begin(segments), std::end(segments),
+                                  [&to](const auto& s) { return s.first == to.reg; });
+    if (seg == std::end(segments)) return std::nullopt;
+    std::uint16_t selector = 0;
+    if (from.type == X86_OP_REG) {
+        selector = static_cast<std::uint16_t>(register_value(p.cpu(), static_cast<x86_reg>(from.reg)));
+    } else if (from.type == X86_OP_MEM) {
+        const std::uint64_t ea = effective_address(p.cpu(), operand_form(*insn, from, rip));
+        if (!p.as().copy_from_user(&selector, ea, sizeof selector))
+            return std::nullopt;
+    } else {
+        return std::nullopt;
+    }
+    return SegmentLoad{seg->second, selector, insn->size};
 }
 
 std::vector<MemoryOperand> memory_operands(Process& p, std::uint64_t rip) {

@@ -86,5 +86,14 @@ inline std::uint64_t effective_address(Cpu& cpu, const OperandForm& form) {
 
 // Reads up to 15 code bytes at `rip` through the page table (what a debugger would see).
 std::size_t read_code(mmu::AddressSpace& as, std::uint64_t rip, std::uint8_t (&buf)[16]);
+// The instruction at `rip` when it is `mov Sreg, r/m16` into ES, SS, DS, FS or GS: the segment
+// register (Unicorn's id), the selector it loads (read through the MMU for a memory operand)
+// and the instruction's length.
+struct SegmentLoad {
+    int segment;
+    std::uint16_t selector;
+    unsigned length;
+};
+std::optional<SegmentLoad> decode_segment_load(Process& p, std::uint64_t rip);
 
 }  // namespace emu

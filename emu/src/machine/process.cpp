@@ -546,6 +546,26 @@ SigInfo Process::interrupt_signal(int intno, std::uint64_t rip) {
     return info;
 }
 
+// mov Sreg, r/m16 with a selector of Linux's x86-64 GDT. Unicorn's CPU has no descriptor table,
+// so every load of a non-null selector raises #GP; this does what the descriptor would. Measured
+// on the host: DS, ES, FS and GS take __USER32_CS (entry 4), __USER_DS (5), __USER_CS (6) and the
+// per-CPU segment (15) with any RPL, SS only __USER_DS with RPL 3. FS and GS are not emulated:
+// Unicorn checks a selector written to them against its (absent) descriptor table. Any other #GP
+// is left to the caller (SIGSEGV, SI_KERNEL).
+bool Process::emulate_segment_load(std::uint64_t rip) {
+    const auto load = decode_segment_load(*this, rip);
+    if (!load || load->segment == UC_X86_REG_FS || load->segment == UC_X86_REG_GS) return false;
+    const unsigned entry = load->selector >> 3;
+    const bool in_gdt = !(load->selector & 4);
+    const bool data_segment_ok = in_gdt && (entry == 4 || entry == 5 || entry == 6 || entry == 15);
+    const bool ok = load->segment == UC_X86_REG_SS ? load->selector == 0x2b : data_segment_ok;
+    if (!ok) return false;
+    cpu().clear_exception_state();
+    cpu().set_reg(load->segment, load->selector);
+    cpu().set_reg(UC_X86_REG_RIP, rip + load->length);
+    return true;
+}
+
 // The vsyscall page (0xffffffffff600000, execute-only): old binaries call gettimeofday, time and
 // getcpu at fixed addresses in it. Like Linux's emulation, the call is made as a system call
 // and returns to the caller (the address on the stack); a call to any other address in the
@@ -620,6 +640,10 @@ bool Process::handle_stop(uc_err err) {
         return current_->alive() && !finished_;
     if (err == UC_ERR_EXCEPTION && refused_) {
         deliver(fault_signal(*refused_, rip), true);
+        return current_->alive() && !finished_;
+    }
+    if (pending_interrupt_ && *pending_interrupt_ == 13 && emulate_segment_load(rip)) {
+        pending_interrupt_.reset();
         return current_->alive() && !finished_;
     }
     if (pending_interrupt_) {
@@ -725,7 +749,7 @@ std::uint64_t host_thread_cpu_ns() {
 }  // namespace
 
 void Process::begin_cpu_slice(const std::shared_ptr<Task>& t) {
-    cpu_slice_ = {t, host_thread_cpu_ns(), __rdtsc(), 0};
+    cpu_slice_ = {t, host_thread_cpu_ns(), __rdtsc(), 0, cpu_index_};
 }
 
 void Process::settle_cpu_slice() {
@@ -740,6 +764,8 @@ void Process::settle_cpu_slice() {
     CpuTimes* gone = !t.alive() && t.group ? &t.group->exited_threads : nullptr;
     (gone ? gone->user_ns : t.user_ns) += spent - system;
     (gone ? gone->system_ns : t.system_ns) += system;
+    cpus_[cpu_slice_.cpu].busy.user_ns += spent - system;
+    cpus_[cpu_slice_.cpu].busy.system_ns += system;
     cpu_slice_.cpu_ns = cpu;
     cpu_slice_.tsc = tsc;
     cpu_slice_.syscall_ticks = 0;

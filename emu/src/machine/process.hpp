@@ -99,6 +99,7 @@ struct VirtualCpu {
     // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
+    CpuTimes busy;  // guest time run on this CPU, user and system (/proc/stat)
     std::uint64_t checked_data_frame = ~0ull;
     bool checked_data_write = false;
 };
@@ -134,6 +135,7 @@ public:
     const RunStats& stats() const { return stats_; }
     unsigned cpu_index() const { return cpu_index_; }
     unsigned cpu_count() const { return static_cast<unsigned>(cpus_.size()); }
+    const CpuTimes& cpu_busy(unsigned cpu) const { return cpus_[cpu].busy; }
     mmu::PhysicalMemory& ram() { return ram_; }
     // The page cache of the host files the guest maps (shared by every task).
     FileObjects& file_objects() { return file_objects_; }
@@ -285,6 +287,7 @@ private:
     bool handle_stop(uc_err err);
     std::uint64_t imprecise_fetch_fault(uc_err err);
     // A call into the legacy vsyscall page: emulated as Linux does (false: SIGSEGV instead).
+    bool emulate_segment_load(std::uint64_t rip);
     bool emulate_vsyscall(std::uint64_t target);
     SigInfo fault_signal(const mmu::Fault& fault, std::uint64_t rip);
     // A fault that goes to a userfaultfd: the task waits for it (syscalls/userfaultfd.cpp).
@@ -341,6 +344,7 @@ private:
     struct CpuSlice {
         std::shared_ptr<Task> task;
         std::uint64_t cpu_ns = 0, tsc = 0, syscall_ticks = 0;
+        unsigned cpu = 0;
     } cpu_slice_;
     std::vector<VirtualCpu> cpus_;
     unsigned cpu_index_ = 0;

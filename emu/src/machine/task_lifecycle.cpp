@@ -80,6 +80,7 @@ std::shared_ptr<Task> Process::clone_task(std::uint64_t flags, std::shared_ptr<A
     if (!((flags & kCloneVm) && !(flags & kCloneVfork))) t->signals.altstack = parent->signals.altstack;
     t->affinity = parent->affinity;
     t->nice = parent->nice;  // a child inherits its parent's nice value
+    t->mempolicy = parent->mempolicy;
     t->registers = std::make_shared<CpuContext>(cpu().handle());
     cpu().save(*t->registers);
     tasks_[t->tid] = t;

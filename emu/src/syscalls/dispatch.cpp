@@ -117,6 +117,8 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = lock_syscall(p, s)) return *r;
     if (auto r = memfd_syscall(p, s)) return *r;
     if (auto r = file_syscall(p, s)) return *r;
+    if (auto r = splice_syscall(p, s)) return *r;
+    if (auto r = inotify_syscall(p, s)) return *r;
     if (auto r = file_metadata_syscall(p, s)) return *r;
     if (auto r = task_syscall(p, s)) return *r;
     if (auto r = wait_syscall(p, s)) return *r;
@@ -127,6 +129,7 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
     if (auto r = process_syscall(p, s)) return *r;
     if (auto r = identity_syscall(p, s)) return *r;
     if (auto r = sysv_shm_syscall(p, s)) return *r;
+    if (auto r = memory_policy_syscall(p, s)) return *r;
     return unsupported(s.nr);
 }
 

@@ -1,6 +1,6 @@
 // What dynamic programs ask about their files beyond stat: the file system (statfs, fstatfs),
-// extended attributes (getxattr, listxattr and their l/f forms: ls reads ACLs and security
-// labels) and close_range (Python's subprocess).
+// extended attributes (getxattr, listxattr, setxattr, removexattr and their l/f forms: ls reads
+// ACLs and security labels, cp -a copies them) and close_range (Python's subprocess).
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -104,6 +104,45 @@ std::int64_t do_xattr(Process& p, const SyscallArgs& s) {
     return copy_out(p, value, size, buf, n);
 }
 
+// setxattr/lsetxattr/fsetxattr and removexattr/lremovexattr/fremovexattr on the host file. The
+// flags, the name and the value are taken from the guest before the path is looked up, as Linux
+// does: unknown flags EINVAL, an empty or over-long name ERANGE, a value over 64 KiB E2BIG.
+// Generated /proc files take none (EOPNOTSUPP, as procfs).
+std::int64_t do_change_xattr(Process& p, const SyscallArgs& s) {
+    const bool remove = s.nr == SYS_removexattr || s.nr == SYS_lremovexattr || s.nr == SYS_fremovexattr;
+    const bool by_fd = s.nr == SYS_fsetxattr || s.nr == SYS_fremovexattr;
+    const Final final = (s.nr == SYS_lsetxattr || s.nr == SYS_lremovexattr) ? Final::NoFollow : Final::Follow;
+    constexpr std::uint64_t kXattrSizeMax = 65536, kKnownFlags = XATTR_CREATE | XATTR_REPLACE;
+    const int flags = remove ? 0 : static_cast<int>(s.a[4]);
+    if (!remove && (s.a[4] & ~kKnownFlags)) return err(EINVAL);
+    std::string name;
+    if (!read_string(p, s.a[1], name)) return err(EFAULT);
+    if (name.empty() || name.size() > 255) return err(ERANGE);
+    std::vector<char> value;
+    if (!remove) {
+        if (s.a[3] > kXattrSizeMax) return err(E2BIG);
+        value.resize(s.a[3]);
+        if (!value.empty() && !p.as().copy_from_user(value.data(), s.a[2], value.size())) return err(EFAULT);
+    }
+    if (by_fd) {
+        auto f = p.files().get(static_cast<int>(s.a[0]));
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EOPNOTSUPP);
+        return host_result(remove ? ::fremovexattr(f->host_fd, name.c_str())
+                                  : ::fsetxattr(f->host_fd, name.c_str(), value.data(), value.size(), flags));
+    }
+    std::string host;
+    bool generated = false;
+    if (const std::int64_t e = host_path_for(p, s.a[0], final, host, generated)) return e;
+    if (generated) return err(EOPNOTSUPP);
+    const char* path = host.c_str();
+    if (final == Final::NoFollow)
+        return host_result(remove ? ::lremovexattr(path, name.c_str())
+                                  : ::lsetxattr(path, name.c_str(), value.data(), value.size(), flags));
+    return host_result(remove ? ::removexattr(path, name.c_str())
+                              : ::setxattr(path, name.c_str(), value.data(), value.size(), flags));
+}
+
 // close_range(first, last, flags): EINVAL for unknown flags or first > last; closes (or marks
 // close-on-exec) every open descriptor in the range, after unsharing the table if asked.
 std::int64_t do_close_range(Process& p, const SyscallArgs& s) {
@@ -132,6 +171,8 @@ std::optional<std::int64_t> file_metadata_syscall(Process& p, const SyscallArgs&
     case SYS_fstatfs: return do_statfs(p, s);
     case SYS_getxattr: case SYS_lgetxattr: case SYS_fgetxattr:
     case SYS_listxattr: case SYS_llistxattr: case SYS_flistxattr: return do_xattr(p, s);
+    case SYS_setxattr: case SYS_lsetxattr: case SYS_fsetxattr:
+    case SYS_removexattr: case SYS_lremovexattr: case SYS_fremovexattr: return do_change_xattr(p, s);
     case SYS_close_range: return do_close_range(p, s);
     default: return std::nullopt;
     }

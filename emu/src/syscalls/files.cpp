@@ -32,6 +32,10 @@
 #include "machine/process.hpp"
 #include "syscalls/syscall_support.hpp"
 
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452  // Linux 6.6; Debian 12's headers predate it
+#endif
+
 namespace emu::sys {
 
 namespace {
@@ -348,6 +352,8 @@ struct UserBuffer {
     std::size_t len;
 };
 
+}  // namespace
+
 bool is_regular_file(int host_fd) {
     struct stat st;
     return ::fstat(host_fd, &st) == 0 && S_ISREG(st.st_mode);
@@ -355,7 +361,7 @@ bool is_regular_file(int host_fd) {
 
 bool host_ready(int fd, short events) {
     pollfd pfd{fd, events, 0};
-    return ::poll(&pfd, 1, 0) != 0;
+    return ::poll(&pfd, 1, 0) > 0;
 }
 
 // A read or write on a pipe, socket or terminal that would wait: the task blocks (other tasks
@@ -369,6 +375,8 @@ std::optional<std::int64_t> wait_until_ready(Process& p, const GuestFile& f, sho
     b.ready = [fd, events] { return host_ready(fd, events); };
     return p.block(std::move(b));
 }
+
+namespace {
 
 // Reads into the buffers the way Linux does when one of them faults: a regular file returns the
 // bytes copied before the fault; a pipe, socket or terminal refuses with EFAULT and leaves its
@@ -478,6 +486,8 @@ std::int64_t do_write(Process& p, int fd, std::uint64_t buf, std::size_t n, std:
     return write_from(p, *f, {{buf, n}}, offset);
 }
 
+}  // namespace
+
 std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool is_write) {
     if (count < 0 || count > 1024) return err(EINVAL);
     auto f = p.files().get(fd);
@@ -501,6 +511,8 @@ std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool 
     }
     return is_write ? write_from(p, *f, bufs, -1) : read_into(p, *f, bufs, -1);
 }
+
+namespace {
 
 // fstat of a descriptor with no host file: what Linux shows for /proc files and anonymous inodes.
 // A memfd shows its object's size.
@@ -533,6 +545,43 @@ std::int64_t do_fstatat(Process& p, int dirfd, std::uint64_t path_addr, std::uin
     }
     if (r < 0) return err(errno);
     return put(p, out, st);
+}
+
+// fchmodat2 (Linux 6.6): fchmodat with flags. AT_SYMLINK_NOFOLLOW on a symlink is EOPNOTSUPP
+// (the host answers it), AT_EMPTY_PATH with "" changes the descriptor's file.
+std::int64_t do_fchmodat2(Process& p, const SyscallArgs& s) {
+    const auto& a = s.a;
+    const int dirfd = static_cast<int>(a[0]);
+    const auto mode = static_cast<mode_t>(a[2]);
+    if (a[3] & ~static_cast<std::uint64_t>(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) return err(EINVAL);
+    std::string path;
+    if (!read_string(p, a[1], path)) return err(EFAULT);
+    if (path.empty() && (a[3] & AT_EMPTY_PATH)) {
+        auto f = p.files().get(dirfd);
+        if (!f) return err(EBADF);
+        if (f->host_fd < 0) return err(EPERM);
+        return host_result(::fchmod(f->host_fd, mode));
+    }
+    const bool nofollow = a[3] & AT_SYMLINK_NOFOLLOW;
+    RESOLVE_TO_CHANGE_OR_RETURN(hp, dirfd, path, nofollow ? Final::NoFollow : Final::Follow);
+    return host_result(::syscall(SYS_fchmodat2, hp.dirfd, hp.path.c_str(), mode, nofollow ? AT_SYMLINK_NOFOLLOW : 0));
+}
+
+// sync_file_range, readahead and syncfs: the host does the work on a host file (a pipe is ESPIPE
+// or EINVAL there, as Linux answers); a memfd or a generated file has nothing to write back.
+std::int64_t do_writeback_hint(Process& p, const SyscallArgs& s) {
+    const auto& a = s.a;
+    constexpr std::uint64_t kSyncFileRangeFlags = 7;  // WAIT_BEFORE | WRITE | WAIT_AFTER
+    auto f = p.files().get(static_cast<int>(a[0]));
+    if (!f) return err(EBADF);
+    if (s.nr == SYS_sync_file_range && (a[3] & ~kSyncFileRangeFlags)) return err(EINVAL);
+    if (f->host_fd < 0) return s.nr == SYS_readahead && f->kind != GuestFile::Kind::Memfd ? err(EINVAL) : 0;
+    if (s.nr == SYS_syncfs) return host_result(::syncfs(f->host_fd));
+    if (s.nr == SYS_readahead)
+        return host_result(::readahead(f->host_fd, static_cast<off64_t>(a[1]), a[2]));
+    p.file_objects().before_read(*f);  // the guest's writes through shared mappings are written back too
+    return host_result(::sync_file_range(f->host_fd, static_cast<off64_t>(a[1]), static_cast<off64_t>(a[2]),
+                                         static_cast<unsigned>(a[3])));
 }
 
 // chown, lchown and fchownat on the host file: every guest task has mmuemu's identity, so the
@@ -873,6 +922,7 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         }
         return 0;
     }
+    case SYS_fchmodat2: return do_fchmodat2(p, s);
     case SYS_chmod:
     case SYS_fchmodat: {
         const bool at = s.nr == SYS_fchmodat;
@@ -1032,6 +1082,9 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
                                       static_cast<int>(a[3]));
         return e ? err(e) : 0;
     }
+    case SYS_sync_file_range:
+    case SYS_readahead:
+    case SYS_syncfs: return do_writeback_hint(p, s);
     default:
         return std::nullopt;
     }

@@ -61,11 +61,6 @@ std::int64_t install_socket(Process& p, int host_fd, int type_flags) {
     return install_fd(p, f, 0, type_flags & SOCK_CLOEXEC);
 }
 
-bool host_ready(int fd, short events) {
-    pollfd pfd{fd, events, 0};
-    return ::poll(&pfd, 1, 0) > 0;
-}
-
 // A call that found the socket not ready: EAGAIN for a non-blocking one, else the task sleeps until
 // it is ready, at most SO_RCVTIMEO / SO_SNDTIMEO (then EAGAIN, as sock_rcvtimeo makes Linux do).
 std::int64_t wait_for_socket(Process& p, const GuestFile& f, short events, int flags,

@@ -44,7 +44,10 @@ const std::map<std::uint64_t, const char*>& signatures() {
         {SYS_fchown, "fdd"}, {SYS_fchownat, "fsddx"}, {SYS_ftruncate, "fd"},
         {SYS_truncate, "sd"}, {SYS_symlink, "ss"}, {SYS_link, "ss"}, {SYS_mlock2, "pux"}, {462 /* mseal */, "pux"},
         {SYS_process_madvise, "fpdAx"}, {SYS_clock_gettime, "dp"}, {SYS_rt_sigreturn, ""},
-        {SYS_userfaultfd, "x"},
+        {SYS_userfaultfd, "x"}, {SYS_splice, "fpfpux"}, {SYS_tee, "ffux"}, {SYS_vmsplice, "fpux"},
+        {SYS_sync_file_range, "fddx"}, {SYS_readahead, "fdu"}, {SYS_syncfs, "f"}, {SYS_setxattr, "sspux"},
+        {SYS_lsetxattr, "sspux"}, {SYS_fsetxattr, "fspux"}, {SYS_removexattr, "ss"}, {SYS_lremovexattr, "ss"},
+        {SYS_fremovexattr, "fs"},
     };
     return table;
 }

@@ -53,7 +53,20 @@ std::string syscall_name(std::uint64_t nr);
 // Each area answers its own calls and std::nullopt for the others.
 std::optional<std::int64_t> memory_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s);
+// inotify_init, inotify_init1, inotify_add_watch, inotify_rm_watch (inotify.cpp).
+std::optional<std::int64_t> inotify_syscall(Process& p, const SyscallArgs& s);
+// splice, tee and vmsplice (splice.cpp).
+std::optional<std::int64_t> splice_syscall(Process& p, const SyscallArgs& s);
+// Shared by the file calls (files.cpp): whether a host descriptor is a regular file; for a
+// descriptor the guest opened blocking, the wait until the host says it is ready for `events`
+// (nullopt: ready now, or the guest asked not to wait); readv/writev of `count` iovecs.
+bool is_regular_file(int host_fd);
+bool host_ready(int fd, short events);
+std::optional<std::int64_t> wait_until_ready(Process& p, const GuestFile& f, short events);
+std::int64_t do_iov(Process& p, int fd, std::uint64_t iov_addr, int count, bool is_write);
 std::optional<std::int64_t> memfd_syscall(Process& p, const SyscallArgs& s);
+// set_mempolicy, get_mempolicy, mbind, set_mempolicy_home_node, migrate_pages, move_pages.
+std::optional<std::int64_t> memory_policy_syscall(Process& p, const SyscallArgs& s);
 std::optional<std::int64_t> sysv_shm_syscall(Process& p, const SyscallArgs& s);
 // ioctl on a /proc/PID/pagemap descriptor (PAGEMAP_SCAN).
 std::int64_t pagemap_ioctl(Process& p, GuestFile& f, std::uint64_t cmd, std::uint64_t arg);

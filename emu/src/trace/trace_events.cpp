@@ -214,6 +214,12 @@ std::string operation_line(int id, const OperationRecord& r, int child_id) {
     case Operation::UffdRelease: return "uffd-release" + as + std::to_string(a[0]);
     case Operation::UffdWpRange:
         return "uffd-wp-range" + as + hex(a[0]) + " " + hex(a[1]) + " -> " + result_text(r.result, false);
+    case Operation::SetPolicy:
+        return "mbind" + as + hex(a[0]) + " " + hex(a[1]) + " " + hex(a[2]) + " " + hex(a[3]) + " " +
+               std::to_string(static_cast<std::int32_t>(a[4])) + " -> " + result_text(r.result, false);
+    case Operation::SetHomeNode:
+        return "home-node" + as + hex(a[0]) + " " + hex(a[1]) + " " + std::to_string(a[2]) + " -> " +
+               result_text(r.result, false);
     }
     return "# unknown operation";
 }

@@ -32,6 +32,14 @@ public:
     void sync_data() override {}
 };
 
+// A NUMA node in a trace: a decimal number, -1 for none.
+int parse_node(std::string_view t) {
+    if (t == "-1") return -1;
+    const std::uint64_t v = parse_u64(t);
+    if (v > 1023) throw std::invalid_argument("a node number below 1024 or -1, got '" + std::string(t) + "'");
+    return static_cast<int>(v);
+}
+
 // Whether a traced mapping name (a base name) is shmem: "memfd:NAME_(deleted)", or no name
 // (shared anonymous memory in a snapshot).
 bool shmem_name(std::string_view name) { return name.starts_with("memfd:") || name == "-"; }
@@ -319,6 +327,19 @@ void Replayer::execute(const TraceLine& l) {
         compare(l, fault_outcome_text(got));
     } else if (ev.starts_with("uffd-")) {
         execute_userfaultfd(as, l);
+    } else if (ev == "mbind") {
+        need(l, 7, "mbind AS START END MODE NODES HOME [-> RESULT]");
+        MemPolicy policy;
+        policy.mode = static_cast<std::uint16_t>(u(4));
+        policy.flags = static_cast<std::uint16_t>(u(4) >> 16);
+        policy.nodes = u(5);
+        policy.home_node = parse_node(l.tokens[6]);
+        const Status s = as.set_policy(u(2), u(3), policy);
+        compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "home-node") {
+        need(l, 5, "home-node AS START END NODE [-> RESULT]");
+        const Status s = as.set_home_node(u(2), u(3), parse_node(l.tokens[4]));
+        compare(l, result_text(s ? 0 : -s.error(), false));
     } else if (ev == "fill" || ev == "access") {
         const bool fill = ev == "fill";
         need(l, fill ? 4 : 5, fill ? "fill AS VPAGE ACCESS [-> PADDR PERMS | refused]"
@@ -343,7 +364,7 @@ void Replayer::execute(const TraceLine& l) {
         return;
     } else {
         throw std::invalid_argument("a known event (mmap, munmap, mprotect, mremap, madvise, mlock, munlock, "
-                                    "mlockall, munlockall, mseal, brk, poke, fork, fault, fill, flush, access, "
+                                    "mlockall, munlockall, mseal, brk, poke, fork, fault, uffd-*, mbind, home-node, fill, flush, access, "
                                     "syscall, signal, sigreturn, task, exit, expect, as), got '" + std::string(ev) + "'");
     }
     track(as);

@@ -189,6 +189,15 @@ public:
     // access (TLB flushed) so that the next write faults and marks the page dirty again.
     void write_protect_object_pages(const SharedMemoryObject& object, std::uint64_t first,
                                     std::uint64_t last);
+    // --- NUMA memory policies ---
+    // mbind's change of [start, end): every VMA piece gets `policy` (mode 0: none), VMAs split
+    // and merge as for any VMA attribute. EFAULT when the range has a hole (nothing changes),
+    // ENOMEM when a split would pass max_map_count.
+    Status set_policy(VirtAddr start, VirtAddr end, const MemPolicy& policy);
+    // set_mempolicy_home_node's walk over [start, end): VMAs without a policy are skipped (ENOENT
+    // when all are), the first whose mode is not MPOL_BIND or MPOL_PREFERRED_MANY stops it with
+    // EOPNOTSUPP, the others get the home node.
+    Status set_home_node(VirtAddr start, VirtAddr end, int node);
     // --- userfaultfd (the page-table side; the descriptor and its waiters are the caller's) ---
     // The range check every UFFDIO_* call starts with (EINVAL: unaligned, empty, outside
     // [mmap_min_addr, TASK_SIZE)).
@@ -362,6 +371,8 @@ private:
     Fault resolve_fault(Vma& vma, Pte& pte, VirtAddr va, Access access);
     std::optional<Fault> userfault(const Vma& vma, Pte pte, VirtAddr va, Access access) const;
     // userfaultfd (userfaultfd.cpp)
+    Status set_policy_impl(VirtAddr start, VirtAddr end, const MemPolicy& policy);
+    Status set_home_node_impl(VirtAddr start, VirtAddr end, int node);
     Status uffd_register_impl(VirtAddr start, std::uint64_t len, std::uint32_t modes, std::uint64_t ctx);
     Status uffd_unregister_impl(VirtAddr start, std::uint64_t len);
     UffdFill uffd_copy_impl(VirtAddr dst, VirtAddr src, std::uint64_t len, bool wp, std::uint64_t ctx);

@@ -41,6 +41,8 @@ enum class Operation : std::uint8_t {
     UffdWriteprotect,  // args: start, len, protect
     UffdRelease,       // args: ctx
     UffdWpRange,       // args: start, len (PAGEMAP_SCAN's write-protect)
+    SetPolicy,         // args: start, end, mode | flags << 16, nodes, home node (mbind)
+    SetHomeNode,       // args: start, end, node
 };
 
 struct OperationRecord {

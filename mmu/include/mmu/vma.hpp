@@ -62,6 +62,17 @@ inline constexpr std::uint32_t kUffdAny = kUffdMissing | kUffdWp | kUffdMinor | 
 inline constexpr std::uint32_t kMergeIgnored = kHasGuards;
 }  // namespace vma_flag
 
+// A NUMA memory policy of a range, set by mbind (Linux's vma->vm_policy). Mode 0 is
+// MPOL_DEFAULT: the VMA has no policy of its own. VMAs with different policies never merge
+// (Linux's mpol_equal: mode, flags, nodes and home node).
+struct MemPolicy {
+    std::uint16_t mode = 0;       // MPOL_*
+    std::uint16_t flags = 0;      // MPOL_F_STATIC_NODES, MPOL_F_RELATIVE_NODES, MPOL_F_NUMA_BALANCING
+    std::uint64_t nodes = 0;      // the node mask get_mempolicy reports (nodes 0-63)
+    std::int32_t home_node = -1;  // set_mempolicy_home_node; -1 (NUMA_NO_NODE) when never set
+    bool operator==(const MemPolicy&) const = default;
+};
+
 struct Vma {
     VirtAddr start = 0;
     VirtAddr end = 0;  // exclusive
@@ -80,6 +91,7 @@ struct Vma {
     // The userfaultfd context this VMA is registered with (0: none). Part of VMA compatibility:
     // VMAs of different contexts never merge (Linux's vm_userfaultfd_ctx rule).
     std::uint64_t uffd_ctx = 0;
+    MemPolicy policy;
     std::string name;  // for /proc/self/maps ("[heap]", "[stack]", a file path)
 
     std::uint64_t size() const { return end - start; }

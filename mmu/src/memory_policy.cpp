@@ -37,28 +37,31 @@ Status AddressSpace::set_policy_impl(VirtAddr start, VirtAddr end, const MemPoli
 }
 
 Status AddressSpace::set_home_node_impl(VirtAddr start, VirtAddr end, int node) {
-    Status result = Errno{ENOENT};  // no VMA in the range has a policy
+    // The errno to return, 0 for success (a plain int: GCC's -O3 took a Status assigned in the
+    // loop for maybe-uninitialized, which -Werror made a build failure of the Release preset).
+    int error = ENOENT;  // no VMA in the range has a policy
     for (Vma* v = vmas_.find_at_or_above(start); v && v->start < end; v = vmas_.find_at_or_above(v->end)) {
         if (v->policy.mode == 0) continue;
         if (v->policy.mode != kMpolBind && v->policy.mode != kMpolPreferredMany) {
-            result = Errno{EOPNOTSUPP};
+            error = EOPNOTSUPP;
             break;
         }
         const VirtAddr from = std::max(start, v->start), to = std::min(end, v->end);
         MemPolicy policy = v->policy;
         policy.home_node = node;
         if (policy != v->policy && splits_exceed_map_count(*v, from, to)) {
-            result = Errno{ENOMEM};
+            error = ENOMEM;
             break;
         }
         const VirtAddr resume = to;
         if (policy != v->policy)
             for (Vma* piece : vmas_.isolate(from, to)) piece->policy = policy;
-        result = Ok{};
+        error = 0;
         v = vmas_.find(resume - 1);  // the piece that ends the part just changed
     }
     vmas_.merge_around(start, end);
-    return result;
+    if (error) return Errno{error};
+    return Ok{};
 }
 
 }  // namespace mmu

@@ -18,11 +18,13 @@ std::size_t slot_hash(std::uint64_t rip) {
     return static_cast<std::size_t>((((rip >> 5) * 0x9e3779b97f4a7c15ull) >> 16 << 5) | (rip & 31));
 }
 
-// The bytes of an instruction of `length` bytes within two little-endian words.
-std::array<std::uint64_t, 2> byte_mask(unsigned length) {
+// kByteMasks[n]: which bytes of two little-endian words an instruction of n bytes has.
+constexpr auto kByteMasks = [] {
+    std::array<std::array<std::uint64_t, 2>, 16> masks{};
     auto low_bytes = [](unsigned n) { return n >= 8 ? ~0ull : (1ull << (8 * n)) - 1; };
-    return {low_bytes(length), length > 8 ? low_bytes(length - 8) : 0};
-}
+    for (unsigned n = 0; n < masks.size(); ++n) masks[n] = {low_bytes(n), n > 8 ? low_bytes(n - 8) : 0};
+    return masks;
+}();
 
 }  // namespace
 
@@ -61,7 +63,7 @@ inline bool AccessTracer::bytes_unchanged(AddressSpace& as, CachedInstruction& i
         if (read_code(as, insn.rip, code) < insn.length) return false;
         std::memcpy(now.data(), code, sizeof now);
     }
-    const auto mask = byte_mask(insn.length);
+    const auto& mask = kByteMasks[insn.length];
     return (((now[0] ^ insn.bytes[0]) & mask[0]) | ((now[1] ^ insn.bytes[1]) & mask[1])) == 0;
 }
 

@@ -77,7 +77,7 @@ Process::Process(const RunOptions& options, const std::string& program,
                             std::to_string(options.sched_seed));
         recorder_->attach(*mm);
     }
-    const auto bytes = read_program(program);
+    auto bytes = read_program(program);
 
     (void)machine_uptime_ns();  // the machine starts now (/proc/uptime, sysinfo)
     init_ = std::make_shared<ThreadGroup>();
@@ -118,12 +118,24 @@ Process::Process(const RunOptions& options, const std::string& program,
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;
     current_ = task;
+    // A "#!" script runs its interpreter, looked up in the guest's root, as execve would; the
+    // auxv's AT_EXECFN stays the script's path, /proc/self/exe is the interpreter.
+    std::string image_path = program;
+    for (int depth = 0; const auto script = script_interpreter(bytes); ++depth) {
+        if (depth >= kMaxScriptDepth) throw LoadError(program + ": too many levels of \"#!\" interpreters", 126, ELOOP);
+        if (script->path.empty()) throw LoadError(image_path + ": \"#!\" names no interpreter", 126, ENOEXEC);
+        // The file being run is the program, then each interpreter in turn (argv[0] by now).
+        argv = script_argv(*script, depth == 0 ? program : argv[0], argv);
+        InterpreterFile interpreter = open_interpreter(script->path, image_path);
+        bytes = std::move(interpreter.bytes);
+        image_path = interpreter.host_path;
+    }
     // The program, with its interpreter looked up in the guest's root (the task's root now).
-    const LoadedImage image = load_elf(*mm, bytes, program, [&](const std::string& interp) {
-        return open_interpreter(interp, program);
+    const LoadedImage image = load_elf(*mm, bytes, image_path, [&](const std::string& interp) {
+        return open_interpreter(interp, image_path);
     });
     mm->set_brk_base(image.brk_start);
-    init_->set_exe(program);
+    init_->set_exe(image_path);
     init_->stack = build_stack(*mm, image, argv, envp, program, [this] { return vvar_clock_.pages(); });
 
     for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();

@@ -252,7 +252,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
 // outgrows it while it makes no system call is never flushed, and refills the same pages
 // through this hook forever (busybox bzip2: 63 million fills for 4 MiB). Many fills since the
 // last flush stop the CPU for a flush, which lets the TLB grow; a flush only drops translations,
-// so what the guest sees does not change.
+// so what the guest sees does not change. Not under a debugger: its steps and stops stay its own.
 void Process::note_fill(VirtualCpu& c) {
     constexpr std::uint64_t kFillsBeforeResizeFlush = 1 << 16;
     if (++c.fills_since_flush != kFillsBeforeResizeFlush || gdb_) return;

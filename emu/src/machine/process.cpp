@@ -207,6 +207,7 @@ void Process::flush_cpu(VirtualCpu& c) {
     c.shadow.flush();
     c.handed_out.clear();
     c.checked_code_page = c.checked_data_frame = ~0ull;
+    c.fills_since_flush = 0;
     ++stats_.unicorn_flushes;
 }
 
@@ -254,7 +255,21 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
         c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
     if (p.options_.check == CheckMode::Shadow && !p.record_shadow_fill(as, page_down(vaddr), t.translation, before))
         p.cpu().stop();
+    p.note_fill(c);
     return true;
+}
+
+// Unicorn's soft TLB is QEMU's: direct-mapped, 256 entries to start with, and resized only when
+// it is flushed (doubled when more than 70% of it was in use). A program whose working set
+// outgrows it while it makes no system call is never flushed, and refills the same pages
+// through this hook forever (busybox bzip2: 63 million fills for 4 MiB). Many fills since the
+// last flush stop the CPU for a flush, which lets the TLB grow; a flush only drops translations,
+// so what the guest sees does not change. Not under a debugger: its steps and stops stay its own.
+void Process::note_fill(VirtualCpu& c) {
+    constexpr std::uint64_t kFillsBeforeResizeFlush = 1 << 16;
+    if (++c.fills_since_flush != kFillsBeforeResizeFlush || gdb_) return;
+    tlb_resize_due_ = true;
+    c.engine->stop();
 }
 
 // --check: the translation just handed to the current CPU joins its shadow TLB; checked at once
@@ -473,6 +488,7 @@ void Process::run_slice() {
         begin_cpu_slice(task);
         const uc_err err = cpu().run(rip, 0, until);
         end_cpu_slice();
+        if (std::exchange(tlb_resize_due_, false)) flush_cpu(cpus_[cpu_index_]);
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;
         if (gdb_ && gdb_->take_interrupt() && !refused_) {  // ^C from the debugger

@@ -577,19 +577,26 @@ SigInfo Process::interrupt_signal(int intno, std::uint64_t rip) {
 // mov Sreg, r/m16 with a selector of Linux's x86-64 GDT. Unicorn's CPU has no descriptor table,
 // so every load of a non-null selector raises #GP; this does what the descriptor would. Measured
 // on the host: DS, ES, FS and GS take __USER32_CS (entry 4), __USER_DS (5), __USER_CS (6) and the
-// per-CPU segment (15) with any RPL, SS only __USER_DS with RPL 3. FS and GS are not emulated:
-// Unicorn checks a selector written to them against its (absent) descriptor table. Any other #GP
-// is left to the caller (SIGSEGV, SI_KERNEL).
+// per-CPU segment (15) with any RPL, SS only __USER_DS with RPL 3; a load into FS or GS sets its
+// base to the descriptor's, 0. FS and GS need emu/unicorn/0004 (an unpatched Unicorn checks a
+// selector written to them against its absent descriptor table: the load stays SIGSEGV). Any
+// other #GP is left to the caller (SIGSEGV, SI_KERNEL).
 bool Process::emulate_segment_load(std::uint64_t rip) {
     const auto load = decode_segment_load(*this, rip);
-    if (!load || load->segment == UC_X86_REG_FS || load->segment == UC_X86_REG_GS) return false;
+    if (!load) return false;
     const unsigned entry = load->selector >> 3;
     const bool in_gdt = !(load->selector & 4);
     const bool data_segment_ok = in_gdt && (entry == 4 || entry == 5 || entry == 6 || entry == 15);
     const bool ok = load->segment == UC_X86_REG_SS ? load->selector == 0x2b : data_segment_ok;
     if (!ok) return false;
+    const bool base_register = load->segment == UC_X86_REG_FS || load->segment == UC_X86_REG_GS;
+    try {
+        cpu().set_reg(load->segment, load->selector);
+    } catch (const UnicornError&) {
+        return false;  // FS or GS on an unpatched Unicorn
+    }
+    if (base_register) cpu().set_reg(load->segment == UC_X86_REG_FS ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE, 0);
     cpu().clear_exception_state();
-    cpu().set_reg(load->segment, load->selector);
     cpu().set_reg(UC_X86_REG_RIP, rip + load->length);
     return true;
 }

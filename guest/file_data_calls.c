@@ -27,6 +27,7 @@
  *    symlink works, chown of a missing file ENOENT.
  */
 #include "guest_util.h"
+#include "show_result.h"
 
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -36,28 +37,6 @@
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
 #endif
-
-/* A pointer no mapping covers, hidden from the compiler's buffer checks. */
-static void *volatile bad_pointer = (void *)8;
-
-static const char *r2s(long r)
-{
-    static char buf[8][48];
-    static int i;
-    char *b = buf[i++ & 7];
-    if (r < 0)
-        snprintf(b, 48, "%s", strerrorname_np(errno));
-    else
-        snprintf(b, 48, "%ld", r);
-    return b;
-}
-
-/* The call runs before anything else of the line is read (argument order is unspecified). */
-#define SHOW(label, call)                        \
-    do {                                         \
-        const long r_ = (call);                  \
-        out("%s: %s\n", label, r2s(r_));         \
-    } while (0)
 
 static void splice_checks(void)
 {
@@ -77,20 +56,20 @@ static void splice_checks(void)
     lseek(fd, 0, SEEK_SET);
     SHOW("splice file (position 0) -> pipe 3", splice(fd, NULL, p[1], NULL, 3, 0));
     out("  file position %ld\n", (long)lseek(fd, 0, SEEK_CUR));
-    out("tee pipe -> pipe 100: %s\n", r2s(tee(p[0], q[1], 100, 0)));
-    out("read copy: %s '%s'\n", r2s(read(q[0], buf, sizeof buf - 1)), buf);
+    out("tee pipe -> pipe 100: %s\n", result_text(tee(p[0], q[1], 100, 0)));
+    out("read copy: %s '%s'\n", result_text(read(q[0], buf, sizeof buf - 1)), buf);
     off = 20;
     SHOW("splice pipe -> file@20 100", splice(p[0], NULL, fd, &off, 100, 0));
     out("  offset now %ld\n", (long)off);
     out("mapping at 20: '%.8s', size %ld\n", m + 20, (long)lseek(fd, 0, SEEK_END));
-    out("splice empty pipe nonblock: %s\n", r2s(splice(p[0], NULL, fd, NULL, 10, SPLICE_F_NONBLOCK)));
-    out("splice len 0: %s\n", r2s(splice(fd, NULL, p[1], NULL, 0, 0)));
-    out("splice file -> file: %s\n", r2s(splice(fd, NULL, fd, NULL, 4, 0)));
+    out("splice empty pipe nonblock: %s\n", result_text(splice(p[0], NULL, fd, NULL, 10, SPLICE_F_NONBLOCK)));
+    out("splice len 0: %s\n", result_text(splice(fd, NULL, p[1], NULL, 0, 0)));
+    out("splice file -> file: %s\n", result_text(splice(fd, NULL, fd, NULL, 4, 0)));
     off = 0;
-    out("splice offset on a pipe: %s\n", r2s(splice(p[0], &off, fd, NULL, 4, 0)));
-    out("splice closed fd: %s\n", r2s(splice(999, NULL, p[1], NULL, 4, 0)));
-    out("splice from the write end: %s\n", r2s(splice(p[1], NULL, q[1], NULL, 4, 0)));
-    out("splice bad offset pointer: %s\n", r2s(splice(fd, (loff_t *)bad_pointer, p[1], NULL, 4, 0)));
+    out("splice offset on a pipe: %s\n", result_text(splice(p[0], &off, fd, NULL, 4, 0)));
+    out("splice closed fd: %s\n", result_text(splice(999, NULL, p[1], NULL, 4, 0)));
+    out("splice from the write end: %s\n", result_text(splice(p[1], NULL, q[1], NULL, 4, 0)));
+    out("splice bad offset pointer: %s\n", result_text(splice(fd, (loff_t *)bad_pointer, p[1], NULL, 4, 0)));
     SHOW("splice len 0 with bad descriptors", splice(-1, NULL, -1, NULL, 0, 0));
     SHOW("splice bad flags with bad descriptors", splice(-1, NULL, -1, NULL, 4, 0x100));
     SHOW("splice pipe -> file, length above SSIZE_MAX", splice(p[0], NULL, fd, NULL, ~0UL, 0));
@@ -105,19 +84,19 @@ static void splice_checks(void)
     char one_byte;
     if (read(p[0], &one_byte, 1) != 1)
         out("  the byte did not arrive\n");
-    out("tee file -> pipe: %s\n", r2s(tee(fd, p[1], 4, 0)));
-    out("tee pipe -> same pipe: %s\n", r2s(tee(p[0], p[1], 4, 0)));
+    out("tee file -> pipe: %s\n", result_text(tee(fd, p[1], 4, 0)));
+    out("tee pipe -> same pipe: %s\n", result_text(tee(p[0], p[1], 4, 0)));
 
     /* pipe to pipe, and vmsplice both ways */
     struct iovec iov[2] = {{"ab", 2}, {"cde", 3}};
-    out("vmsplice gather 2+3: %s\n", r2s(vmsplice(p[1], iov, 2, 0)));
-    out("splice pipe -> pipe 4: %s\n", r2s(splice(p[0], NULL, q[1], NULL, 4, 0)));
+    out("vmsplice gather 2+3: %s\n", result_text(vmsplice(p[1], iov, 2, 0)));
+    out("splice pipe -> pipe 4: %s\n", result_text(splice(p[0], NULL, q[1], NULL, 4, 0)));
     char a[3] = {0}, b[3] = {0};
     struct iovec rd[2] = {{a, 2}, {b, 2}};
-    out("vmsplice scatter from read end: %s '%s' '%s'\n", r2s(vmsplice(q[0], rd, 2, 0)), a, b);
-    out("vmsplice a regular file: %s\n", r2s(vmsplice(fd, iov, 1, 0)));
-    out("vmsplice bad iovec: %s\n", r2s(vmsplice(p[1], (struct iovec *)bad_pointer, 1, 0)));
-    out("vmsplice nr 0: %s\n", r2s(vmsplice(p[1], iov, 0, 0)));
+    out("vmsplice scatter from read end: %s '%s' '%s'\n", result_text(vmsplice(q[0], rd, 2, 0)), a, b);
+    out("vmsplice a regular file: %s\n", result_text(vmsplice(fd, iov, 1, 0)));
+    out("vmsplice bad iovec: %s\n", result_text(vmsplice(p[1], (struct iovec *)bad_pointer, 1, 0)));
+    out("vmsplice nr 0: %s\n", result_text(vmsplice(p[1], iov, 0, 0)));
 
     /* A blocking splice from an empty pipe waits for the writer (another process). */
     int w[2];
@@ -139,12 +118,12 @@ static void splice_checks(void)
         close(w[0]);
     }
 
-    out("sync_file_range: %s\n", r2s(sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)));
-    out("sync_file_range bad flag: %s\n", r2s(sync_file_range(fd, 0, 0, 8)));
-    out("sync_file_range negative offset: %s\n", r2s(sync_file_range(fd, -1, 0, 0)));
-    out("sync_file_range pipe: %s\n", r2s(sync_file_range(p[0], 0, 0, 0)));
-    out("readahead: %s\n", r2s(readahead(fd, 0, 4096)));
-    out("readahead pipe: %s\n", r2s(readahead(p[0], 0, 4096)));
+    out("sync_file_range: %s\n", result_text(sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE)));
+    out("sync_file_range bad flag: %s\n", result_text(sync_file_range(fd, 0, 0, 8)));
+    out("sync_file_range negative offset: %s\n", result_text(sync_file_range(fd, -1, 0, 0)));
+    out("sync_file_range pipe: %s\n", result_text(sync_file_range(p[0], 0, 0, 0)));
+    out("readahead: %s\n", result_text(readahead(fd, 0, 4096)));
+    out("readahead pipe: %s\n", result_text(readahead(p[0], 0, 4096)));
     SHOW("syncfs", syncfs(fd));
     SHOW("syncfs bad fd", syncfs(999));
     munmap(m, PG);
@@ -162,54 +141,54 @@ static void xattr_checks(void)
     static char big[65537];
     if (symlink(f, "file_data_calls.l"))
         return;
-    out("setxattr: %s\n", r2s(setxattr(f, "user.k", "v1", 2, 0)));
-    out("getxattr: %s '%s'\n", r2s(getxattr(f, "user.k", v, sizeof v)), v);
-    out("XATTR_CREATE existing: %s\n", r2s(setxattr(f, "user.k", "v2", 2, XATTR_CREATE)));
-    out("XATTR_REPLACE missing: %s\n", r2s(setxattr(f, "user.none", "v2", 2, XATTR_REPLACE)));
-    out("both flags: %s\n", r2s(setxattr(f, "user.k", "v2", 2, 3)));
-    out("empty name: %s\n", r2s(setxattr(f, "", "v2", 2, 0)));
-    out("value over 64 KiB: %s\n", r2s(setxattr(f, "user.k", big, sizeof big, 0)));
-    out("bad value pointer: %s\n", r2s(setxattr(f, "user.k", bad_pointer, 2, 0)));
-    out("no such file: %s\n", r2s(setxattr("file_data_calls.none", "user.k", "v", 1, 0)));
-    out("unknown namespace: %s\n", r2s(setxattr(f, "nonsense.k", "v", 1, 0)));
-    out("lsetxattr user.* on a symlink: %s\n", r2s(lsetxattr("file_data_calls.l", "user.k", "v", 1, 0)));
-    out("setxattr through the symlink: %s\n", r2s(setxattr("file_data_calls.l", "user.t", "t", 1, 0)));
-    out("fsetxattr: %s\n", r2s(fsetxattr(fd, "user.f", "fv", 2, 0)));
+    out("setxattr: %s\n", result_text(setxattr(f, "user.k", "v1", 2, 0)));
+    out("getxattr: %s '%s'\n", result_text(getxattr(f, "user.k", v, sizeof v)), v);
+    out("XATTR_CREATE existing: %s\n", result_text(setxattr(f, "user.k", "v2", 2, XATTR_CREATE)));
+    out("XATTR_REPLACE missing: %s\n", result_text(setxattr(f, "user.none", "v2", 2, XATTR_REPLACE)));
+    out("both flags: %s\n", result_text(setxattr(f, "user.k", "v2", 2, 3)));
+    out("empty name: %s\n", result_text(setxattr(f, "", "v2", 2, 0)));
+    out("value over 64 KiB: %s\n", result_text(setxattr(f, "user.k", big, sizeof big, 0)));
+    out("bad value pointer: %s\n", result_text(setxattr(f, "user.k", bad_pointer, 2, 0)));
+    out("no such file: %s\n", result_text(setxattr("file_data_calls.none", "user.k", "v", 1, 0)));
+    out("unknown namespace: %s\n", result_text(setxattr(f, "nonsense.k", "v", 1, 0)));
+    out("lsetxattr user.* on a symlink: %s\n", result_text(lsetxattr("file_data_calls.l", "user.k", "v", 1, 0)));
+    out("setxattr through the symlink: %s\n", result_text(setxattr("file_data_calls.l", "user.t", "t", 1, 0)));
+    out("fsetxattr: %s\n", result_text(fsetxattr(fd, "user.f", "fv", 2, 0)));
     memset(v, 0, sizeof v);
-    out("fgetxattr: %s '%s'\n", r2s(fgetxattr(fd, "user.f", v, sizeof v)), v);
-    out("listxattr size: %s\n", r2s(listxattr(f, NULL, 0)));
+    out("fgetxattr: %s '%s'\n", result_text(fgetxattr(fd, "user.f", v, sizeof v)), v);
+    out("listxattr size: %s\n", result_text(listxattr(f, NULL, 0)));
     SHOW("removexattr", removexattr(f, "user.k"));
     SHOW("removexattr again", removexattr(f, "user.k"));
-    out("lremovexattr on the symlink: %s\n", r2s(lremovexattr("file_data_calls.l", "user.t")));
-    out("fremovexattr: %s\n", r2s(fremovexattr(fd, "user.f")));
-    out("fremovexattr bad fd: %s\n", r2s(fremovexattr(999, "user.f")));
-    out("removexattr through the symlink: %s\n", r2s(removexattr("file_data_calls.l", "user.t")));
-    out("listxattr at the end: %s\n", r2s(listxattr(f, NULL, 0)));
-    out("setxattr on /proc/self/status: %s\n", r2s(setxattr("/proc/self/status", "user.k", "v", 1, 0)));
+    out("lremovexattr on the symlink: %s\n", result_text(lremovexattr("file_data_calls.l", "user.t")));
+    out("fremovexattr: %s\n", result_text(fremovexattr(fd, "user.f")));
+    out("fremovexattr bad fd: %s\n", result_text(fremovexattr(999, "user.f")));
+    out("removexattr through the symlink: %s\n", result_text(removexattr("file_data_calls.l", "user.t")));
+    out("listxattr at the end: %s\n", result_text(listxattr(f, NULL, 0)));
+    out("setxattr on /proc/self/status: %s\n", result_text(setxattr("/proc/self/status", "user.k", "v", 1, 0)));
 
-    out("fchmodat2 0600: %s\n", r2s(syscall(SYS_fchmodat2, AT_FDCWD, f, 0600, 0)));
+    out("fchmodat2 0600: %s\n", result_text(syscall(SYS_fchmodat2, AT_FDCWD, f, 0600, 0)));
     struct stat st;
     stat(f, &st);
     out("mode now %o\n", st.st_mode & 07777);
     out("fchmodat2 nofollow on symlink: %s\n",
-        r2s(syscall(SYS_fchmodat2, AT_FDCWD, "file_data_calls.l", 0600, AT_SYMLINK_NOFOLLOW)));
+        result_text(syscall(SYS_fchmodat2, AT_FDCWD, "file_data_calls.l", 0600, AT_SYMLINK_NOFOLLOW)));
     out("fchmodat2 nofollow on the file: %s\n",
-        r2s(syscall(SYS_fchmodat2, AT_FDCWD, f, 0640, AT_SYMLINK_NOFOLLOW)));
-    out("fchmodat2 bad flag: %s\n", r2s(syscall(SYS_fchmodat2, AT_FDCWD, f, 0600, 0x4)));
-    out("fchmodat2 AT_EMPTY_PATH: %s\n", r2s(syscall(SYS_fchmodat2, fd, "", 0644, AT_EMPTY_PATH)));
+        result_text(syscall(SYS_fchmodat2, AT_FDCWD, f, 0640, AT_SYMLINK_NOFOLLOW)));
+    out("fchmodat2 bad flag: %s\n", result_text(syscall(SYS_fchmodat2, AT_FDCWD, f, 0600, 0x4)));
+    out("fchmodat2 AT_EMPTY_PATH: %s\n", result_text(syscall(SYS_fchmodat2, fd, "", 0644, AT_EMPTY_PATH)));
     stat(f, &st);
     out("mode now %o\n", st.st_mode & 07777);
 
-    out("fchownat bad flag: %s\n", r2s(fchownat(AT_FDCWD, f, -1, -1, 0x2)));
-    out("fchownat AT_EMPTY_PATH: %s\n", r2s(fchownat(fd, "", getuid(), getgid(), AT_EMPTY_PATH)));
-    out("fchownat empty path without the flag: %s\n", r2s(fchownat(fd, "", getuid(), getgid(), 0)));
+    out("fchownat bad flag: %s\n", result_text(fchownat(AT_FDCWD, f, -1, -1, 0x2)));
+    out("fchownat AT_EMPTY_PATH: %s\n", result_text(fchownat(fd, "", getuid(), getgid(), AT_EMPTY_PATH)));
+    out("fchownat empty path without the flag: %s\n", result_text(fchownat(fd, "", getuid(), getgid(), 0)));
     unlink("file_data_calls.d");
     if (symlink("file_data_calls.nowhere", "file_data_calls.d") == 0) {
-        out("lchown dangling symlink: %s\n", r2s(lchown("file_data_calls.d", getuid(), -1)));
-        out("chown dangling symlink: %s\n", r2s(chown("file_data_calls.d", getuid(), -1)));
+        out("lchown dangling symlink: %s\n", result_text(lchown("file_data_calls.d", getuid(), -1)));
+        out("chown dangling symlink: %s\n", result_text(chown("file_data_calls.d", getuid(), -1)));
     }
-    out("chown missing: %s\n", r2s(chown("file_data_calls.none", -1, -1)));
-    out("chown bad pointer: %s\n", r2s(chown((const char *)bad_pointer, -1, -1)));
+    out("chown missing: %s\n", result_text(chown("file_data_calls.none", -1, -1)));
+    out("chown bad pointer: %s\n", result_text(chown((const char *)bad_pointer, -1, -1)));
     close(fd);
     unlink(f);
     unlink("file_data_calls.l");

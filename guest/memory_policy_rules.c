@@ -23,6 +23,7 @@
  *    the guest runs as root in CI, EPERM otherwise; both runs share the user).
  */
 #include "guest_util.h"
+#include "show_result.h"
 
 #include <sys/wait.h>
 
@@ -47,26 +48,6 @@
 #ifndef SYS_set_mempolicy_home_node
 #define SYS_set_mempolicy_home_node 450
 #endif
-
-static void *volatile bad_pointer = (void *)8;
-
-static const char *res(long r)
-{
-    static char buf[8][48];
-    static int i;
-    char *b = buf[i++ & 7];
-    if (r < 0)
-        snprintf(b, 48, "%s", strerrorname_np(errno));
-    else
-        snprintf(b, 48, "%ld", r);
-    return b;
-}
-
-#define SHOW(label, call)                     \
-    do {                                      \
-        const long r_ = (call);               \
-        out("%s: %s\n", label, res(r_));      \
-    } while (0)
 
 static long set_policy(int mode, const unsigned long *mask, unsigned long maxnode)
 {

@@ -1,4 +1,5 @@
-/* segment_loads.c - loading DS, ES and SS with selectors of Linux's x86-64 GDT from user mode.
+/* segment_loads.c - loading DS, ES, SS, FS and GS with selectors of Linux's x86-64 GDT from
+ * user mode.
  *
  * Rules pinned (each compared with the host kernel):
  *  - DS and ES take the null selector (any RPL), __USER32_CS (0x23), __USER_DS (0x2b),
@@ -8,12 +9,16 @@
  *    (TI set) and selectors past the GDT's end are SIGSEGV with si_code SI_KERNEL, the register
  *    unchanged;
  *  - SS takes only 0x2b (the null selector, another RPL or a code segment: SIGSEGV);
+ *  - GS and FS take what DS takes, and the load sets the base to 0 (the descriptor's), also for
+ *    the null selector; a refused load leaves selector and base alone (FS is glibc's thread
+ *    pointer: the test puts its base back with raw instructions before anything else runs);
  *  - a selector loaded from memory works like one from a register;
  *  - DS keeps its value across a system call, in a signal handler and after it returns, and in a
  *    forked child.
  */
 #include "guest_util.h"
 
+#include <asm/prctl.h>
 #include <sys/wait.h>
 
 static sigjmp_buf jump;
@@ -69,6 +74,41 @@ static void try_load(int which, unsigned short selector)
     load_ss(0x2b);
 }
 
+/* GS with a base set first: what the load leaves in the selector and the base. */
+static void try_gs(unsigned short selector)
+{
+    unsigned long base = 0;
+    syscall(SYS_arch_prctl, ARCH_SET_GS, 0x12345000UL);
+    caught_code = 0;
+    if (!sigsetjmp(jump, 1))
+        __asm__ volatile("mov %0,%%gs" ::"r"(selector));
+    unsigned short now;
+    __asm__ volatile("mov %%gs,%0" : "=r"(now));
+    syscall(SYS_arch_prctl, ARCH_GET_GS, &base);
+    out("gs <- %#06x: %s, now %#x, base %#lx\n", selector,
+        caught_code ? (caught_code == 0x80 ? "SIGSEGV SI_KERNEL" : "SIGSEGV other") : "ok", now, base);
+    const unsigned short null = 0;
+    __asm__ volatile("mov %0,%%gs" ::"r"(null));
+    syscall(SYS_arch_prctl, ARCH_SET_GS, 0UL);
+}
+
+/* FS holds glibc's thread pointer: the load and the reads of the result are raw instructions
+ * and system calls, and the base is put back before anything else runs. */
+static void try_fs(unsigned short selector)
+{
+    unsigned long saved = 0, base = 0;
+    unsigned short now, null = 0;
+    long r;
+    __asm__ volatile("syscall" : "=a"(r) : "0"(SYS_arch_prctl), "D"(ARCH_GET_FS), "S"(&saved) : "rcx", "r11", "memory");
+    __asm__ volatile("mov %0,%%fs" ::"r"(selector));
+    __asm__ volatile("mov %%fs,%0" : "=r"(now));
+    __asm__ volatile("syscall" : "=a"(r) : "0"(SYS_arch_prctl), "D"(ARCH_GET_FS), "S"(&base) : "rcx", "r11", "memory");
+    __asm__ volatile("mov %0,%%fs" ::"r"(null));
+    __asm__ volatile("syscall" : "=a"(r) : "0"(SYS_arch_prctl), "D"(ARCH_SET_FS), "S"(saved) : "rcx", "r11", "memory");
+    (void)r;
+    out("fs <- %#06x: now %#x, base %#lx\n", selector, now, base);
+}
+
 static volatile unsigned short ds_in_handler;
 static void on_usr1(int sig)
 {
@@ -94,6 +134,13 @@ int main(void)
     static const unsigned short ss_selectors[] = {0, 3, 0x23, 0x28, 0x2b, 0x33, 0x7b};
     for (unsigned i = 0; i < sizeof ss_selectors / sizeof *ss_selectors; ++i)
         try_load(2, ss_selectors[i]);
+
+    /* GS (glibc does not use it): the same selectors as DS, and the base the load gives. */
+    static const unsigned short gs_selectors[] = {0, 3, 0x10, 0x23, 0x28, 0x2b, 0x33, 0x63, 0x7b, 0x2f};
+    for (unsigned i = 0; i < sizeof gs_selectors / sizeof *gs_selectors; ++i)
+        try_gs(gs_selectors[i]);
+    try_fs(0x2b);
+    try_fs(0x33);
 
     unsigned short in_memory = 0x33, es;
     __asm__ volatile("mov %0,%%es" ::"m"(in_memory));

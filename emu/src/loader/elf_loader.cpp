@@ -226,8 +226,39 @@ std::uint64_t load_interpreter(AddressSpace& as, const InterpreterFile& file, co
 
 }  // namespace
 
+std::optional<ScriptInterpreter> script_interpreter(const std::vector<std::uint8_t>& bytes) {
+    if (bytes.size() < 2 || bytes[0] != '#' || bytes[1] != '!') return std::nullopt;
+    // The line ends at a newline or after Linux's BINPRM_BUF_SIZE (256) bytes.
+    std::string line(bytes.begin() + 2, bytes.begin() + static_cast<long>(std::min<std::size_t>(bytes.size(), 256)));
+    line = line.substr(0, line.find('\n'));
+    const auto trim = [](const std::string& text) {
+        const auto first = text.find_first_not_of(" \t");
+        if (first == std::string::npos) return std::string();
+        return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+    };
+    line = trim(line);
+    ScriptInterpreter script;
+    const auto space = line.find_first_of(" \t");
+    script.path = line.substr(0, space);
+    if (space != std::string::npos) script.arg = trim(line.substr(space));
+    return script;
+}
+
+std::vector<std::string> script_argv(const ScriptInterpreter& script, const std::string& script_path,
+                                     const std::vector<std::string>& argv) {
+    std::vector<std::string> next{script.path};
+    if (!script.arg.empty()) next.push_back(script.arg);
+    next.push_back(script_path);
+    if (argv.size() > 1) next.insert(next.end(), argv.begin() + 1, argv.end());
+    return next;
+}
+
 std::vector<std::uint8_t> read_program(const std::string& path) {
     if (::access(path.c_str(), F_OK) != 0) throw LoadError(path + ": No such file or directory", 127, ENOENT);
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        throw LoadError(path + ": not a regular file (" + (S_ISDIR(st.st_mode) ? "a directory" : "a special file") + ")",
+                        126, EACCES);
     std::ifstream in(path, std::ios::binary);
     if (!in) throw LoadError(path + ": cannot open: " + std::strerror(errno), 126, EACCES);
     std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,8 +62,23 @@ struct StackImage {
 LoadedImage load_elf(mmu::AddressSpace& as, const std::vector<std::uint8_t>& bytes,
                      const std::string& path, const InterpreterOpener& open_interp = {});
 
-// Reads a whole program file; throws LoadError (127 if missing, 126 if unreadable).
+// Reads a whole program file; throws LoadError (127 if missing, 126 if unreadable or not a
+// regular file).
 std::vector<std::uint8_t> read_program(const std::string& path);
+
+// The "#!" line of a script (Linux's binfmt_script): the interpreter and its one optional
+// argument, both trimmed; nullopt when `bytes` does not start with "#!". An empty `path` means
+// a line without an interpreter (ENOEXEC).
+struct ScriptInterpreter {
+    std::string path, arg;
+};
+std::optional<ScriptInterpreter> script_interpreter(const std::vector<std::uint8_t>& bytes);
+// The argv a script runs with: the interpreter, its argument if any, the script's path, then
+// the script's own arguments after argv[0].
+std::vector<std::string> script_argv(const ScriptInterpreter& script, const std::string& script_path,
+                                     const std::vector<std::string>& argv);
+// How deep scripts may name scripts as their interpreters (Linux: BINPRM_MAX_RECURSION 4).
+inline constexpr int kMaxScriptDepth = 4;
 
 inline constexpr std::uint64_t kStackTop = 0x7ffffffff000ull;
 // Linux's ELF_ET_DYN_BASE on x86-64 (2/3 of TASK_SIZE): where a PIE with an interpreter is loaded

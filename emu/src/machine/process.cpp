@@ -77,7 +77,7 @@ Process::Process(const RunOptions& options, const std::string& program,
                             std::to_string(options.sched_seed));
         recorder_->attach(*mm);
     }
-    const auto bytes = read_program(program);
+    auto bytes = read_program(program);
 
     (void)machine_uptime_ns();  // the machine starts now (/proc/uptime, sysinfo)
     init_ = std::make_shared<ThreadGroup>();
@@ -118,12 +118,24 @@ Process::Process(const RunOptions& options, const std::string& program,
     groups_[init_->tgid] = init_;
     tasks_[task->tid] = task;
     current_ = task;
+    // A "#!" script runs its interpreter, looked up in the guest's root, as execve would; the
+    // auxv's AT_EXECFN stays the script's path, /proc/self/exe is the interpreter.
+    std::string image_path = program;
+    for (int depth = 0; const auto script = script_interpreter(bytes); ++depth) {
+        if (depth >= kMaxScriptDepth) throw LoadError(program + ": too many levels of \"#!\" interpreters", 126, ELOOP);
+        if (script->path.empty()) throw LoadError(image_path + ": \"#!\" names no interpreter", 126, ENOEXEC);
+        // The file being run is the program, then each interpreter in turn (argv[0] by now).
+        argv = script_argv(*script, depth == 0 ? program : argv[0], argv);
+        InterpreterFile interpreter = open_interpreter(script->path, image_path);
+        bytes = std::move(interpreter.bytes);
+        image_path = interpreter.host_path;
+    }
     // The program, with its interpreter looked up in the guest's root (the task's root now).
-    const LoadedImage image = load_elf(*mm, bytes, program, [&](const std::string& interp) {
-        return open_interpreter(interp, program);
+    const LoadedImage image = load_elf(*mm, bytes, image_path, [&](const std::string& interp) {
+        return open_interpreter(interp, image_path);
     });
     mm->set_brk_base(image.brk_start);
-    init_->set_exe(program);
+    init_->set_exe(image_path);
     init_->stack = build_stack(*mm, image, argv, envp, program, [this] { return vvar_clock_.pages(); });
 
     for (unsigned i = 0; i < std::max(1u, options.cpus); ++i) add_cpu();
@@ -195,6 +207,7 @@ void Process::flush_cpu(VirtualCpu& c) {
     c.shadow.flush();
     c.handed_out.clear();
     c.checked_code_page = c.checked_data_frame = ~0ull;
+    c.fills_since_flush = 0;
     ++stats_.unicorn_flushes;
 }
 
@@ -242,7 +255,21 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
         c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
     if (p.options_.check == CheckMode::Shadow && !p.record_shadow_fill(as, page_down(vaddr), t.translation, before))
         p.cpu().stop();
+    p.note_fill(c);
     return true;
+}
+
+// Unicorn's soft TLB is QEMU's: direct-mapped, 256 entries to start with, and resized only when
+// it is flushed (doubled when more than 70% of it was in use). A program whose working set
+// outgrows it while it makes no system call is never flushed, and refills the same pages
+// through this hook forever (busybox bzip2: 63 million fills for 4 MiB). Many fills since the
+// last flush stop the CPU for a flush, which lets the TLB grow; a flush only drops translations,
+// so what the guest sees does not change. Not under a debugger: its steps and stops stay its own.
+void Process::note_fill(VirtualCpu& c) {
+    constexpr std::uint64_t kFillsBeforeResizeFlush = 1 << 16;
+    if (++c.fills_since_flush != kFillsBeforeResizeFlush || gdb_) return;
+    tlb_resize_due_ = true;
+    c.engine->stop();
 }
 
 // --check: the translation just handed to the current CPU joins its shadow TLB; checked at once
@@ -461,6 +488,7 @@ void Process::run_slice() {
         begin_cpu_slice(task);
         const uc_err err = cpu().run(rip, 0, until);
         end_cpu_slice();
+        if (std::exchange(tlb_resize_due_, false)) flush_cpu(cpus_[cpu_index_]);
         if (gdb_) gdb_->stop_watching();
         stepping_ = false;
         if (gdb_ && gdb_->take_interrupt() && !refused_) {  // ^C from the debugger
@@ -549,19 +577,26 @@ SigInfo Process::interrupt_signal(int intno, std::uint64_t rip) {
 // mov Sreg, r/m16 with a selector of Linux's x86-64 GDT. Unicorn's CPU has no descriptor table,
 // so every load of a non-null selector raises #GP; this does what the descriptor would. Measured
 // on the host: DS, ES, FS and GS take __USER32_CS (entry 4), __USER_DS (5), __USER_CS (6) and the
-// per-CPU segment (15) with any RPL, SS only __USER_DS with RPL 3. FS and GS are not emulated:
-// Unicorn checks a selector written to them against its (absent) descriptor table. Any other #GP
-// is left to the caller (SIGSEGV, SI_KERNEL).
+// per-CPU segment (15) with any RPL, SS only __USER_DS with RPL 3; a load into FS or GS sets its
+// base to the descriptor's, 0. FS and GS need emu/unicorn/0004 (an unpatched Unicorn checks a
+// selector written to them against its absent descriptor table: the load stays SIGSEGV). Any
+// other #GP is left to the caller (SIGSEGV, SI_KERNEL).
 bool Process::emulate_segment_load(std::uint64_t rip) {
     const auto load = decode_segment_load(*this, rip);
-    if (!load || load->segment == UC_X86_REG_FS || load->segment == UC_X86_REG_GS) return false;
+    if (!load) return false;
     const unsigned entry = load->selector >> 3;
     const bool in_gdt = !(load->selector & 4);
     const bool data_segment_ok = in_gdt && (entry == 4 || entry == 5 || entry == 6 || entry == 15);
     const bool ok = load->segment == UC_X86_REG_SS ? load->selector == 0x2b : data_segment_ok;
     if (!ok) return false;
+    const bool base_register = load->segment == UC_X86_REG_FS || load->segment == UC_X86_REG_GS;
+    try {
+        cpu().set_reg(load->segment, load->selector);
+    } catch (const UnicornError&) {
+        return false;  // FS or GS on an unpatched Unicorn
+    }
+    if (base_register) cpu().set_reg(load->segment == UC_X86_REG_FS ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE, 0);
     cpu().clear_exception_state();
-    cpu().set_reg(load->segment, load->selector);
     cpu().set_reg(UC_X86_REG_RIP, rip + load->length);
     return true;
 }

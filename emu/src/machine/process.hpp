@@ -102,6 +102,8 @@ struct VirtualCpu {
     CpuTimes busy;  // guest time run on this CPU, user and system (/proc/stat)
     std::uint64_t checked_data_frame = ~0ull;
     bool checked_data_write = false;
+    // Fills handed to this CPU's engine since its TLB was last flushed (see tlb_fill_hook).
+    std::uint64_t fills_since_flush = 0;
 };
 
 // The machine, and the debugger's target (DebugTarget: what the GDB stub sees of it).
@@ -244,6 +246,7 @@ private:
     struct FillContext {
         std::uint64_t faults, epoch, model_hits;
     };
+    void note_fill(VirtualCpu& c);
     bool record_shadow_fill(mmu::AddressSpace& as, mmu::VirtAddr vpage, const mmu::Translation& tr,
                             const FillContext& before);
     static void syscall_hook(uc_engine*, void* self);
@@ -356,6 +359,7 @@ private:
     int forced_next_ = 0;  // the debugger steps this thread: it runs next
     bool preemption_ = false;
     bool yield_ = false;
+    bool tlb_resize_due_ = false;  // a flush lets Unicorn's TLB grow (see tlb_fill_hook)
     bool code_written_ = false;  // a system call wrote into executable memory
     std::uint64_t slice_blocks_ = 0;   // translated blocks left in the current slice
     std::uint64_t rng_state_ = 0;      // --sched-seed

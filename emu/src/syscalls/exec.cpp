@@ -92,25 +92,10 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
     const std::string host_file = host_path_of(hp);
     // "#!interpreter [one argument]": the interpreter runs with the script's path (Linux's
     // binfmt_script), at most a few levels deep.
-    if (bytes.size() >= 2 && bytes[0] == '#' && bytes[1] == '!') {
-        if (depth >= 4) return err(ELOOP);
-        std::string line(bytes.begin() + 2, bytes.begin() + static_cast<long>(std::min<std::size_t>(bytes.size(), 256)));
-        line = line.substr(0, line.find('\n'));
-        const auto trim = [](std::string s) {
-            const auto b = s.find_first_not_of(" \t");
-            if (b == std::string::npos) return std::string();
-            return s.substr(b, s.find_last_not_of(" \t") - b + 1);
-        };
-        line = trim(line);
-        if (line.empty()) return err(ENOEXEC);
-        const auto space = line.find_first_of(" \t");
-        const std::string interp = line.substr(0, space);
-        const std::string arg = space == std::string::npos ? "" : trim(line.substr(space));
-        std::vector<std::string> next{interp};
-        if (!arg.empty()) next.push_back(arg);
-        next.push_back(path);
-        for (std::size_t i = 1; i < argv.size(); ++i) next.push_back(argv[i]);
-        return exec_program(p, AT_FDCWD, interp, std::move(next), envp, 0, depth + 1);
+    if (const auto script = script_interpreter(bytes)) {
+        if (depth >= kMaxScriptDepth) return err(ELOOP);
+        if (script->path.empty()) return err(ENOEXEC);
+        return exec_program(p, AT_FDCWD, script->path, script_argv(*script, path, argv), envp, 0, depth + 1);
     }
     if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return err(ENOEXEC);
     auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb(), p.as().layout());

@@ -47,7 +47,9 @@ const std::map<std::uint64_t, const char*>& signatures() {
         {SYS_userfaultfd, "x"}, {SYS_splice, "fpfpux"}, {SYS_tee, "ffux"}, {SYS_vmsplice, "fpux"},
         {SYS_sync_file_range, "fddx"}, {SYS_readahead, "fdu"}, {SYS_syncfs, "f"}, {SYS_setxattr, "sspux"},
         {SYS_lsetxattr, "sspux"}, {SYS_fsetxattr, "fspux"}, {SYS_removexattr, "ss"}, {SYS_lremovexattr, "ss"},
-        {SYS_fremovexattr, "fs"},
+        {SYS_fremovexattr, "fs"}, {SYS_inotify_init1, "x"}, {SYS_inotify_add_watch, "fsx"},
+        {SYS_inotify_rm_watch, "fd"}, {SYS_mbind, "pudpux"}, {SYS_set_mempolicy, "dpu"},
+        {SYS_get_mempolicy, "ppupx"}, {SYS_move_pages, "dupppx"},
     };
     return table;
 }

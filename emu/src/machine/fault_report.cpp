@@ -1,5 +1,6 @@
 #include "machine/fault_report.hpp"
 
+#include <algorithm>
 #include <capstone/capstone.h>
 
 #include <cinttypes>
@@ -49,7 +50,7 @@ struct RegisterSource {
 };
 
 // The Unicorn register holding a Capstone register; registers missing from the table (eip, the
-// byte registers) read as 0, and only eax-esp are cut to their low half.
+// byte registers) read as 0, and the 32-bit ones are cut to their low half.
 RegisterSource register_source(x86_reg reg) {
     static const std::pair<x86_reg, int> table[] = {
         {X86_REG_RAX, UC_X86_REG_RAX}, {X86_REG_RBX, UC_X86_REG_RBX}, {X86_REG_RCX, UC_X86_REG_RCX},
@@ -70,9 +71,15 @@ RegisterSource register_source(x86_reg reg) {
         {X86_REG_R10W, UC_X86_REG_R10}, {X86_REG_R11W, UC_X86_REG_R11}, {X86_REG_R12W, UC_X86_REG_R12},
         {X86_REG_R13W, UC_X86_REG_R13}, {X86_REG_R14W, UC_X86_REG_R14}, {X86_REG_R15W, UC_X86_REG_R15},
     };
+    // A 32-bit register forms a 32-bit address (the address-size prefix): its low half counts.
+    static const x86_reg low32[] = {X86_REG_EAX,  X86_REG_EBX,  X86_REG_ECX,  X86_REG_EDX,  X86_REG_ESI,
+                                    X86_REG_EDI,  X86_REG_EBP,  X86_REG_ESP,  X86_REG_R8D,  X86_REG_R9D,
+                                    X86_REG_R10D, X86_REG_R11D, X86_REG_R12D, X86_REG_R13D, X86_REG_R14D,
+                                    X86_REG_R15D};
     for (const auto& [cs_reg, uc_reg] : table)
         if (cs_reg == reg)
-            return {static_cast<std::uint16_t>(uc_reg), reg >= X86_REG_EAX && reg <= X86_REG_ESP};
+            return {static_cast<std::uint16_t>(uc_reg),
+                    std::find(std::begin(low32), std::end(low32), reg) != std::end(low32)};
     return {};
 }
 

@@ -1,10 +1,13 @@
 /* root_escape.c - attempts to leave the root: "..", absolute and relative symbolic links, a
  * directory descriptor plus "..", chdir("..") repeatedly, /proc magic links, and creating,
- * renaming and removing through "..". Run natively inside chroot(DIR) and under mmuemu --root DIR
+ * renaming and removing through "..", and setxattr, chown, chmod, fchmodat2 and inotify on every
+ * way out. Run natively inside chroot(DIR) and under mmuemu --root DIR
  * (tests/emu/root_escape_test.sh): every attempt must end the same way, inside DIR.
  */
 #include "guest_util.h"
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 static void try_open(const char *what, int dirfd, const char *path)
 {
@@ -59,5 +62,21 @@ int main(void)
     out("readlink /newlink: %s\n", readlink("/newlink", target, sizeof target - 1) > 0 ? target : errname(errno));
     out("rmdir /moved: %s, unlink /created: %s, unlink /newlink: %s\n", rmdir("/moved") == 0 ? "0" : errname(errno),
         unlink("/created") == 0 ? "0" : errname(errno), unlink("/newlink") == 0 ? "0" : errname(errno));
+    /* The calls that change a file's attributes, on every way out. */
+    static const char *const ways_out[] = {"/../../outside/secret", "/abs_link", "/rel_link", "/dir_link/secret",
+                                           "/proc/self/root/outside/secret"};
+    for (unsigned i = 0; i < sizeof ways_out / sizeof *ways_out; ++i) {
+        const char *path = ways_out[i];
+        const int watcher = inotify_init1(0);
+        const int watch = inotify_add_watch(watcher, path, IN_ALL_EVENTS);
+        const int watch_errno = errno;
+        close(watcher);
+        out("%s: setxattr %s, chown %s, chmod %s, fchmodat2 %s, inotify watch %s\n", path,
+            setxattr(path, "user.escaped", "1", 1, 0) == 0 ? "0" : errname(errno),
+            chown(path, getuid(), getgid()) == 0 ? "0" : errname(errno),
+            chmod(path, 0777) == 0 ? "0" : errname(errno),
+            syscall(452, AT_FDCWD, path, 0777, 0) == 0 ? "0" : errname(errno),
+            watch >= 0 ? "made" : errname(watch_errno));
+    }
     return 0;
 }

@@ -21,6 +21,7 @@ make_tree
 (cd "$work/root" && chroot "$work/root" /root_escape) >"$work/native.out" 2>&1
 native=$?
 make_tree
+secret_mode=$(stat -c %a "$work/outside/secret")
 (cd "$work/root" && "$mmuemu" run --check --root "$work/root" "$work/root/root_escape") >"$work/emu.out" 2>"$work/emu.err"
 emu=$?
 fail=0
@@ -30,6 +31,11 @@ if ! cmp -s "$work/native.out" "$work/emu.out"; then
     echo "output differs (native in chroot vs mmuemu --root):"; diff "$work/native.out" "$work/emu.out"; fail=1
 fi
 [ "$(cat "$work/outside/secret")" = "the secret" ] || { echo "the outside secret was changed"; fail=1; }
+[ "$(stat -c %a "$work/outside/secret")" = "$secret_mode" ] || { echo "the outside secret's mode was changed"; fail=1; }
+if getfattr_out=$(python3 -c "import os,sys; print(os.listxattr(sys.argv[1]))" "$work/outside/secret" 2>&1) &&
+    [ "$getfattr_out" != "[]" ]; then
+    echo "the outside secret got extended attributes: $getfattr_out"; fail=1
+fi
 for f in made moved created; do [ -e "$work/$f" ] && { echo "$f was created outside the root"; fail=1; }; done
 [ $fail = 0 ] && echo "identical, nothing outside the root touched: $(wc -l <"$work/emu.out") lines" || cat "$work/emu.err"
 exit $fail

@@ -55,6 +55,7 @@ VvarClock::VvarClock(mmu::PhysicalMemory& memory) : memory_(memory) {
     unsigned long long tick = ((ns1 - ns0) << 32) / (tsc1 - tsc0);  // 2 ms << 32 fits in 64 bits
     tick -= tick / 10000;  // a margin for the readings' own noise
     ns_per_tick_32_32_ = tick;
+    ticks_between_refreshes_ = (1000000ull << 32) / tick;
 }
 
 const std::shared_ptr<mmu::SharedMemoryObject>& VvarClock::pages() {
@@ -91,6 +92,8 @@ bool VvarClock::read(clockid_t clock, struct timespec& out) const {
 
 void VvarClock::refresh() {
     if (!ns_per_tick_32_32_ || !pages_) return;
+    // Three clock reads cost more than a cheap system call: not more than once a millisecond.
+    if (last_refresh_tsc_ && read_tsc() - last_refresh_tsc_ < ticks_between_refreshes_) return;
     mmuemu_vvar_clock data{};
     // The clocks first, then the TSC: each base is at most the clock's value at tsc_base, so the
     // vDSO's time never runs ahead of what a system call answers after it.
@@ -98,6 +101,7 @@ void VvarClock::refresh() {
     data.realtime_ns = host_ns(CLOCK_REALTIME);
     data.boottime_ns = host_ns(CLOCK_BOOTTIME);
     data.tsc_base = read_tsc();
+    last_refresh_tsc_ = data.tsc_base;
     data.ns_per_tick_32_32 = ns_per_tick_32_32_;
     data.valid = 1;
     std::memcpy(pages_->memory->frame(pages_->frames[0] - 1), &data, sizeof data);

@@ -24,7 +24,9 @@ public:
     // trace replay makes them too: frame numbers stay the same in both).
     const std::shared_ptr<mmu::SharedMemoryObject>& pages();
     // The clocks' values now become the base: call whenever the guest CPUs are stopped (before
-    // they run, at every system call), so that the vDSO's clocks keep up with the host's.
+    // they run, at every system call), so that the vDSO's clocks keep up with the host's. At
+    // most once a millisecond: between bases the TSC carries the clocks, and since the tick is
+    // taken short, a new base only ever moves them forward.
     void refresh();
     // CLOCK_REALTIME, CLOCK_MONOTONIC or CLOCK_BOOTTIME as the vDSO computes it, for the system
     // calls to answer the same (one clock, two ways to read it: never backwards between them).
@@ -35,6 +37,8 @@ private:
     mmu::PhysicalMemory& memory_;
     std::shared_ptr<mmu::SharedMemoryObject> pages_;
     unsigned long long ns_per_tick_32_32_ = 0;  // 0: no usable TSC
+    unsigned long long ticks_between_refreshes_ = 0;  // a millisecond of TSC ticks
+    unsigned long long last_refresh_tsc_ = 0;
 };
 
 }  // namespace emu

@@ -6,6 +6,7 @@
  * Addresses are printed as offsets from their region; features are printed only as "granted"
  * answers for the bits this program asks for. */
 #include "guest_util.h"
+#include "pagemap_scan.h"
 
 #include <linux/userfaultfd.h>
 #include <poll.h>
@@ -242,16 +243,6 @@ static const char *pending_events(int fd)
 
 /* The write-protect state as /proc/self/pagemap (bit 57, PM_UFFD_WP) and PAGEMAP_SCAN
  * (PAGE_IS_WRITTEN: not write-protected) show it, for `npages` pages from `base`. */
-struct scan_region {
-    uint64_t start, end, categories;
-};
-struct scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define PAGEMAP_SCAN_IOC _IOWR('f', 16, struct scan_arg)
-#define SCAN_IS_WRITTEN (1 << 1)
-#define SCAN_IS_PRESENT (1 << 3)
 
 static void print_wp_state(const char *label, char *base, int npages)
 {
@@ -262,16 +253,16 @@ static void print_wp_state(const char *label, char *base, int npages)
         pread(pm, &e, 8, (off_t)((uintptr_t)(base + i * PG) / PG * 8));
         printf(" %d", (int)((e >> 57) & 1));
     }
-    struct scan_region vec[8];
-    struct scan_arg a = {.size = sizeof a, .start = (uintptr_t)base, .end = (uintptr_t)base + npages * PG,
-                         .vec = (uintptr_t)vec, .vec_len = 8, .return_mask = SCAN_IS_WRITTEN | SCAN_IS_PRESENT};
-    long n = ioctl(pm, PAGEMAP_SCAN_IOC, &a);
+    struct page_region vec[8];
+    struct pm_scan_arg a = {.size = sizeof a, .start = (uintptr_t)base, .end = (uintptr_t)base + npages * PG,
+                         .vec = (uintptr_t)vec, .vec_len = 8, .return_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT};
+    long n = ioctl(pm, PAGEMAP_SCAN, &a);
     printf("; scan %ld:", n);
     for (long i = 0; i < n; ++i)
         printf(" [+%lu,+%lu)%s%s", (unsigned long)((vec[i].start - (uintptr_t)base) / PG),
                (unsigned long)((vec[i].end - (uintptr_t)base) / PG),
-               (vec[i].categories & SCAN_IS_PRESENT) ? " present" : "",
-               (vec[i].categories & SCAN_IS_WRITTEN) ? " written" : "");
+               (vec[i].categories & PAGE_IS_PRESENT) ? " present" : "",
+               (vec[i].categories & PAGE_IS_WRITTEN) ? " written" : "");
     printf("\n");
     close(pm);
 }

@@ -28,6 +28,18 @@ bool can_userfault(const Vma& v, std::uint32_t vma_flags) {
     return true;
 }
 
+// UNREGISTER's and WRITEPROTECT's range check: `error` when no VMA meets the range or one of
+// those that do fails `ok`.
+template <class Predicate>
+Status every_vma_in(const VmaSet& vmas, VirtAddr start, VirtAddr end, int error, Predicate ok) {
+    bool any = false;
+    for (const Vma* v = vmas.find_at_or_above(start); v && v->start < end; v = vmas.find_at_or_above(v->end)) {
+        if (!ok(*v)) return Errno{error};
+        any = true;
+    }
+    return any ? Status{Ok{}} : Status{Errno{error}};
+}
+
 std::uint32_t vma_flags_for(std::uint32_t modes) {
     std::uint32_t flags = 0;
     if (modes & uffd_mode::kCtxWpAsync) flags |= vma_flag::kUffdWpAsync;
@@ -103,13 +115,7 @@ Status AddressSpace::uffd_unregister_impl(VirtAddr start, std::uint64_t len) {
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
     const VirtAddr end = start + len;
-    bool any = false;
-    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end;
-         v = vmas_.find_at_or_above(v->end)) {
-        if (!can_userfault(*v, v->flags)) return Errno{EINVAL};
-        any = true;
-    }
-    if (!any) return Errno{EINVAL};
+    MMU_TRY(every_vma_in(vmas_, start, end, EINVAL, [](const Vma& v) { return can_userfault(v, v.flags); }));
     uffd_clear_vmas(start, end, 0);
     return Ok{};
 }
@@ -296,13 +302,7 @@ Status AddressSpace::uffd_writeprotect_impl(VirtAddr start, std::uint64_t len, b
     const CheckOnReturn check(*this);
     MMU_TRY(uffd_validate(start, len));
     const VirtAddr end = start + len;
-    bool any = false;
-    for (const Vma* v = vmas_.find_at_or_above(start); v && v->start < end;
-         v = vmas_.find_at_or_above(v->end)) {
-        if (!v->has(vma_flag::kUffdWp)) return Errno{ENOENT};
-        any = true;
-    }
-    if (!any) return Errno{ENOENT};
+    MMU_TRY(every_vma_in(vmas_, start, end, ENOENT, [](const Vma& v) { return v.has(vma_flag::kUffdWp); }));
     if (!protect) {
         uffd_clear_wp(start, end);
         return Ok{};

@@ -6,7 +6,8 @@
  * one instruction at one address whose displacement changes between runs: by a guest store, by
  * read() (the kernel writes the code), by a new mapping at the same address, and an instruction
  * that crosses a page boundary patched likewise. A store into a read-only page and a load from
- * nothing mapped end in SIGSEGV (caught). Natively it prints the same results.
+ * nothing mapped end in SIGSEGV (caught); an instruction without a memory operand becomes one
+ * with, by a store and by read(). Natively it prints the same results.
  */
 #include "guest_util.h"
 
@@ -26,6 +27,13 @@ static void put_store(unsigned char *at, unsigned disp)
     memcpy(at, mov, 3);
     memcpy(at + 3, &disp, 4);
     at[7] = 0xc3;
+}
+
+/* mov %rsi, %rax; four nops; ret: as long as put_store's code, without a memory operand */
+static void put_register_move(unsigned char *at)
+{
+    static const unsigned char move[8] = {0x48, 0x89, 0xf0, 0x90, 0x90, 0x90, 0x90, 0xc3};
+    memcpy(at, move, sizeof move);
 }
 
 static unsigned long word(unsigned long off) { return *(volatile unsigned long *)(DATA + off); }
@@ -108,6 +116,23 @@ int main(void)
     memcpy((void *)(CODE + PG - 1), &next, 4);
     crossing(DATA, 6);
     out("crossing code: %lx %lx\n", word(0x900), word(0x908));
+
+    /* An instruction without a memory operand that becomes one with: by a guest store (writes
+     * at +0xa00), then by read() (+0xa08). A tracer that skips instructions without operands
+     * must see the new ones. */
+    store_fn changing = (store_fn)(CODE + 0x80);
+    put_register_move((unsigned char *)CODE + 0x80);
+    changing(DATA, 7);
+    put_store((unsigned char *)CODE + 0x80, 0xa00);
+    changing(DATA, 8);
+    put_register_move((unsigned char *)CODE + 0x80);
+    changing(DATA, 9);
+    unsigned char store_code[8];
+    put_store(store_code, 0xa08);
+    (void)!write(p[1], store_code, sizeof store_code);
+    (void)!read(p[0], (void *)(CODE + 0x80), sizeof store_code);
+    changing(DATA, 10);
+    out("operands appearing: %lx %lx\n", word(0xa00), word(0xa08));
 
     /* write 1 at READ_ONLY + 0x10 and read 1 at NOTHING + 0x20: both refused */
     probe_init();

@@ -2,8 +2,9 @@
 # --trace-accesses records the memory operands guest/trace_access_operands.c makes at addresses
 # it chose (so the expectations below come from the program, not from mmuemu): each kind of
 # operand, and one instruction whose bytes change between runs (by a guest store, by read(), by a
-# new mapping, and across a page boundary) gives each new address once, never a stale one. The
-# trace then replays (the recorded translations agree with the MMU model).
+# new mapping, across a page boundary, and from no memory operand to one) gives each new address
+# once, never a stale one. The trace then replays (the recorded translations agree with the MMU
+# model).
 # usage: access_events_test.sh MMUEMU GUEST
 set -u
 mmuemu=$(realpath "$1") guest=$(realpath "$2")
@@ -31,7 +32,7 @@ grep -q "^access 1 0xdead" "$work/t.trace" && fail "a 32-bit address register co
 
 # One instruction, four displacements: four stores, in order, each once.
 lines=""
-for addr in 0x20000800 0x20000808 0x20000810 0x20000818 0x20000900 0x20000908; do
+for addr in 0x20000800 0x20000808 0x20000810 0x20000818 0x20000900 0x20000908 0x20000a00 0x20000a08; do
     count=$(grep -c "^access 1 $addr 8 write -> 0x" "$work/t.trace")
     [ "$count" = 1 ] && ok || fail "rewritten code: $count stores recorded at $addr, expected 1"
     lines="$lines $(grep -n "^access 1 $addr 8 write -> 0x" "$work/t.trace" | head -1 | cut -d: -f1)"

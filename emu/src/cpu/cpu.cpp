@@ -170,6 +170,22 @@ void Cpu::on_code(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, voi
     add_hook(handle(), UC_HOOK_CODE, reinterpret_cast<void*>(callback), user, 1, 0, "hook code");
 }
 
+bool Cpu::filter_code_hooks(bool (*wanted)(std::uint64_t address, void* user), void* user) {
+#ifdef UC_CTL_TB_CODE_HOOK_FILTER
+    code_hook_filter_ = {wanted, user};
+    auto choose = [](uc_engine*, std::uint64_t address, void* self) {
+        const auto& filter = static_cast<Cpu*>(self)->code_hook_filter_;
+        return filter.wanted(address, filter.user) ? UC_CODE_HOOK_CALL_NO_EFLAGS : UC_CODE_HOOK_SKIP;
+    };
+    check(uc_ctl_set_code_hook_filter(handle(), +choose, this), "uc_ctl_set_code_hook_filter");
+    return true;
+#else
+    (void)wanted;
+    (void)user;
+    return false;
+#endif
+}
+
 void Cpu::on_memory(void (*callback)(uc_engine*, uc_mem_type, std::uint64_t, int, std::int64_t, void*),
                     void* user) {
     add_hook(handle(), UC_HOOK_MEM_READ | UC_HOOK_MEM_WRITE, reinterpret_cast<void*>(callback),

@@ -85,6 +85,10 @@ public:
     void on_syscall(void (*callback)(uc_engine*, void*), void* user);
     void on_interrupt(void (*callback)(uc_engine*, std::uint32_t, void*), void* user);
     void on_code(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
+    // Narrows the code hooks to the instructions `wanted` accepts when they are translated; the
+    // hooks must not read or change EFLAGS (emu/unicorn/0005). False when this Unicorn cannot:
+    // every instruction stays hooked.
+    bool filter_code_hooks(bool (*wanted)(std::uint64_t address, void* user), void* user);
     void on_block(void (*callback)(uc_engine*, std::uint64_t, std::uint32_t, void*), void* user);
     // IN and OUT (Unicorn runs them at any CPL and never checks the I/O bitmap).
     void on_port_in(std::uint32_t (*callback)(uc_engine*, std::uint32_t, int, void*), void* user);
@@ -119,6 +123,11 @@ private:
     };
     std::unique_ptr<uc_engine, Closer> engine_;
     std::optional<CpuContext> user_entry_;  // at CPL 3, no exception in flight
+    // filter_code_hooks' predicate: Unicorn holds a pointer to this Cpu for it.
+    struct CodeHookFilter {
+        bool (*wanted)(std::uint64_t address, void* user) = nullptr;
+        void* user = nullptr;
+    } code_hook_filter_;
 };
 
 }  // namespace emu

@@ -116,6 +116,13 @@ inline Pte AccessTracer::leaf(AddressSpace& as, std::uint64_t va) {
     return slot.leaf;
 }
 
+bool AccessTracer::may_access_memory(AddressSpace& as, std::uint64_t rip) {
+    std::uint8_t code[16];
+    const std::size_t n = read_code(as, rip, code);
+    const auto decoded = decode_memory_operands(code, n, rip);
+    return !decoded || !decoded->operands.empty();
+}
+
 void AccessTracer::trace(AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip) {
     revalidate_leaves(as);
     if (const CachedInstruction* insn = cached(as, rip)) {

@@ -24,6 +24,9 @@ public:
     AccessTracer();
     // Records the access events of the instruction at `rip` (about to run in `as` on `cpu`).
     void trace(mmu::AddressSpace& as, Cpu& cpu, TraceRecorder& recorder, std::uint64_t rip);
+    // False when the instruction at `rip` has no memory operand to record (trace would record
+    // nothing for it); true when it has, or cannot be decoded.
+    bool may_access_memory(mmu::AddressSpace& as, std::uint64_t rip);
 
 private:
     // More memory operands than this (none seen): decoded afresh each time.

@@ -175,7 +175,13 @@ void Process::add_cpu() {
         c.on_code(&Process::check_code_hook, this);
         c.on_memory(&Process::check_memory_hook, this);
     }
-    if (recorder_ && options_.trace_accesses) c.on_code(&Process::trace_access_hook, this);
+    if (recorder_ && options_.trace_accesses) {
+        c.on_code(&Process::trace_access_hook, this);
+        // The tracer alone needs only the instructions with memory operands; any other code
+        // hook needs every instruction.
+        if (!options_.max_instructions && options_.check != CheckMode::Accesses && !options_.gdb)
+            c.filter_code_hooks(&Process::trace_access_filter, this);
+    }
     if (options_.gdb) {
         c.on_code(&Process::debug_code_hook, this);
         c.on_memory(&Process::debug_memory_hook, this);

@@ -264,6 +264,7 @@ private:
     void debugger_stop(int signo, const SigInfo* info, const std::string& extra);
     void prepare_watchpoints();
     static void trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
+    static bool trace_access_filter(std::uint64_t address, void* self);
     static void count_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_code_hook(uc_engine*, std::uint64_t address, std::uint32_t size, void* self);
     static void check_memory_hook(uc_engine*, uc_mem_type type, std::uint64_t address, int size,

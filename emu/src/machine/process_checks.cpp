@@ -25,6 +25,13 @@ void Process::trace_access_hook(uc_engine*, std::uint64_t address, std::uint32_t
     p.access_tracer_.trace(p.as(), p.cpu(), *p.recorder_, address);
 }
 
+// Decided once per translation of the instruction: its bytes alone decide whether it has memory
+// operands, and new bytes at its address are translated (and asked about) again.
+bool Process::trace_access_filter(std::uint64_t address, void* self) {
+    auto& p = *static_cast<Process*>(self);
+    return p.access_tracer_.may_access_memory(p.as(), address);
+}
+
 void Process::count_hook(uc_engine*, std::uint64_t, std::uint32_t, void* self) {
     auto& p = *static_cast<Process*>(self);
     if (++p.instructions_ >= p.options_.max_instructions) p.cpu().stop();

@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 TraceWriter::TraceWriter(const std::string& path)
-    : compressed_(ends_with(path, ".zst")), buffer_(kChunk + 4096) {
+    : buffer_(kChunk + 4096), compressed_(ends_with(path, ".zst")) {
     file_ = std::fopen(path.c_str(), "wb");
     if (!file_) throw TraceError(path + ": cannot create trace file: " + std::strerror(errno));
     if (compressed_) {
@@ -25,11 +25,12 @@ TraceWriter::TraceWriter(const std::string& path)
         ZSTD_CCtx_setParameter(static_cast<ZSTD_CCtx*>(zstd_), ZSTD_c_checksumFlag, 1);
         out_.resize(ZSTD_CStreamOutSize());
     }
+    writer_ = std::thread([this] { writing_loop(); });
 }
 
 TraceWriter::~TraceWriter() { close(); }
 
-// The buffer is written out once a line takes it to kChunk bytes or more (the chunks given to
+// The buffer is handed over once a line takes it to kChunk bytes or more (the chunks given to
 // zstd, hence the compressed bytes, depend only on the lines).
 void TraceWriter::line(std::string_view text) {
     char* out = begin_line(text.size());
@@ -37,36 +38,56 @@ void TraceWriter::line(std::string_view text) {
     end_line(out + text.size());
 }
 
-void TraceWriter::flush_buffer(bool end) {
-    if (!file_) return;
-    if (!compressed_) {
-        std::fwrite(buffer_.data(), 1, used_, file_);
+void TraceWriter::hand_over(bool last) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return queue_.size() < kChunksInFlight; });
+    queue_.push_back(Chunk{std::move(buffer_), used_, last});
+    if (spare_.empty()) {
+        buffer_.assign(kChunk + 4096, '\0');
     } else {
-        ZSTD_inBuffer in{buffer_.data(), used_, 0};
-        const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
-        std::size_t remaining;
-        do {
-            ZSTD_outBuffer out{out_.data(), out_.size(), 0};
-            remaining = ZSTD_compressStream2(static_cast<ZSTD_CCtx*>(zstd_), &out, &in, mode);
-            if (ZSTD_isError(remaining)) break;
-            std::fwrite(out_.data(), 1, out.pos, file_);
-        } while (end ? remaining != 0 : in.pos < in.size);
+        buffer_ = std::move(spare_.back());
+        spare_.pop_back();
     }
     used_ = 0;
+    changed_.notify_all();
+}
+
+void TraceWriter::writing_loop() {
+    for (;;) {
+        std::unique_lock lock(mutex_);
+        changed_.wait(lock, [&] { return !queue_.empty(); });
+        Chunk chunk = std::move(queue_.front());
+        queue_.pop_front();
+        lock.unlock();
+        write_out(chunk);
+        lock.lock();
+        spare_.push_back(std::move(chunk.bytes));
+        changed_.notify_all();
+        if (chunk.last) return;
+    }
+}
+
+void TraceWriter::write_out(const Chunk& chunk) {
+    if (!compressed_) {
+        std::fwrite(chunk.bytes.data(), 1, chunk.used, file_);
+        return;
+    }
+    ZSTD_inBuffer in{chunk.bytes.data(), chunk.used, 0};
+    const ZSTD_EndDirective mode = chunk.last ? ZSTD_e_end : ZSTD_e_continue;
+    std::size_t remaining;
+    do {
+        ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+        remaining = ZSTD_compressStream2(static_cast<ZSTD_CCtx*>(zstd_), &out, &in, mode);
+        if (ZSTD_isError(remaining)) break;
+        std::fwrite(out_.data(), 1, out.pos, file_);
+    } while (chunk.last ? remaining != 0 : in.pos < in.size);
 }
 
 void TraceWriter::close() {
-    if (!file_) return;
-    flush_buffer(true);
+    if (!writer_.joinable()) return;
+    hand_over(true);
+    writer_.join();
     std::fclose(file_);
-    file_ = nullptr;
-    if (zstd_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));
-    zstd_ = nullptr;
-}
-
-void TraceWriter::abandon() {
-    used_ = 0;
-    if (file_) std::fclose(file_);  // nothing buffered in stdio is ours to write
     file_ = nullptr;
     if (zstd_) ZSTD_freeCCtx(static_cast<ZSTD_CCtx*>(zstd_));
     zstd_ = nullptr;

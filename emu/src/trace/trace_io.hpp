@@ -2,12 +2,16 @@
 // (".zst"); readers accept both, detected by content. Both directions stream in constant memory.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace emu {
@@ -35,21 +39,36 @@ public:
     void end_line(char* end) {
         *end++ = '\n';
         used_ = static_cast<std::size_t>(end - buffer_.data());
-        if (used_ >= kChunk) flush_buffer(false);
+        if (used_ >= kChunk) hand_over(false);
     }
     void close();
-    // In a forked child: stop writing without flushing what the parent will write.
-    void abandon();
 
 private:
     static constexpr std::size_t kChunk = 1 << 16;
-    void flush_buffer(bool end);
+    static constexpr std::size_t kChunksInFlight = 16;  // at most 1 MiB behind the recording
+    struct Chunk {
+        std::vector<char> bytes;
+        std::size_t used = 0;
+        bool last = false;
+    };
+    // The buffer's lines go to the writing thread; the recording goes on in a spare buffer.
+    void hand_over(bool last);
+    void writing_loop();
+    void write_out(const Chunk& chunk);
+
+    std::vector<char> buffer_;
+    std::size_t used_ = 0;
+    // The file, zstd's context and out_ belong to the writing thread, which writes the chunks in
+    // the order they were handed over: the file holds the same bytes as if written in place.
     std::FILE* file_ = nullptr;
     bool compressed_ = false;
     void* zstd_ = nullptr;  // ZSTD_CCtx
-    std::vector<char> buffer_;
-    std::size_t used_ = 0;
     std::vector<char> out_;
+    std::mutex mutex_;
+    std::condition_variable changed_;
+    std::deque<Chunk> queue_;
+    std::vector<std::vector<char>> spare_;
+    std::thread writer_;
 };
 
 class TraceReader {

@@ -315,9 +315,4 @@ void TraceRecorder::stop(AddressSpace& as) {
     active_ = false;
 }
 
-void TraceRecorder::abandon() {
-    active_ = false;
-    writer_.abandon();
-}
-
 }  // namespace emu

@@ -38,8 +38,6 @@ public:
     void exit(const mmu::AddressSpace& as, int status, int signo);
     // Another process's address space (a forked child's) goes away; the trace goes on.
     void release(const mmu::AddressSpace& as, int status, int signo);
-    // In a forked child: the parent owns the file; the child records nothing.
-    void abandon();
     // Whether events of `as` are recorded (the first task's, and those forked from a traced one).
     bool traces(const mmu::AddressSpace& as) const {
         return active_ && (&as == last_as_ || ids_.count(&as) != 0);

@@ -6,17 +6,22 @@
 #  - the cost of --trace-accesses on real programs: a plain run and a run recording every memory
 #    operand into a trace file (medians of --runs), their ratio, the access events recorded and
 #    events per second of the recording run; with --baseline OTHER_MMUEMU the same recording by
-#    another build (an older one) too, and whether its trace is the same bytes.
-# usage: bash tests/bench/trace_bench.sh [--no-build] [--runs N] [--baseline MMUEMU] [--accesses-only]
+#    another build (an older one) too, and whether its trace is the same bytes,
+#  - replay of a huge VMA set (tests/bench/many_vma_trace.py: N unmergeable one-page mappings,
+#    faults, guards, mprotects, munmaps) for N = 10k, 100k, 1M, the pages visited in a scattered
+#    and in address order: seconds (median of --runs), peak RSS, microseconds per mapping and
+#    that cost relative to N = 10k next to log2(N)/log2(10k), what O(N log N) alone would give.
+# usage: bash tests/bench/trace_bench.sh [--no-build] [--runs N] [--baseline MMUEMU] [--accesses-only] [--vmas-only]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-build=1 runs=3 baseline="" accesses_only=0
+build=1 runs=3 baseline="" accesses_only=0 vmas_only=0
 while (($#)); do
     case "$1" in
     --no-build) build=0; shift ;;
     --runs) runs="$2"; shift 2 ;;
     --baseline) baseline="$(realpath "$2")"; shift 2 ;;
     --accesses-only) accesses_only=1; shift ;;
+    --vmas-only) vmas_only=1; shift ;;
     *) sed -n '/^# usage:/p' "$0" >&2; exit 2 ;;
     esac
 done
@@ -77,7 +82,47 @@ for name, argv in programs.items():
     print(line, flush=True)
 PY
 }
+many_vmas() {
+    TB_BENCH="$PWD/$b" TB_WORK="$work" TB_RUNS="$runs" TB_GENERATOR="$PWD/tests/bench/many_vma_trace.py" python3 - <<'PY'
+import math, os, statistics, subprocess, time
+env = os.environ
+bench, work, runs, generator = env["TB_BENCH"], env["TB_WORK"], int(env["TB_RUNS"]), env["TB_GENERATOR"]
+sizes = [10_000, 100_000, 1_000_000]
+
+def replay(trace):
+    """Wall seconds, CPU seconds and peak RSS (KiB) of one replay, which must succeed."""
+    start = time.perf_counter()
+    p = subprocess.Popen([f"{bench}/mmuemu", "replay", trace], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - start
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode != 0 or b"all outcomes match" not in out:
+        raise SystemExit(f"replay of {trace} failed: {out.decode()}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+print(f"{'order':<11}{'mappings':>11}{'events':>11}{'wall s':>8}{'CPU s':>8}{'peak RSS':>10}{'us/mapping':>12}"
+      f"{'cost ratio':>12}{'log ratio':>11}   (us/mapping: CPU time; ratios to 10k)")
+for order in ("scattered", "sequential"):
+    base = None
+    for n in sizes:
+        trace = f"{work}/vmas_{order}_{n}.trace"
+        subprocess.run(["python3", generator, *(["--sequential"] if order == "sequential" else []), str(n), trace], check=True)
+        with open(trace, "rb") as f:
+            events = sum(1 for line in f if line[:1] not in (b"#", b"\n"))
+        results = [replay(trace) for _ in range(runs)]
+        wall = statistics.median(r[0] for r in results)
+        cpu = statistics.median(r[1] for r in results)
+        rss = max(r[2] for r in results)
+        per = cpu / n * 1e6
+        base = base or per
+        print(f"{order:<11}{n:>11,}{events:>11,}{wall:>8.3f}{cpu:>8.3f}{rss / 1024:>8.0f}MB{per:>12.2f}"
+              f"{per / base:>12.2f}{math.log2(n) / math.log2(sizes[0]):>11.2f}", flush=True)
+        os.remove(trace)
+PY
+}
 if ((accesses_only)); then access_cost; exit 0; fi
+if ((vmas_only)); then many_vmas; exit 0; fi
 
 # 1. replay: 5 million access events over 256 pages that stay in the TLB
 events=5000000
@@ -108,3 +153,6 @@ printf 'mm_torture trace: %d bytes of text, %d bytes compressed: %.1fx smaller\n
 
 # 4. --trace-accesses on real programs
 access_cost
+
+# 5. replay of a huge VMA set
+many_vmas

@@ -79,6 +79,7 @@ void TraceRecorder::write_snapshot(AddressSpace& as) {
     const int id = id_of(as);
     emit("# snapshot of the running address space: rebuilds it up to '# end of snapshot'");
     emit("as " + std::to_string(id));
+    write_limits(as);
     const std::string as_id = " " + std::to_string(id) + " ";
     if (as.brk_base()) {
         emit("brk-base" + as_id + hex(as.brk_base()));
@@ -162,6 +163,14 @@ int TraceRecorder::id_of(const AddressSpace& as) {
 void TraceRecorder::attach(AddressSpace& as) {
     as.set_observer(this);
     emit("as " + std::to_string(id_of(as)));
+    write_limits(as);
+}
+
+// The guest's vm.max_map_count when it is not Linux's default (replay assumes the default for
+// a recorded trace), so that a trace recorded on a host with another limit replays the same.
+void TraceRecorder::write_limits(const AddressSpace& as) {
+    if (as.layout().max_map_count != Layout{}.max_map_count)
+        emit("limit " + std::to_string(id_of(as)) + " max_map_count " + std::to_string(as.layout().max_map_count));
 }
 
 void TraceRecorder::on_operation(const AddressSpace& as, const OperationRecord& record) {

@@ -56,6 +56,7 @@ public:
 private:
     int id_of(const mmu::AddressSpace& as);
     void write_snapshot(mmu::AddressSpace& as);
+    void write_limits(const mmu::AddressSpace& as);
     // Flushes happen inside an operation but are written after its line, where replay makes them.
     void write_flushes();
     std::vector<std::string> flushes_;

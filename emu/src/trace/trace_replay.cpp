@@ -114,7 +114,11 @@ private:
     void track(const AddressSpace& as) {
         counters_.peak_rss_pages = std::max(counters_.peak_rss_pages, as.rss_pages());
         counters_.peak_vmas = std::max(counters_.peak_vmas, as.vma_count());
+        if (as.vma_count() > kMaxVmas)
+            throw std::invalid_argument("at most " + std::to_string(kMaxVmas) +
+                                        " VMAs in one address space (the replay's bound on host memory)");
     }
+    void set_limit(AddressSpace& as, const TraceLine& l);
 
     bool check_;
     bool strict_ = false;    // a recorded trace: every flush the MMU makes must be in the trace
@@ -125,6 +129,13 @@ private:
     static constexpr std::size_t kMaxAddressSpaces = 4096;
     static constexpr std::uint64_t kMaxSpecialBytes = 1 << 20;
     static constexpr std::uint64_t kMaxPokeBytes = 16 << 20;
+    // About 0.75 GB of host memory for the VMA set (180 bytes a VMA, see README Measured).
+    static constexpr std::size_t kMaxVmas = 4'000'000;
+    // vm.max_map_count of a new address space. A recorded trace states the guest's limit with a
+    // `limit` line unless it was Linux's default, which the recorder leaves out; a hand-written
+    // trace models no guest limit unless it states one: mmap and splits are never refused for
+    // the count (the slack keeps ENOMEM from coming before track()'s bound).
+    std::size_t map_count_limit_ = kMaxVmas + 16;
     Tlb tlb_;
     std::map<int, std::unique_ptr<AddressSpace>> spaces_;
     std::shared_ptr<SharedMemoryObject> vvar_;  // [vvar]: one set of frames for every process
@@ -153,6 +164,17 @@ void Replayer::check_flush(const TraceLine& l) {
     const std::string got = e.kind == FlushKind::Full ? "full" : "page " + hex(e.vpage);
     const std::string want = full ? "full" : "page " + hex(parse_u64(l.tokens[3]));
     if (got != want) throw Divergence{"flush " + want, "flush " + got};
+}
+
+// `limit AS max_map_count N`: the guest's vm.max_map_count from here on (forks inherit it).
+void Replayer::set_limit(AddressSpace& as, const TraceLine& l) {
+    need(l, 4, "limit AS max_map_count N");
+    if (l.tokens[2] != "max_map_count") throw std::invalid_argument("limit AS max_map_count N");
+    const std::uint64_t n = parse_u64(l.tokens[3]);
+    if (n > kMaxVmas)
+        throw std::invalid_argument("a max_map_count of at most " + std::to_string(kMaxVmas) +
+                                    " (the replay's bound on host memory)");
+    as.set_max_map_count(static_cast<std::size_t>(n));
 }
 
 void Replayer::expect(const TraceLine& l) {
@@ -211,6 +233,7 @@ void Replayer::execute(const TraceLine& l) {
         // which frames were shared copy-on-write: the flushes those would cause are not checked.
         ignore_flushes_ = l.tokens.size() > 3 && l.tokens[3] == "mid-run";
         if (ignore_flushes_) strict_ = false;
+        if (l.tokens.size() > 2 && l.tokens[2] == "recorded") map_count_limit_ = Layout{}.max_map_count;
         return;
     }
     if (!seen_header_) throw std::invalid_argument("the header 'mmuemu-trace 1' on the first line");
@@ -220,7 +243,9 @@ void Replayer::execute(const TraceLine& l) {
         need(l, 2, "as ID");
         const int n = id(l.tokens[1]);
         if (spaces_.count(n)) throw std::invalid_argument("a new address space id, " + std::to_string(n) + " exists");
-        spaces_[n] = std::make_unique<AddressSpace>(ram_, tlb_);
+        Layout layout;
+        layout.max_map_count = map_count_limit_;
+        spaces_[n] = std::make_unique<AddressSpace>(ram_, tlb_, layout);
         asid_ids_[spaces_[n]->asid()] = n;
         return;
     }
@@ -296,6 +321,8 @@ void Replayer::execute(const TraceLine& l) {
         need(l, 2, "munlockall AS [-> RESULT]");
         const Status s = as.munlockall();
         compare(l, result_text(s ? 0 : -s.error(), false));
+    } else if (ev == "limit") {
+        set_limit(as, l);
     } else if (ev == "brk-base") {
         need(l, 3, "brk-base AS ADDR");
         as.set_brk_base(u(2));
@@ -365,7 +392,7 @@ void Replayer::execute(const TraceLine& l) {
     } else {
         throw std::invalid_argument("a known event (mmap, munmap, mprotect, mremap, madvise, mlock, munlock, "
                                     "mlockall, munlockall, mseal, brk, poke, fork, fault, uffd-*, mbind, home-node, fill, flush, access, "
-                                    "syscall, signal, sigreturn, task, exit, expect, as), got '" + std::string(ev) + "'");
+                                    "syscall, signal, sigreturn, task, exit, expect, as, limit), got '" + std::string(ev) + "'");
     }
     track(as);
 }

@@ -278,6 +278,8 @@ public:
     void set_address_space_limit(std::uint64_t bytes) { layout_.address_space_limit = bytes; }
     void set_data_limit(std::uint64_t bytes) { layout_.data_limit = bytes; }
     void set_memlock_limit(std::uint64_t bytes) { layout_.memlock_limit = bytes; }
+    // vm.max_map_count as this address space sees it (replay: the limit a trace states).
+    void set_max_map_count(std::size_t count) { layout_.max_map_count = count; }
     VirtAddr brk_current() const { return brk_; }
     VirtAddr brk_base() const { return brk_start_; }
     // Throws std::logic_error naming the broken invariant (used by tests and --check).

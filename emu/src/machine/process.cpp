@@ -755,12 +755,14 @@ void Process::print_stats() const {
                  ", signals %" PRIu64 ")\n"
                  "  TLB model: hits %" PRIu64 ", misses %" PRIu64 ", walks %" PRIu64
                  ", page flushes %" PRIu64 ", full flushes %" PRIu64 "\n"
-                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64 "\n"
+                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64
+                 ", translated code dropped: %" PRIu64 " pages, %" PRIu64 " times all\n"
                  "  VMAs %zu, RSS %" PRIu64 " KiB (peak frames in use %" PRIu64
                  "), page-table pages %" PRIu64 "\n",
                  stats_.syscalls, stats_.signals_delivered, f.faults, f.demand_zero, f.zero_page_maps,
                  f.cow_copies, f.write_enables, f.guard_faults, f.signals, t.hits, t.misses, t.walks,
                  t.page_flushes, t.full_flushes, stats_.tlb_fills, stats_.unicorn_flushes,
+                 stats_.code_pages_dropped, stats_.code_flushes,
                  as.vma_count(), as.rss_pages() * 4, ram_.stats().frames_peak,
                  as.page_table_pages());
     std::fprintf(stderr,

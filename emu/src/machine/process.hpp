@@ -71,6 +71,8 @@ struct RunStats {
     std::uint64_t syscalls = 0;
     std::uint64_t tlb_fills = 0;
     std::uint64_t unicorn_flushes = 0;
+    std::uint64_t code_pages_dropped = 0;  // one frame's translated code dropped on one CPU
+    std::uint64_t code_flushes = 0;        // all of a CPU's translated code dropped
     std::uint64_t signals_delivered = 0;
     std::uint64_t peak_rss_pages = 0;
     std::uint64_t context_switches = 0;

@@ -62,6 +62,7 @@ void Process::flush_code_everywhere() {
 // code_frames empties: the TLB goes too, so that no frame can be translated again without a fill.
 void Process::flush_code(VirtualCpu& c) {
     c.engine->flush_code();
+    ++stats_.code_flushes;
     flush_cpu(c);
     c.code_frames.clear();
     c.stale_code.clear();
@@ -106,6 +107,7 @@ void Process::drop_changed_code(VirtualCpu& c, const std::vector<Pfn>& frames) {
             flush_code(c);  // an unpatched Unicorn: all of it
             return;
         }
+        ++stats_.code_pages_dropped;
         c.stale_code.erase(pfn);
         // A freed frame is mapped by no page table, so no TLB holds it (the unmapping flushed
         // them before the free): it cannot be translated again without a fill.

@@ -223,7 +223,7 @@ void Cpu::flush_tlb() { check(uc_ctl_flush_tlb(handle()), "uc_ctl_flush_tlb"); }
 void Cpu::flush_code() { check(uc_ctl_flush_tb(handle()), "uc_ctl_flush_tb"); }
 
 bool Cpu::invalidate_code([[maybe_unused]] std::uint64_t paddr, [[maybe_unused]] std::uint64_t bytes) {
-#ifdef uc_ctl_remove_cache_phys
+#ifdef UC_CTL_TB_REMOVE_CACHE_PHYS
     return uc_ctl_remove_cache_phys(handle(), paddr, paddr + bytes) == UC_ERR_OK;
 #else
     return false;

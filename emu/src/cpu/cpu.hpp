@@ -106,7 +106,7 @@ public:
     // Drops the translated code of guest-physical [paddr, paddr + bytes) only. False when this
     // Unicorn cannot (it lacks emu/unicorn/0006): the caller drops all of it instead.
     bool invalidate_code(std::uint64_t paddr, std::uint64_t bytes);
-#ifdef uc_ctl_remove_cache_phys
+#ifdef UC_CTL_TB_REMOVE_CACHE_PHYS
     static constexpr bool kInvalidatesCodePrecisely = true;
 #else
     static constexpr bool kInvalidatesCodePrecisely = false;

@@ -382,7 +382,6 @@ std::size_t AddressSpace::copy_user(VirtAddr va, std::byte* buf, std::size_t n, 
         if (access == Access::Write) {
             std::memcpy(host, buf + done, chunk);
             memory_.note_frame_write(t.translation.paddr >> kPageShift);
-            if (t.translation.executable) memory_.note_code_write(t.translation.paddr >> kPageShift);
         } else {
             std::memcpy(buf + done, host, chunk);
         }

@@ -78,7 +78,6 @@ Result<std::size_t> SharedMemoryObject::write(std::uint64_t offset, const void* 
         }
         std::memcpy(memory->frame(f.value()) + in_page, in + done, chunk);
         memory->note_frame_write(f.value());
-        memory->note_code_write(f.value());  // the page may be mapped executable: its code is stale
         mark_dirty(at >> kPageShift);
         done += chunk;
         if (size == kUnbounded || at + chunk > size) size = at + chunk;
@@ -96,9 +95,6 @@ void SharedMemoryObject::absorb(std::uint64_t offset, const void* src, std::size
         if (resident(index)) {
             std::memcpy(memory->frame(frames[index] - 1) + in_page, in + done, chunk);
             memory->note_frame_write(frames[index] - 1);
-            // The page may be mapped executable (shared, or private and never written): code
-            // translated from it is stale now.
-            memory->note_code_write(frames[index] - 1);
         }
         done += chunk;
     }

@@ -50,7 +50,8 @@ Result<Pfn> PhysicalMemory::allocate() {
     }
     // Invariant: every frame handed out reads as zero.
     refcounts_[pfn] = 1;
-    note_frame_write(pfn);
+    // A write for the checker; for translated code, the frame changed when it was freed.
+    if (frame_write_listener_) frame_write_listener_(pfn);
     ++stats_.allocations;
     if (++stats_.frames_in_use > stats_.frames_peak) stats_.frames_peak = stats_.frames_in_use;
     return pfn;
@@ -67,6 +68,7 @@ void PhysicalMemory::put(Pfn pfn) {
     if (pfn == zero_page_) return;
     assert(refcounts_[pfn] > 0);
     if (--refcounts_[pfn] != 0) return;
+    if (frame_change_listener_) frame_change_listener_(pfn, FrameChange::Freed);
     dirty_frames_.push_back(pfn);
     ++stats_.frees;
     --stats_.frames_in_use;

@@ -222,6 +222,14 @@ void Cpu::flush_tlb() { check(uc_ctl_flush_tlb(handle()), "uc_ctl_flush_tlb"); }
 
 void Cpu::flush_code() { check(uc_ctl_flush_tb(handle()), "uc_ctl_flush_tb"); }
 
+bool Cpu::invalidate_code([[maybe_unused]] std::uint64_t paddr, [[maybe_unused]] std::uint64_t bytes) {
+#ifdef UC_CTL_TB_REMOVE_CACHE_PHYS
+    return uc_ctl_remove_cache_phys(handle(), paddr, paddr + bytes) == UC_ERR_OK;
+#else
+    return false;
+#endif
+}
+
 uc_err Cpu::run(std::uint64_t rip, std::uint64_t max_instructions, std::uint64_t until) {
     // Without an end, until = 0: Unicorn may probe the page of until-1 when the run ends, which
     // would show up as a bogus refused fetch in the TLB-fill hook. A caller's `until` follows

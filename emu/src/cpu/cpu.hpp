@@ -103,6 +103,14 @@ public:
     // translated code for a physical or virtual range.
     void flush_tlb();
     void flush_code();
+    // Drops the translated code of guest-physical [paddr, paddr + bytes) only. False when this
+    // Unicorn cannot (it lacks emu/unicorn/0006): the caller drops all of it instead.
+    bool invalidate_code(std::uint64_t paddr, std::uint64_t bytes);
+#ifdef UC_CTL_TB_REMOVE_CACHE_PHYS
+    static constexpr bool kInvalidatesCodePrecisely = true;
+#else
+    static constexpr bool kInvalidatesCodePrecisely = false;
+#endif
 
     // Runs from `rip` until stopped, an exception, or `max_instructions` (0 = unlimited); with
     // `until` (0 = none) it also stops when RIP reaches that address, which the translator

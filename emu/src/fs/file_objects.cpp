@@ -95,7 +95,6 @@ void FileObjects::take_in_host_changes(mmu::SharedMemoryObject& object, Entry& e
     object.reread_clean();
     entry.mtime = st.st_mtim;
     entry.size = size;
-    refreshed_ = true;
 }
 
 std::shared_ptr<mmu::SharedMemoryObject> FileObjects::get_or_make(GuestFile& file, bool writable) {
@@ -134,11 +133,8 @@ void FileObjects::after_write(GuestFile& file, std::int64_t offset, const void* 
     if (end > object->size) object->size = end;
 }
 
-bool FileObjects::after_truncate(dev_t dev, ino_t ino, std::uint64_t new_size) {
-    auto object = find(dev, ino);
-    if (!object) return false;
-    mmu::resize_object(*object, new_size);
-    return true;
+void FileObjects::after_truncate(dev_t dev, ino_t ino, std::uint64_t new_size) {
+    if (auto object = find(dev, ino)) mmu::resize_object(*object, new_size);
 }
 
 }  // namespace emu

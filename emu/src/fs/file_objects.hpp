@@ -44,10 +44,7 @@ public:
     void before_read(GuestFile& file);
     void after_write(GuestFile& file, std::int64_t offset, const void* bytes, std::size_t n);
     // After a host truncation of the file with this identity (ftruncate, truncate, O_TRUNC).
-    // Returns whether an object was resized (its frames may have held code).
-    bool after_truncate(dev_t dev, ino_t ino, std::uint64_t new_size);
-    // Whether get_or_make read pages again since the last call (their frames may hold code).
-    bool take_refreshed() { return std::exchange(refreshed_, false); }
+    void after_truncate(dev_t dev, ino_t ino, std::uint64_t new_size);
 
 private:
     struct Entry {
@@ -57,7 +54,6 @@ private:
     };
     mmu::PhysicalMemory& memory_;
     std::map<std::pair<dev_t, ino_t>, Entry> objects_;
-    bool refreshed_ = false;
 
     void take_in_host_changes(mmu::SharedMemoryObject& object, Entry& entry, const struct stat& st);
 };

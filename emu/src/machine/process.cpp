@@ -149,9 +149,9 @@ Process::Process(const RunOptions& options, const std::string& program,
         if (recorder_) recorder_->flush(e);  // those of traced address spaces
         on_mmu_flush(e.asid);
     });
-    // A system call that wrote into executable memory (read() into an RWX page) makes every
-    // CPU's translated code of it stale: dropped before the guest runs again.
-    ram_.set_code_write_listener([this](Pfn) { code_written_ = true; });
+    // A frame written by the kernel side (read() into an RWX page) or freed makes the code
+    // translated from it stale: dropped before the guest runs again.
+    ram_.set_frame_change_listener([this](Pfn pfn, PhysicalMemory::FrameChange) { on_frame_change(pfn); });
     if (options_.check == CheckMode::Shadow) ram_.set_frame_write_listener([this](Pfn pfn) { note_frame_written(pfn); });
     install_host_signal_forwarding();
     switch_to(0, task);
@@ -193,7 +193,7 @@ void Process::add_cpu() {
 // trace recorder may be gone) before they go, and tear them down before the CPUs.
 Process::~Process() {
     tlb_.set_listener(nullptr);
-    ram_.set_code_write_listener(nullptr);
+    ram_.set_frame_change_listener(nullptr);
     ram_.set_frame_write_listener(nullptr);
     futex_waiters_.clear();
     for (auto& [tid, t] : tasks_) {
@@ -245,6 +245,10 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     AddressSpace& as = p.as();
     const FillContext before{as.fault_counters().faults, p.ram_.page_table_epoch(), p.tlb_.counters().hits};
     const Translated t = as.access(vaddr, access);
+    // A page fault neither frees nor writes frames in use (it fills fresh ones), but should one
+    // ever, the code is dropped before a translation can reach it: here if the engine can drop
+    // a frame's code mid-block, else at the next block (dropping all of it waits for the stop).
+    if (!p.changed_code_.empty()) p.drop_changed_code_in_fill();
     if (p.recorder_ && p.options_.trace_fills && p.recorder_->traces(as))
         p.recorder_->fill(as, page_down(vaddr), access, t.ok, page_down(t.translation.paddr),
                           t.translation.writable, t.translation.executable);
@@ -257,6 +261,7 @@ bool Process::tlb_fill_hook(uc_engine*, std::uint64_t vaddr, uc_mem_type type, u
     if (t.translation.writable) perms |= UC_PROT_WRITE;
     if (t.translation.executable) perms |= UC_PROT_EXEC;
     out->perms = static_cast<uc_prot>(perms);
+    if (t.translation.executable) c.code_frames.try_emplace(t.translation.paddr >> kPageShift, page_down(vaddr));
     if (p.options_.check == CheckMode::Accesses)
         c.handed_out[t.translation.paddr >> kPageShift].push_back(page_down(vaddr));
     if (p.options_.check == CheckMode::Shadow && !p.record_shadow_fill(as, page_down(vaddr), t.translation, before))
@@ -284,7 +289,6 @@ void Process::note_fill(VirtualCpu& c) {
 bool Process::record_shadow_fill(AddressSpace& as, VirtAddr vpage, const Translation& tr, const FillContext& before) {
     VirtualCpu& c = cpus_[cpu_index_];
     const ShadowEntry entry{tr.paddr >> kPageShift, tr.writable, tr.executable};
-    if (entry.executable) c.code_frames.try_emplace(entry.pfn, vpage);
     const bool faulted = as.fault_counters().faults != before.faults;
     if (faulted) last_operation_ = "page fault";
     if (!c.shadow.fill(as.asid(), vpage, entry)) {
@@ -376,10 +380,7 @@ void Process::on_syscall() {
     AddressSpace* mm = &as();
     const bool traced = recorder_ && recorder_->traces(*mm);
     std::int64_t result = do_syscall(*this, args);
-    if (code_written_) {
-        code_written_ = false;
-        flush_code_everywhere();
-    }
+    drop_changed_code();
     last_operation_ = "system call";
     last_syscall_ = args.nr;
     // The guest may go on running in this same run once the hook returns: check now.
@@ -485,6 +486,7 @@ void Process::run_slice() {
         stepping_ = stepping;
         if (!until) step_started_ = false;
         step_done_ = false;
+        drop_changed_code();
         if (options_.check == CheckMode::Shadow && !verify_shadow_tlbs()) {
             coherence_violation(violation_);
             return;
@@ -753,12 +755,14 @@ void Process::print_stats() const {
                  ", signals %" PRIu64 ")\n"
                  "  TLB model: hits %" PRIu64 ", misses %" PRIu64 ", walks %" PRIu64
                  ", page flushes %" PRIu64 ", full flushes %" PRIu64 "\n"
-                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64 "\n"
+                 "  Unicorn: TLB fills %" PRIu64 ", TLB flushes %" PRIu64
+                 ", translated code dropped: %" PRIu64 " pages, %" PRIu64 " times all\n"
                  "  VMAs %zu, RSS %" PRIu64 " KiB (peak frames in use %" PRIu64
                  "), page-table pages %" PRIu64 "\n",
                  stats_.syscalls, stats_.signals_delivered, f.faults, f.demand_zero, f.zero_page_maps,
                  f.cow_copies, f.write_enables, f.guard_faults, f.signals, t.hits, t.misses, t.walks,
                  t.page_flushes, t.full_flushes, stats_.tlb_fills, stats_.unicorn_flushes,
+                 stats_.code_pages_dropped, stats_.code_flushes,
                  as.vma_count(), as.rss_pages() * 4, ram_.stats().frames_peak,
                  as.page_table_pages());
     std::fprintf(stderr,

@@ -62,7 +62,7 @@ struct RunOptions {
     // Fault injection for the shootdown test: flush only the CPU that changed the mapping.
     bool skip_shootdown = false;
     // Fault injection for the code test: never drop translated code after the emulator wrote
-    // into guest memory (flush_code_everywhere does nothing).
+    // into guest memory or freed frames (drop_changed_code and flush_code_everywhere do nothing).
     bool skip_code_flush = false;
 };
 
@@ -71,6 +71,8 @@ struct RunStats {
     std::uint64_t syscalls = 0;
     std::uint64_t tlb_fills = 0;
     std::uint64_t unicorn_flushes = 0;
+    std::uint64_t code_pages_dropped = 0;  // one frame's translated code dropped on one CPU
+    std::uint64_t code_flushes = 0;        // all of a CPU's translated code dropped
     std::uint64_t signals_delivered = 0;
     std::uint64_t peak_rss_pages = 0;
     std::uint64_t context_switches = 0;
@@ -90,12 +92,14 @@ struct VirtualCpu {
     int last_tid = 0;  // round robin per CPU: a task pinned elsewhere never starves this one's
     // --check: the translations this CPU was handed since its TLB was last flushed.
     ShadowTlb shadow;
-    // --check: the frames this CPU's engine may hold translated code of (handed out executable
-    // since its translated code was last dropped: a TLB flush keeps the code), with a page that
-    // mapped each; and the first of them the emulator wrote since (its code must be dropped
-    // before this CPU runs again).
+    // The frames this CPU's engine may hold translated code of, or may translate code from
+    // without asking the TLB-fill hook (handed out executable since its translated code was
+    // last dropped whole, which flushes its TLB too; freed frames leave), with a page that
+    // mapped each. What drop_changed_code looks at.
     std::unordered_map<mmu::Pfn, mmu::VirtAddr> code_frames;
-    std::optional<std::pair<mmu::Pfn, mmu::VirtAddr>> stale_code;
+    // --check: those of them the emulator wrote since (their code must be dropped before this
+    // CPU runs again).
+    std::map<mmu::Pfn, mmu::VirtAddr> stale_code;
     // --check=accesses: the same, as frame -> pages (memory hooks see physical addresses).
     std::unordered_map<mmu::Pfn, std::vector<mmu::VirtAddr>> handed_out;
     std::uint64_t checked_code_page = ~0ull;
@@ -193,7 +197,8 @@ public:
     std::pair<std::uint64_t, std::uint64_t> futex_key(mmu::AddressSpace& mm, std::uint64_t addr) const;
     // Ends the current task's time slice after this system call (sched_yield, a wake-up).
     void yield() { yield_ = true; cpu().stop(); }
-    // Translated code of every CPU is dropped (code unmapped, frames that held code reused).
+    // Translated code of every CPU is dropped whole (a debugger's breakpoints, another CPU's
+    // stores into memory made executable).
     void flush_code_everywhere();
     // True when the current task has a signal that would interrupt a blocking call.
     bool signal_interrupts() const;
@@ -280,8 +285,14 @@ private:
     // (the local one, and a shootdown to the others).
     void on_mmu_flush(mmu::Asid asid);
     void flush_cpu(VirtualCpu& cpu);
-    // Drops the translated code of one CPU's engine.
+    // Drops the translated code of one CPU's engine (and its TLB, see code_frames).
     void flush_code(VirtualCpu& cpu);
+    // A frame's contents changed behind the CPUs, or it was freed: the CPUs that translated code
+    // from it drop that code before they run again (drop_changed_code).
+    void on_frame_change(mmu::Pfn pfn);
+    void drop_changed_code();
+    void drop_changed_code_in_fill();
+    void drop_changed_code(VirtualCpu& cpu, const std::vector<mmu::Pfn>& frames);
     // --check: the emulator wrote into `pfn`; the CPUs that translated code from it must drop it.
     void note_frame_written(mmu::Pfn pfn);
     // --check: false (and violation_ set) when a CPU may run code translated from a frame the
@@ -361,7 +372,7 @@ private:
     bool preemption_ = false;
     bool yield_ = false;
     bool tlb_resize_due_ = false;  // a flush lets Unicorn's TLB grow (see tlb_fill_hook)
-    bool code_written_ = false;  // a system call wrote into executable memory
+    std::vector<mmu::Pfn> changed_code_;  // frames of on_frame_change, until drop_changed_code
     std::uint64_t slice_blocks_ = 0;   // translated blocks left in the current slice
     std::uint64_t rng_state_ = 0;      // --sched-seed
     struct FutexWaiter {

@@ -158,19 +158,17 @@ bool Process::verify_translation(unsigned cpu, const AddressSpace& mm, VirtAddr 
 }
 
 // QEMU keys translated code by the physical page it came from and notices only the guest's own
-// stores into it: after the emulator writes a frame, each engine that translated code from it
-// must drop that code (flush_code_everywhere) before it runs again.
+// stores into it: after the emulator writes a frame (a frame handed out again included), each
+// engine that translated code from it must drop that code before it runs again.
 void Process::note_frame_written(Pfn pfn) {
-    for (VirtualCpu& c : cpus_) {
-        if (c.stale_code) continue;
-        if (auto it = c.code_frames.find(pfn); it != c.code_frames.end()) c.stale_code = *it;
-    }
+    for (VirtualCpu& c : cpus_)
+        if (auto it = c.code_frames.find(pfn); it != c.code_frames.end()) c.stale_code.insert(*it);
 }
 
 bool Process::verify_code_caches() {
     for (unsigned i = 0; i < cpus_.size(); ++i) {
-        const auto& stale = cpus_[i].stale_code;
-        if (!stale) continue;
+        if (cpus_[i].stale_code.empty()) continue;
+        const auto stale = cpus_[i].stale_code.begin();
         char buf[224];
         std::snprintf(buf, sizeof buf,
                       "CPU %u may run code it translated from frame 0x%" PRIx64

@@ -59,10 +59,60 @@ void Process::flush_code_everywhere() {
     for (auto& c : cpus_) flush_code(c);
 }
 
+// code_frames empties: the TLB goes too, so that no frame can be translated again without a fill.
 void Process::flush_code(VirtualCpu& c) {
     c.engine->flush_code();
+    ++stats_.code_flushes;
+    flush_cpu(c);
     c.code_frames.clear();
-    c.stale_code.reset();
+    c.stale_code.clear();
+}
+
+// QEMU keys translated code by the physical page it came from (a lookup checks the frames the
+// TLB gives now) and notices only the CPU's own stores into it. A frame that is only unmapped
+// keeps its code, which stays right while its contents do (a library mapped again reuses it).
+// Code goes stale when the kernel side writes into the frame, or when the frame is freed (it
+// will be handed out again with other contents): every kernel-side write and every free comes
+// here (PhysicalMemory's frame-change listener).
+void Process::on_frame_change(Pfn pfn) {
+    for (const VirtualCpu& c : cpus_)
+        if (c.code_frames.contains(pfn)) {
+            changed_code_.push_back(pfn);
+            return;
+        }
+}
+
+// Runs before any CPU runs again (after a system call, before a time slice) and in the TLB-fill
+// hook. Stale code of a frame is dropped on each CPU that may hold it, and nowhere else.
+void Process::drop_changed_code() {
+    if (changed_code_.empty()) return;
+    const std::vector<Pfn> frames = std::exchange(changed_code_, {});
+    if (options_.skip_code_flush) return;
+    for (VirtualCpu& c : cpus_) drop_changed_code(c, frames);
+}
+
+// Dropping one frame's code mid-block is what QEMU does when a guest store hits code; dropping
+// all of it is not safe there, so without that the CPU stops at the next block and the code goes
+// before it runs again (the next block, were it stale, stops before its first instruction).
+void Process::drop_changed_code_in_fill() {
+    if constexpr (Cpu::kInvalidatesCodePrecisely) drop_changed_code();
+    else cpu().stop();
+}
+
+void Process::drop_changed_code(VirtualCpu& c, const std::vector<Pfn>& frames) {
+    for (const Pfn pfn : frames) {
+        const auto it = c.code_frames.find(pfn);
+        if (it == c.code_frames.end()) continue;
+        if (!c.engine->invalidate_code(pfn << kPageShift, kPageSize)) {
+            flush_code(c);  // an unpatched Unicorn: all of it
+            return;
+        }
+        ++stats_.code_pages_dropped;
+        c.stale_code.erase(pfn);
+        // A freed frame is mapped by no page table, so no TLB holds it (the unmapping flushed
+        // them before the free): it cannot be translated again without a fill.
+        if (ram_.refcount(pfn) == 0) c.code_frames.erase(it);
+    }
 }
 
 bool Process::signal_interrupts() const {

@@ -227,8 +227,8 @@ void Process::kill_group(ThreadGroup& g, int wait_status) {
     if (current_ && current_->group.get() == &g) cpu().stop();
 }
 
-// The address space goes: CPUs that hold its translations load no address space, and their
-// translated code is dropped (the frames that held code will be handed out again).
+// The address space goes: CPUs that hold its translations load no address space (the code
+// translated from the frames it frees goes with them, see drop_changed_code).
 void Process::drop_address_space(std::shared_ptr<AddressSpace>& mm) {
     if (!mm) return;
     if (mm.use_count() == 1) {
@@ -239,7 +239,6 @@ void Process::drop_address_space(std::shared_ptr<AddressSpace>& mm) {
                 c.loaded_asid.reset();
             }
         mm.reset();
-        flush_code_everywhere();
     }
     mm.reset();
 }
@@ -450,7 +449,6 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
     }
     if (recorder_ && old && old.use_count() == 1) recorder_->release(*old, 0, 0);
     drop_address_space(old);
-    flush_code_everywhere();
     t->vfork_parent = 0;
     t->files = t->files->clone();
     t->files->close_on_exec();

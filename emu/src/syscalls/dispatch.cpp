@@ -89,15 +89,6 @@ namespace {
 
 using namespace sys;
 
-// Translated code is cached by physical address; when executable memory goes away its frames
-// may be reused, so the cache is dropped (rare: unmapping or replacing code).
-bool touches_code(Process& p, std::uint64_t start, std::uint64_t len) {
-    for (const Vma* v = p.as().vmas().find_at_or_above(start); v && v->start < start + len;
-         v = p.as().vmas().find_at_or_above(v->end))
-        if (v->prot & kProtExec) return true;
-    return false;
-}
-
 // Calls that block in the host and are restarted after a SA_RESTART handler (Linux: -ERESTARTSYS).
 bool restartable(std::uint64_t nr) {
     switch (nr) {
@@ -138,15 +129,11 @@ std::int64_t dispatch(Process& p, const SyscallArgs& s) {
 std::int64_t do_syscall(Process& p, const SyscallArgs& s) {
     p.vvar_clock().refresh();  // the vDSO's clocks catch up with the host's at every entry
     const std::uint64_t entered = __rdtsc();  // the call's share of the CPU slice is system time
-    bool code_may_change = false;
-    if (s.nr == SYS_munmap || s.nr == SYS_mremap || s.nr == SYS_madvise ||
-        (s.nr == SYS_mmap && (s.a[3] & map::kFixed)))
-        code_may_change = s.a[1] < kTaskSize && touches_code(p, s.a[0], s.a[1]);
-    // shmdt unmaps, a shmat with SHM_REMAP replaces: whatever code was there may go.
-    if (s.nr == SYS_shmdt || (s.nr == SYS_shmat && (s.a[2] & 040000))) code_may_change = true;
     // Code written by one CPU is invalidated in that engine only: when memory becomes executable
-    // (a JIT flipping W^X), every other CPU's translations are dropped as well.
-    if (s.nr == SYS_mprotect && (s.a[2] & kProtExec) && p.cpu_count() > 1) code_may_change = true;
+    // (a JIT flipping W^X), every other CPU's translations are dropped as well. (Unmapping or
+    // replacing code needs nothing here: the frames it frees, and those the kernel side writes,
+    // have their code dropped by Process::drop_changed_code.)
+    const bool code_may_change = s.nr == SYS_mprotect && (s.a[2] & kProtExec) && p.cpu_count() > 1;
     // A task woken from a blocking call by a signal: the call ends with EINTR (or restarts), even
     // if what it waited for is also there now. Sleeps and sigtimedwait answer for themselves.
     const Task& t = p.task();

@@ -204,9 +204,8 @@ std::int64_t open_host_file(Process& p, const VirtualLookup& v, int flags, int m
     }
     if (fd < 0) return fd;
     // O_TRUNC emptied the file: every mapping of it loses its pages (SIGBUS from then on).
-    if (struct stat st; (flags & O_TRUNC) && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                        p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
-        p.flush_code_everywhere();  // dropped frames may have held code
+    if (struct stat st; (flags & O_TRUNC) && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size));
     file->host_fd = fd;
     file->null_device = is_null_device(fd);
     file->host_nonblocking = fifo;
@@ -308,7 +307,6 @@ std::int64_t write_generated(Process& p, GuestFile& f, std::uint64_t buf, std::s
     std::uint64_t at = offset >= 0 ? static_cast<std::uint64_t>(offset) : 0;
     std::uint64_t& pos = offset >= 0 ? at : f.offset;
     if (!target->poke(pos, data.data(), data.size())) return err(EIO);
-    p.flush_code_everywhere();
     pos += data.size();
     return static_cast<std::int64_t>(data.size());
 }
@@ -905,9 +903,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         struct stat st;
         if (::stat(hp.path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && running_program(p, st)) return err(ETXTBSY);
         if (::truncate(hp.path.c_str(), static_cast<off_t>(a[1])) < 0) return err(errno);
-        if (::stat(hp.path.c_str(), &st) == 0 &&
-            p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
-            p.flush_code_everywhere();
+        if (::stat(hp.path.c_str(), &st) == 0)
+            p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size));
         return 0;
     }
     case SYS_ftruncate: {
@@ -916,9 +913,8 @@ std::optional<std::int64_t> file_syscall(Process& p, const SyscallArgs& s) {
         if (::ftruncate(f->host_fd, static_cast<off_t>(a[1])) < 0) return err(errno);
         if (f->kind == GuestFile::Kind::Host) {
             struct stat st;
-            if (::fstat(f->host_fd, &st) == 0 &&
-                p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size)))
-                p.flush_code_everywhere();  // dropped frames may have held code
+            if (::fstat(f->host_fd, &st) == 0)
+                p.file_objects().after_truncate(st.st_dev, st.st_ino, static_cast<std::uint64_t>(st.st_size));
         }
         return 0;
     }

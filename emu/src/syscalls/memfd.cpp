@@ -111,13 +111,12 @@ std::int64_t memfd_iov(Process& p, GuestFile& f, std::uint64_t iov_addr, int cou
     return total;
 }
 
-std::int64_t memfd_truncate(Process& p, GuestFile& f, std::int64_t length) {
+std::int64_t memfd_truncate(Process&, GuestFile& f, std::int64_t length) {
     if (length < 0) return err(EINVAL);
     const auto size = static_cast<std::uint64_t>(length);
     if ((f.seals & kSealShrink) && size < f.memfd->size) return err(EPERM);
     if ((f.seals & kSealGrow) && size > f.memfd->size) return err(EPERM);
-    mmu::resize_object(*f.memfd, size);
-    p.flush_code_everywhere();  // dropped frames may have held code
+    mmu::resize_object(*f.memfd, size);  // frames dropped or written: their code goes too
     return 0;
 }
 

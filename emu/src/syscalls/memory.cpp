@@ -74,7 +74,6 @@ std::int64_t do_mmap(Process& p, const SyscallArgs& s) {
     std::shared_ptr<SharedMemoryObject> object =
         memfd ? file->memfd : p.file_objects().get_or_make(*file, shared && may_write);
     if (!object) return err(ENOMEM);
-    if (p.file_objects().take_refreshed()) p.flush_code_everywhere();  // pages read again
     std::string name;
     if (memfd) {
         name = file->path;

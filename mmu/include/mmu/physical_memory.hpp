@@ -70,22 +70,26 @@ public:
 
     const PhysicalMemoryStats& stats() const { return stats_; }
 
-    // The kernel (a system call's copy to user memory) wrote into a frame mapped executable: a
-    // CPU's translations of the code in it are stale. The emulator listens to drop them.
-    using CodeWriteListener = std::function<void(Pfn)>;
-    void set_code_write_listener(CodeWriteListener listener) { code_write_listener_ = std::move(listener); }
-    void note_code_write(Pfn pfn) const {
-        if (code_write_listener_) code_write_listener_(pfn);
-    }
-
     // Every write the kernel side makes into a frame's contents: a system call's copy to user
     // memory, a debugger's poke, a write into a memory object's page, a frame handed out again
     // (zeroed or about to be filled). An emulator listens to check that every CPU drops the code
     // it translated from that frame before it runs again.
     using FrameWriteListener = std::function<void(Pfn)>;
     void set_frame_write_listener(FrameWriteListener listener) { frame_write_listener_ = std::move(listener); }
+
+    // What makes code translated from a frame stale, for an emulator whose CPUs keep translated
+    // code by frame and notice only their own stores: the kernel side wrote into the frame while
+    // it is in use (every such write but the zeroing of a frame handed out again), or the frame's
+    // last reference went (it will be handed out again with other contents, and no page maps it
+    // any more).
+    enum class FrameChange { Written, Freed };
+    using FrameChangeListener = std::function<void(Pfn, FrameChange)>;
+    void set_frame_change_listener(FrameChangeListener listener) { frame_change_listener_ = std::move(listener); }
+
+    // The kernel side wrote into a frame in use.
     void note_frame_write(Pfn pfn) const {
         if (frame_write_listener_) frame_write_listener_(pfn);
+        if (frame_change_listener_) frame_change_listener_(pfn, FrameChange::Written);
     }
 
     // Counts the page-table operations that may have changed an entry, in any address space over
@@ -112,8 +116,8 @@ private:
     Pfn limit_ = 0;
     Pfn zero_page_ = 0;
     PhysicalMemoryStats stats_;
-    CodeWriteListener code_write_listener_;
     FrameWriteListener frame_write_listener_;
+    FrameChangeListener frame_change_listener_;
     std::uint64_t page_table_epoch_ = 0;
 };
 

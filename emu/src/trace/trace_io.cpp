@@ -16,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 TraceWriter::TraceWriter(const std::string& path)
-    : buffer_(kChunk + 4096), compressed_(ends_with(path, ".zst")) {
+    : buffer_(kBufferBytes), compressed_(ends_with(path, ".zst")) {
     file_ = std::fopen(path.c_str(), "wb");
     if (!file_) throw TraceError(path + ": cannot create trace file: " + std::strerror(errno));
     if (compressed_) {
@@ -30,25 +30,30 @@ TraceWriter::TraceWriter(const std::string& path)
 
 TraceWriter::~TraceWriter() { close(); }
 
-// The buffer is handed over once a line takes it to kChunk bytes or more (the chunks given to
-// zstd, hence the compressed bytes, depend only on the lines).
+// A chunk ends once a line takes it to kChunk bytes or more.
 void TraceWriter::line(std::string_view text) {
     char* out = begin_line(text.size());
     std::memcpy(out, text.data(), text.size());
     end_line(out + text.size());
 }
 
+void TraceWriter::end_chunk() {
+    chunk_ends_.push_back(used_);
+    if (chunk_ends_.size() > kChunksPerBatch) hand_over(false);
+}
+
 void TraceWriter::hand_over(bool last) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return queue_.size() < kChunksInFlight; });
-    queue_.push_back(Chunk{std::move(buffer_), used_, last});
+    changed_.wait(lock, [&] { return queue_.size() < kBatchesInFlight; });
+    queue_.push_back(Batch{std::move(buffer_), std::move(chunk_ends_), used_, last});
     if (spare_.empty()) {
-        buffer_.assign(kChunk + 4096, '\0');
+        buffer_.assign(kBufferBytes, '\0');
     } else {
         buffer_ = std::move(spare_.back());
         spare_.pop_back();
     }
     used_ = 0;
+    chunk_ends_.assign(1, 0);
     changed_.notify_all();
 }
 
@@ -56,31 +61,38 @@ void TraceWriter::writing_loop() {
     for (;;) {
         std::unique_lock lock(mutex_);
         changed_.wait(lock, [&] { return !queue_.empty(); });
-        Chunk chunk = std::move(queue_.front());
+        Batch batch = std::move(queue_.front());
         queue_.pop_front();
         lock.unlock();
-        write_out(chunk);
+        write_out(batch);
         lock.lock();
-        spare_.push_back(std::move(chunk.bytes));
+        spare_.push_back(std::move(batch.bytes));
         changed_.notify_all();
-        if (chunk.last) return;
+        if (batch.last) return;
     }
 }
 
-void TraceWriter::write_out(const Chunk& chunk) {
+void TraceWriter::write_out(const Batch& batch) {
     if (!compressed_) {
-        std::fwrite(chunk.bytes.data(), 1, chunk.used, file_);
+        std::fwrite(batch.bytes.data(), 1, batch.used, file_);
         return;
     }
-    ZSTD_inBuffer in{chunk.bytes.data(), chunk.used, 0};
-    const ZSTD_EndDirective mode = chunk.last ? ZSTD_e_end : ZSTD_e_continue;
+    const auto& ends = batch.chunk_ends;
+    for (std::size_t i = 0; i + 1 < ends.size(); ++i)
+        compress(batch.bytes.data() + ends[i], ends[i + 1] - ends[i], false);
+    if (batch.last) compress(batch.bytes.data() + ends.back(), batch.used - ends.back(), true);
+}
+
+void TraceWriter::compress(const char* bytes, std::size_t size, bool end) {
+    ZSTD_inBuffer in{bytes, size, 0};
+    const ZSTD_EndDirective mode = end ? ZSTD_e_end : ZSTD_e_continue;
     std::size_t remaining;
     do {
         ZSTD_outBuffer out{out_.data(), out_.size(), 0};
         remaining = ZSTD_compressStream2(static_cast<ZSTD_CCtx*>(zstd_), &out, &in, mode);
         if (ZSTD_isError(remaining)) break;
         std::fwrite(out_.data(), 1, out.pos, file_);
-    } while (chunk.last ? remaining != 0 : in.pos < in.size);
+    } while (end ? remaining != 0 : in.pos < in.size);
 }
 
 void TraceWriter::close() {

@@ -39,25 +39,35 @@ public:
     void end_line(char* end) {
         *end++ = '\n';
         used_ = static_cast<std::size_t>(end - buffer_.data());
-        if (used_ >= kChunk) hand_over(false);
+        if (used_ - chunk_ends_.back() >= kChunk) end_chunk();
     }
     void close();
 
 private:
+    // Lines are cut into chunks of kChunk bytes or more, each given to zstd in one piece (so the
+    // compressed bytes depend on the lines only); kChunksPerBatch chunks at a time go to the
+    // writing thread (a wake-up per 64 KiB cost more than the writing), at most kBatchesInFlight
+    // batches behind the recording.
     static constexpr std::size_t kChunk = 1 << 16;
-    static constexpr std::size_t kChunksInFlight = 16;  // at most 1 MiB behind the recording
-    struct Chunk {
+    static constexpr std::size_t kChunksPerBatch = 16;
+    static constexpr std::size_t kBatchesInFlight = 4;
+    static constexpr std::size_t kBufferBytes = kChunk * (kChunksPerBatch + 1) + 4096;
+    struct Batch {
         std::vector<char> bytes;
+        std::vector<std::size_t> chunk_ends;  // chunk i is [chunk_ends[i], chunk_ends[i + 1])
         std::size_t used = 0;
-        bool last = false;
+        bool last = false;  // the final batch: the bytes after the last chunk end the stream
     };
+    void end_chunk();
     // The buffer's lines go to the writing thread; the recording goes on in a spare buffer.
     void hand_over(bool last);
     void writing_loop();
-    void write_out(const Chunk& chunk);
+    void write_out(const Batch& batch);
+    void compress(const char* bytes, std::size_t size, bool end);
 
     std::vector<char> buffer_;
     std::size_t used_ = 0;
+    std::vector<std::size_t> chunk_ends_{0};
     // The file, zstd's context and out_ belong to the writing thread, which writes the chunks in
     // the order they were handed over: the file holds the same bytes as if written in place.
     std::FILE* file_ = nullptr;
@@ -66,7 +76,7 @@ private:
     std::vector<char> out_;
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::deque<Chunk> queue_;
+    std::deque<Batch> queue_;
     std::vector<std::vector<char>> spare_;
     std::thread writer_;
 };

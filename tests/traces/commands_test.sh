@@ -17,6 +17,12 @@ grep -q "^access 1 0x" "$work/acc.trace" && ok || fail "--trace-accesses records
 "$mmuemu" run --trace "$work/fills.trace" --trace-fills "$guest" 1 1 >/dev/null 2>&1
 grep -q "^fill 1 0x" "$work/fills.trace" && "$mmuemu" replay "$work/fills.trace" >/dev/null 2>&1 && ok ||
     fail "--trace-fills records fills that replay"
+# A dynamic program: ld.so maps its libraries with mmap(2), whose page cache is read on first use
+# (the trace's PAGES is 0 there and PGOFF beyond it).
+"$mmuemu" run --trace "$work/dyn.trace" --trace-accesses /bin/ls -la /usr >/dev/null 2>&1
+grep -q "^mmap-file 1 0x[0-9a-f]* 0x[0-9a-f]* r-x PRIVATE|FIXED|DENYWRITE 0x[1-9a-f][0-9a-f]* 0 libc.so.6 " "$work/dyn.trace" &&
+    "$mmuemu" replay "$work/dyn.trace" >/dev/null 2>"$work/err" && ok ||
+    fail "a dynamic program's trace (libc mapped by ld.so) replays: $(cat "$work/err")"
 
 "$mmuemu" trace stats "$golden" >"$work/stats" 2>&1
 grep -q "faults by outcome" "$work/stats" && grep -q "TLB flushes: " "$work/stats" &&

@@ -129,6 +129,9 @@ private:
     static constexpr std::size_t kMaxAddressSpaces = 4096;
     static constexpr std::uint64_t kMaxSpecialBytes = 1 << 20;
     static constexpr std::uint64_t kMaxPokeBytes = 16 << 20;
+    // A page cache is indexed by file page: 16 Mi pages (64 GiB into a file) keep its index under
+    // 128 MiB of host memory.
+    static constexpr std::uint64_t kMaxFilePgoff = std::uint64_t{1} << 24;
     // About 0.75 GB of host memory for the VMA set (180 bytes a VMA, see README Measured).
     static constexpr std::size_t kMaxVmas = 4'000'000;
     // vm.max_map_count of a new address space. A recorded trace states the guest's limit with a
@@ -260,10 +263,12 @@ void Replayer::execute(const TraceLine& l) {
     } else if (ev == "mmap-file") {
         need(l, 9, "mmap-file AS ADDR LEN PROT FLAGS PGOFF PAGES NAME [-> RESULT]");
         // The page cache as the emulator built it: same pages, zero-filled (contents are not traced).
+        // PAGES counts the pages the emulator's page cache held: a file mapped by the guest's own
+        // mmap is read on first use, so PGOFF may lie beyond them (pages there read as zero).
         const std::uint64_t pgoff = u(6), object_pages = u(7);
-        if (object_pages > ram_.frame_count() || pgoff > object_pages)
+        if (object_pages > ram_.frame_count() || pgoff > kMaxFilePgoff)
             throw std::invalid_argument("PAGES at most the replay's RAM (" + std::to_string(ram_.frame_count()) +
-                                        " pages) and PGOFF at most PAGES");
+                                        " pages) and PGOFF at most " + std::to_string(kMaxFilePgoff));
         std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
         auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
         if (!cache) throw std::system_error(ENOMEM, std::generic_category(), "allocating a page cache");

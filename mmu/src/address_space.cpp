@@ -112,6 +112,8 @@ Result<VirtAddr> AddressSpace::mmap_file_impl(VirtAddr addr, std::uint64_t len, 
     len = page_up(len);
     if (len == 0) return Errno{ENOMEM};
     if (vmas_.count() > layout_.max_map_count) return Errno{ENOMEM};
+    // Shared anonymous memory gets a shmem object of its length, indexed page by page.
+    if (!file && type == map::kShared && pages(len) > SharedMemoryObject::kMaxIndexedPages) return Errno{ENOMEM};
     auto placed = place(addr, len, flags);
     if (!placed) return placed;
     const VirtAddr start = placed.value();

@@ -18,6 +18,7 @@ SharedMemoryObject::~SharedMemoryObject() {
 }
 
 Result<Pfn> SharedMemoryObject::frame(std::uint64_t index) {
+    if (index >= kMaxIndexedPages) return Errno{ENOMEM};
     if (index >= frames.size()) frames.resize(index + 1, 0);
     if (frames[index] == 0) {
         auto fresh = memory->allocate();

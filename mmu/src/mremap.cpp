@@ -40,7 +40,7 @@ Result<VirtAddr> AddressSpace::mremap_move(Vma& vma, VirtAddr old_addr, std::uin
     moved.flags &= ~vma_flag::kUffdAny;
     moved.uffd_ctx = 0;
     if (moved.shared() && moved.shmem->frames.size() < moved.pgoff + pages(new_len))
-        moved.shmem->frames.resize(moved.pgoff + pages(new_len), 0);
+        moved.shmem->frames.resize(std::min(moved.pgoff + pages(new_len), SharedMemoryObject::kMaxIndexedPages), 0);
     const bool locked = moved.has(vma_flag::kLocked);
     {
         TlbGather gather(tlb_, memory_, asid_);
@@ -113,7 +113,7 @@ Result<VirtAddr> AddressSpace::mremap_impl(VirtAddr old_addr, std::uint64_t old_
         vmas_.range_free(old_end, new_len - old_len)) {
         vma->end = old_addr + new_len;
         if (vma->shared() && vma->shmem->frames.size() < vma->pgoff_at(vma->end))
-            vma->shmem->frames.resize(vma->pgoff_at(vma->end), 0);
+            vma->shmem->frames.resize(std::min(vma->pgoff_at(vma->end), SharedMemoryObject::kMaxIndexedPages), 0);
         const bool locked = vma->has(vma_flag::kLocked);
         vmas_.merge_around(old_addr, old_addr + new_len);
         if (locked) (void)populate(old_end, old_addr + new_len, Populate::Lock, false);

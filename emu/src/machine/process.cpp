@@ -669,9 +669,15 @@ bool Process::handle_stop(uc_err err) {
     }
     if (err == UC_ERR_EXCEPTION && refused_ && refused_->reason == FaultReason::OutOfMemory) {
         // Linux would OOM-kill the process: say why, and die by SIGKILL.
-        std::fprintf(stderr, "mmuemu: the guest needs more memory than the guest RAM (--ram %" PRIu64
-                     " MiB): no free frame at address 0x%" PRIx64 "\n",
-                     options_.ram_bytes >> 20, refused_->addr);
+        const auto& ram = ram_.stats();
+        if (ram.frames_in_use + 1 < ram.frames_total)  // frames left: the page cache index bound
+            std::fprintf(stderr, "mmuemu: the guest touched a page of a file or shared memory object beyond "
+                         "%" PRIu64 " GiB into it, which mmuemu cannot index (address 0x%" PRIx64 ")\n",
+                         mmu::SharedMemoryObject::kMaxIndexedPages >> (30 - kPageShift), refused_->addr);
+        else
+            std::fprintf(stderr, "mmuemu: the guest needs more memory than the guest RAM (--ram %" PRIu64
+                         " MiB): no free frame at address 0x%" PRIx64 "\n",
+                         options_.ram_bytes >> 20, refused_->addr);
         exit_group(0, 9);
         return false;
     }

@@ -37,6 +37,10 @@ public:
 // mappings of it map its frames read-only and copy on write; shared mappings map its frames.
 struct SharedMemoryObject {
     static constexpr std::uint64_t kUnbounded = ~0ull;
+    // `frames` is indexed by page offset: beyond this many pages (256 GiB into an object) its
+    // index would take more than 512 MiB of host memory, so a page there cannot be had (ENOMEM,
+    // as when RAM runs out). Linux has no such bound: see README, not supported.
+    static constexpr std::uint64_t kMaxIndexedPages = std::uint64_t{1} << 26;
 
     SharedMemoryObject() = default;
     SharedMemoryObject(const SharedMemoryObject&) = delete;

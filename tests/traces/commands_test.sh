@@ -23,6 +23,11 @@ grep -q "^fill 1 0x" "$work/fills.trace" && "$mmuemu" replay "$work/fills.trace"
 grep -q "^mmap-file 1 0x[0-9a-f]* 0x[0-9a-f]* r-x PRIVATE|FIXED|DENYWRITE 0x[1-9a-f][0-9a-f]* 0 libc.so.6 " "$work/dyn.trace" &&
     "$mmuemu" replay "$work/dyn.trace" >/dev/null 2>"$work/err" && ok ||
     fail "a dynamic program's trace (libc mapped by ld.so) replays: $(cat "$work/err")"
+# A shell that forks and execs: the exec'd program's address space is recorded from the loader's
+# first mapping on.
+"$mmuemu" run --trace "$work/exec.trace" --trace-accesses /bin/busybox sh -c 'echo a | cat' >/dev/null 2>&1
+[ "$(grep -c '^as ' "$work/exec.trace")" -ge 2 ] && "$mmuemu" replay "$work/exec.trace" >/dev/null 2>"$work/err" && ok ||
+    fail "a trace with fork and exec replays: $(cat "$work/err")"
 
 "$mmuemu" trace stats "$golden" >"$work/stats" 2>&1
 grep -q "faults by outcome" "$work/stats" && grep -q "TLB flushes: " "$work/stats" &&

@@ -176,6 +176,10 @@ public:
     // the current task's root as Linux's open_exec does; throws LoadError (127 when missing).
     InterpreterFile open_interpreter(const std::string& interp, const std::string& program);
     // Replaces the current group's program (execve succeeded): new address space and registers.
+    // execve: when the calling process is traced, its new address space is recorded from its
+    // first mapping (the loader's), and forgotten again if the exec fails.
+    void trace_new_image(mmu::AddressSpace& mm);
+    void untrace_failed_image(const mmu::AddressSpace& mm);
     void exec_image(std::shared_ptr<mmu::AddressSpace> mm, const std::string& exe,
                     const LoadedImage& image, const StackImage& stack);
     // Sends a signal to a thread group (kill) or one task (tgkill); applies Linux's generation

@@ -430,6 +430,14 @@ InterpreterFile Process::open_interpreter(const std::string& interp, const std::
     return file;
 }
 
+void Process::trace_new_image(AddressSpace& mm) {
+    if (recorder_ && recorder_->traces(as())) recorder_->attach(mm);
+}
+
+void Process::untrace_failed_image(const AddressSpace& mm) {
+    if (recorder_) recorder_->release(mm, 0, 0);
+}
+
 // execve succeeded: the group runs `image` in `mm` from now on. Other threads are gone, the
 // descriptor table is unshared and loses its close-on-exec descriptors, handled signals return
 // to their default action (ignored ones stay ignored), the alternate stack is gone.
@@ -441,12 +449,8 @@ void Process::exec_image(std::shared_ptr<AddressSpace> mm, const std::string& ex
         if (auto other = w.lock(); other && other != t && other->alive()) release_thread(*other, true);
     std::erase_if(g.threads, [&](const std::weak_ptr<Task>& w) { return w.lock() != t; });
     mm->set_checked(options_.check == CheckMode::Accesses);
-    const bool traced = recorder_ && g.mm && recorder_->traces(*g.mm);
     std::shared_ptr<AddressSpace> old = std::move(g.mm);
     g.mm = std::move(mm);
-    if (traced) {
-        recorder_->attach(*g.mm);
-    }
     if (recorder_ && old && old.use_count() == 1) recorder_->release(*old, 0, 0);
     drop_address_space(old);
     t->vfork_parent = 0;

@@ -99,6 +99,7 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
     }
     if (bytes.size() < 4 || std::memcmp(bytes.data(), "\x7f" "ELF", 4) != 0) return err(ENOEXEC);
     auto mm = std::make_shared<AddressSpace>(p.ram(), p.as().tlb(), p.as().layout());
+    p.trace_new_image(*mm);
     try {
         const LoadedImage image = load_elf(*mm, bytes, host_file, [&](const std::string& interp) {
             return p.open_interpreter(interp, path);
@@ -111,9 +112,11 @@ std::int64_t exec_program(Process& p, int dirfd, const std::string& path,
         p.exec_image(std::move(mm), host_file, image, stack);
     } catch (const LoadError& e) {
         std::fprintf(stderr, "mmuemu: execve: %s\n", e.what());
+        p.untrace_failed_image(*mm);
         return err(e.error());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mmuemu: execve of %s: %s\n", path.c_str(), e.what());
+        p.untrace_failed_image(*mm);
         return err(ENOMEM);
     }
     return kNoReturn;

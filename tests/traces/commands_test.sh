@@ -28,6 +28,11 @@ grep -q "^mmap-file 1 0x[0-9a-f]* 0x[0-9a-f]* r-x PRIVATE|FIXED|DENYWRITE 0x[1-9
 "$mmuemu" run --trace "$work/exec.trace" --trace-accesses /bin/busybox sh -c 'echo a | cat' >/dev/null 2>&1
 [ "$(grep -c '^as ' "$work/exec.trace")" -ge 2 ] && "$mmuemu" replay "$work/exec.trace" >/dev/null 2>"$work/err" && ok ||
     fail "a trace with fork and exec replays: $(cat "$work/err")"
+# Dynamic programs exec'd by a dynamic shell: every process maps libc's one page cache (its
+# frames, hence the recorded physical addresses, are shared).
+"$mmuemu" run --trace "$work/dynexec.trace" --trace-accesses /bin/sh -c 'ls /usr | wc -l' >/dev/null 2>&1
+[ "$(grep -c '^as ' "$work/dynexec.trace")" -ge 3 ] && "$mmuemu" replay "$work/dynexec.trace" >/dev/null 2>"$work/err" && ok ||
+    fail "a dynamic shell's pipeline replays: $(cat "$work/err")"
 
 "$mmuemu" trace stats "$golden" >"$work/stats" 2>&1
 grep -q "faults by outcome" "$work/stats" && grep -q "TLB flushes: " "$work/stats" &&

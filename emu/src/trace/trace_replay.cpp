@@ -142,6 +142,12 @@ private:
     Tlb tlb_;
     std::map<int, std::unique_ptr<AddressSpace>> spaces_;
     std::shared_ptr<SharedMemoryObject> vvar_;  // [vvar]: one set of frames for every process
+    // The page caches of files the guest mapped with mmap(2), by name, while some mapping holds
+    // them: the emulator keeps one per file for every mapping in every process, read on first use
+    // (their first line has PAGES 0). The loader's segments have page caches of their own.
+    std::map<std::string, std::weak_ptr<SharedMemoryObject>, std::less<>> mapped_files_;
+    std::shared_ptr<SharedMemoryObject> page_cache_for(const TraceLine& l, std::uint64_t pgoff,
+                                                       std::uint64_t object_pages);
     std::map<Asid, int> asid_ids_;
     std::deque<FlushEvent> produced_;
     Counters counters_;
@@ -178,6 +184,22 @@ void Replayer::set_limit(AddressSpace& as, const TraceLine& l) {
         throw std::invalid_argument("a max_map_count of at most " + std::to_string(kMaxVmas) +
                                     " (the replay's bound on host memory)");
     as.set_max_map_count(static_cast<std::size_t>(n));
+}
+
+std::shared_ptr<SharedMemoryObject> Replayer::page_cache_for(const TraceLine& l, std::uint64_t pgoff,
+                                                             std::uint64_t object_pages) {
+    const std::string_view name = l.tokens[8];
+    const bool file = !shmem_name(name);
+    if (file) {
+        if (auto it = mapped_files_.find(name); it != mapped_files_.end())
+            if (auto live = it->second.lock()) return live;
+    }
+    std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
+    auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
+    if (!cache) throw std::system_error(ENOMEM, std::generic_category(), "allocating a page cache");
+    if (file) cache.value()->backing = std::make_unique<UntracedFile>();
+    if (file && object_pages == 0) mapped_files_.insert_or_assign(std::string(name), cache.value());
+    return cache.value();
 }
 
 void Replayer::expect(const TraceLine& l) {
@@ -269,12 +291,8 @@ void Replayer::execute(const TraceLine& l) {
         if (object_pages > ram_.frame_count() || pgoff > kMaxFilePgoff)
             throw std::invalid_argument("PAGES at most the replay's RAM (" + std::to_string(ram_.frame_count()) +
                                         " pages) and PGOFF at most " + std::to_string(kMaxFilePgoff));
-        std::vector<std::uint8_t> zeros((object_pages > pgoff ? object_pages - pgoff : 0) * kPageSize);
-        auto cache = make_page_cache(ram_, zeros.data(), zeros.size(), pgoff);
-        if (!cache) throw std::system_error(ENOMEM, std::generic_category(), "allocating a page cache");
-        if (!shmem_name(l.tokens[8])) cache.value()->backing = std::make_unique<UntracedFile>();
-        auto r = as.mmap_file(u(2), u(3), parse_prot(l.tokens[4]), parse_mmap_flags(l.tokens[5]), cache.value(),
-                              pgoff, std::string(l.tokens[8]));
+        auto r = as.mmap_file(u(2), u(3), parse_prot(l.tokens[4]), parse_mmap_flags(l.tokens[5]),
+                              page_cache_for(l, pgoff, object_pages), pgoff, std::string(l.tokens[8]));
         compare(l, result_text(r ? static_cast<std::int64_t>(r.value()) : -r.error(), true));
     } else if (ev == "special") {
         need(l, 6, "special AS ADDR PROT SIZE NAME [-> RESULT]");

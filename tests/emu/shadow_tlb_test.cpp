@@ -1,5 +1,5 @@
 // --check's shadow TLB: what a CPU was handed since its last flush, one entry per page (a refill
-// replaces), emptied by a flush, bound to one address space at a time.
+// replaces), emptied by a flush or losing one page to a page flush, bound to one address space at a time.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -68,6 +68,45 @@ TEST(ShadowTlb, KeepsEveryPageThroughGrowthAndOddAddresses) {
     EXPECT_THROW(s.fill(1, 0x6000000, {1ull << 26, false, false}), std::out_of_range);
     s.flush();
     EXPECT_TRUE(held(s).empty());
+}
+
+// Collisions make probe chains through the flushed page's slot: every other page must stay
+// findable after it leaves, whatever slot it landed in.
+TEST(ShadowTlb, APageFlushRemovesThatPageAlone) {
+    ShadowTlb s;
+    std::map<mmu::VirtAddr, mmu::Pfn> expected;
+    for (mmu::Pfn i = 0; i < 120; ++i) {
+        const mmu::VirtAddr page = (i * 613 % 4096) << mmu::kPageShift;
+        ASSERT_TRUE(s.fill(1, page, {i, true, false}));
+        expected[page] = i;
+    }
+    ASSERT_TRUE(s.fill(1, 0xffffffffff600000ull, {3, false, true}));
+    expected[0xffffffffff600000ull] = 3;
+    for (mmu::Pfn i = 0; i < 120; i += 3) {
+        const mmu::VirtAddr page = (i * 613 % 4096) << mmu::kPageShift;
+        s.flush_page(page);
+        expected.erase(page);
+        EXPECT_FALSE(s.find(page));
+        for (const auto& [kept, pfn] : expected) {
+            const auto e = s.find(kept);
+            ASSERT_TRUE(e) << std::hex << kept << " lost with " << page;
+            EXPECT_EQ(e->pfn, pfn);
+        }
+    }
+    s.flush_page(0x7777000);  // not held: nothing changes
+    s.flush_page(0xffffffffff600000ull);
+    expected.erase(0xffffffffff600000ull);
+    EXPECT_EQ(held(s), expected);
+    EXPECT_EQ(s.size(), expected.size());
+    EXPECT_TRUE(s.fill(1, 0x1000, {5, false, false})) << "the same address space";
+}
+
+TEST(ShadowTlb, FlushingItsLastPageFreesItForAnotherAddressSpace) {
+    ShadowTlb s;
+    ASSERT_TRUE(s.fill(1, 0x1000, {1, true, false}));
+    s.flush_page(0x1000);
+    EXPECT_TRUE(s.empty());
+    EXPECT_TRUE(s.fill(2, 0x2000, {2, true, false}));
 }
 
 }  // namespace

@@ -220,6 +220,14 @@ void Cpu::restore(const CpuContext& from) {
 
 void Cpu::flush_tlb() { check(uc_ctl_flush_tlb(handle()), "uc_ctl_flush_tlb"); }
 
+void Cpu::flush_tlb_page([[maybe_unused]] std::uint64_t vaddr) {
+#ifdef UC_CTL_TLB_FLUSH_PAGE
+    check(uc_ctl_flush_tlb_page(handle(), vaddr), "uc_ctl_flush_tlb_page");
+#else
+    flush_tlb();
+#endif
+}
+
 void Cpu::flush_code() { check(uc_ctl_flush_tb(handle()), "uc_ctl_flush_tb"); }
 
 bool Cpu::invalidate_code([[maybe_unused]] std::uint64_t paddr, [[maybe_unused]] std::uint64_t bytes) {

@@ -99,9 +99,18 @@ public:
     void save(CpuContext& into) const;
     void restore(const CpuContext& from);
 
-    // Invalidation of Unicorn's soft TLB (all entries: Unicorn has no per-page flush) and of
-    // translated code for a physical or virtual range.
+    // Invalidation of Unicorn's soft TLB and of translated code for a physical or virtual range.
+    // A full TLB flush also empties the CPU's jump cache (virtual PC -> translated block), which
+    // every indirect jump then refills through the block hash table.
     void flush_tlb();
+    // The entries of the page that holds `vaddr` only, and the jump-cache entries of the blocks
+    // that may overlap it (emu/unicorn/0007); without that patch, all of the TLB.
+    void flush_tlb_page(std::uint64_t vaddr);
+#ifdef UC_CTL_TLB_FLUSH_PAGE
+    static constexpr bool kFlushesTlbPages = true;
+#else
+    static constexpr bool kFlushesTlbPages = false;
+#endif
     void flush_code();
     // Drops the translated code of guest-physical [paddr, paddr + bytes) only. False when this
     // Unicorn cannot (it lacks emu/unicorn/0006): the caller drops all of it instead.

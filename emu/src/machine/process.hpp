@@ -70,7 +70,8 @@ struct RunOptions {
 struct RunStats {
     std::uint64_t syscalls = 0;
     std::uint64_t tlb_fills = 0;
-    std::uint64_t unicorn_flushes = 0;
+    std::uint64_t unicorn_flushes = 0;       // of a CPU's whole soft TLB
+    std::uint64_t unicorn_page_flushes = 0;  // of one page's entries in a CPU's soft TLB
     std::uint64_t code_pages_dropped = 0;  // one frame's translated code dropped on one CPU
     std::uint64_t code_flushes = 0;        // all of a CPU's translated code dropped
     std::uint64_t signals_delivered = 0;
@@ -287,8 +288,9 @@ private:
     void take_host_signals();
     // A flush of `asid` committed by the MMU: every CPU that may hold its translations flushes
     // (the local one, and a shootdown to the others).
-    void on_mmu_flush(mmu::Asid asid);
+    void on_mmu_flush(const mmu::FlushEvent& event);
     void flush_cpu(VirtualCpu& cpu);
+    void flush_cpu_page(VirtualCpu& cpu, mmu::VirtAddr vpage);
     // Drops the translated code of one CPU's engine (and its TLB, see code_frames).
     void flush_code(VirtualCpu& cpu);
     // A frame's contents changed behind the CPUs, or it was freed: the CPUs that translated code

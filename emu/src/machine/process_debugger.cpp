@@ -133,7 +133,8 @@ std::string Process::debugger_cpu_summary() const {
     return "CPUs: " + std::to_string(cpu_count()) + " (this thread on CPU " + std::to_string(cpu_index()) +
            "), context switches " + std::to_string(stats_.context_switches) + ", CR3 loads " +
            std::to_string(stats_.cr3_loads) + ", shootdowns " + std::to_string(stats_.shootdowns) +
-           ", Unicorn TLB flushes " + std::to_string(stats_.unicorn_flushes) + "\n";
+           ", Unicorn TLB flushes " + std::to_string(stats_.unicorn_flushes) + " (and " +
+           std::to_string(stats_.unicorn_page_flushes) + " of one page)\n";
 }
 
 int Process::debugger_thread() const {

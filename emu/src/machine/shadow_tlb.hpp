@@ -49,11 +49,30 @@ public:
         peak_ = std::max(peak_, size());
         return true;
     }
-    // The CPU's TLB was flushed (all of it: Unicorn has no per-page flush).
+    // The CPU's TLB was flushed, all of it.
     void flush() {
         for (std::uint32_t i : used_) slots_[i] = kEmpty;
         used_.clear();
         others_.clear();
+    }
+    // The CPU's TLB lost the entry of `vpage` (Unicorn keeps one per page). Open addressing
+    // cannot just empty a slot (it would cut the probe chains that pass through it): the
+    // others are inserted again, which costs what a full flush and their refills would.
+    void flush_page(mmu::VirtAddr vpage) {
+        if (vpage >= kUserEnd) {
+            std::erase_if(others_, [&](const auto& e) { return e.first == vpage; });
+            return;
+        }
+        if (!find(vpage)) return;
+        const std::uint64_t key = key_of(vpage);
+        std::vector<std::uint64_t> kept;
+        kept.reserve(used_.size());
+        for (std::uint32_t i : used_) {
+            if ((slots_[i] & kKeyMask) != key) kept.push_back(slots_[i]);
+            slots_[i] = kEmpty;
+        }
+        used_.clear();
+        for (std::uint64_t slot : kept) insert(slot);
     }
     bool empty() const { return used_.empty() && others_.empty(); }
     std::size_t size() const { return used_.size() + others_.size(); }

@@ -111,10 +111,13 @@ static void socketpair_fork_scm_rights(void) {
     }
     close(sv[1]);
     fflush(stdout);
-    show("sendmsg with SCM_RIGHTS", send_fds(sv[0], &pipefd[1], 1, "take this"));
+    const int sent = send_fds(sv[0], &pipefd[1], 1, "take this");
     close(pipefd[1]);
     char buf[128];
     long n = read(pipefd[0], buf, sizeof buf - 1);
+    // Shown once the child has printed its lines (it writes the pipe after them): the order of
+    // the two processes' lines is then the same in every run.
+    show("sendmsg with SCM_RIGHTS", sent);
     if (n > 0) {
         buf[n] = 0;
         printf("parent read: %s", buf);

@@ -51,7 +51,7 @@ Pte* PageTable::find(VirtAddr va) {
 }
 
 Result<Pte*> PageTable::ensure(VirtAddr va) {
-    memory_.note_page_table_edit();
+    memory_.note_page_table_edit(root_, page_down(va), page_down(va) + kPageSize);
     Pfn table = root_;
     for (int level = kLevels; level > 1; --level) {
         Pte& entry = entries(table)[table_index(va, level)];

@@ -58,6 +58,25 @@ Result<Pfn> PhysicalMemory::allocate() {
 }
 
 // The zero page is pinned: mapping it takes no reference.
+void PhysicalMemory::note_page_table_edit(Pfn root, VirtAddr start, VirtAddr end) {
+    ++page_table_epoch_;
+    if (edits_overflowed_) return;
+    if (!page_table_edits_.empty()) {  // populating a range edits it page by page: one range
+        PageTableEdit& last = page_table_edits_.back();
+        if (last.root == root && start <= last.end && end >= last.start) {
+            last.start = std::min(last.start, start);
+            last.end = std::max(last.end, end);
+            return;
+        }
+    }
+    if (page_table_edits_.size() == kMaxListedEdits) {
+        edits_overflowed_ = true;
+        page_table_edits_.clear();
+        return;
+    }
+    page_table_edits_.push_back({root, start, end});
+}
+
 void PhysicalMemory::get(Pfn pfn) {
     if (pfn == zero_page_) return;
     assert(refcounts_[pfn] > 0);

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <vector>
 
+#include "mmu/address_space.hpp"
 #include "mmu/physical_memory.hpp"
+#include "mmu/tlb.hpp"
 
 namespace mmu {
 namespace {
@@ -51,6 +53,37 @@ TEST(PhysicalMemory, AFrameFreedBeforeTheBatchIsZeroedWhenReused) {
     ASSERT_TRUE(again);
     EXPECT_EQ(again.value(), frames[1]);
     EXPECT_EQ(std::memcmp(memory.frame(again.value()), std::vector<char>(kPageSize, 0).data(), kPageSize), 0);
+}
+
+// What the --check shadow-TLB checker relies on: every operation that may change a page-table
+// entry lists the page table and the range, so that only translations there need comparing.
+TEST(PhysicalMemory, PageTableEditsListTheirRanges) {
+    PhysicalMemory memory(64 * kPageSize * 64);
+    Tlb tlb;
+    AddressSpace as(memory, tlb);
+    const auto start = as.mmap(0, 8 * kPageSize, kProtRead | kProtWrite, map::kPrivate | map::kAnonymous);
+    ASSERT_TRUE(start);
+    memory.forget_page_table_edits();
+    for (VirtAddr va = start.value(); va < start.value() + 4 * kPageSize; va += kPageSize)
+        ASSERT_TRUE(as.access(va, Access::Write).ok);  // write faults fill the entries
+    ASSERT_NE(memory.page_table_edits(), nullptr);
+    const auto covers = [&](VirtAddr va) {
+        for (const auto& e : *memory.page_table_edits())
+            if (e.root == as.page_table_root() && e.start <= va && va < e.end) return true;
+        return false;
+    };
+    for (VirtAddr va = start.value(); va < start.value() + 4 * kPageSize; va += kPageSize) EXPECT_TRUE(covers(va));
+    memory.forget_page_table_edits();
+    ASSERT_TRUE(as.mprotect(start.value() + kPageSize, kPageSize, kProtRead));
+    EXPECT_TRUE(covers(start.value() + kPageSize));
+    EXPECT_FALSE(covers(start.value() + 3 * kPageSize));  // untouched by the mprotect
+    // Too many separate ranges to list: nullptr, meaning "anything may have changed".
+    memory.forget_page_table_edits();
+    for (VirtAddr va = 0; va < 300 * 2 * kPageSize; va += 2 * kPageSize)
+        memory.note_page_table_edit(as.page_table_root(), va, va + kPageSize);
+    EXPECT_EQ(memory.page_table_edits(), nullptr);
+    memory.forget_page_table_edits();
+    EXPECT_NE(memory.page_table_edits(), nullptr);
 }
 
 }  // namespace

@@ -109,6 +109,7 @@ struct VirtualCpu {
     bool checked_data_write = false;
     // Fills handed to this CPU's engine since its TLB was last flushed (see tlb_fill_hook).
     std::uint64_t fills_since_flush = 0;
+    std::uint64_t fills_before_resize_flush = 1 << 12;  // doubles after each resize flush
 };
 
 // The machine, and the debugger's target (DebugTarget: what the GDB stub sees of it).
@@ -323,6 +324,9 @@ private:
     // Returns false (and sets violation_) when a CPU may still use a translation the page table
     // no longer grants; `operation` names what was done last (for the report).
     bool verify_shadow_tlbs();
+    template <class Verify>
+    bool verify_edited(const ShadowTlb& shadow, const mmu::AddressSpace& mm,
+                       const std::vector<mmu::PhysicalMemory::PageTableEdit>& edits, Verify& verify);
     // After a page fault on `vpage` (the page-table epoch was `epoch_before` when it started).
     bool verify_shadow_page(const mmu::AddressSpace& mm, mmu::VirtAddr vpage, std::uint64_t epoch_before);
     // One translation CPU `cpu` holds; false (and violation_ set) when the page table no longer

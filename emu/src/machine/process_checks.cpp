@@ -114,6 +114,9 @@ bool Process::verify_shadow_tlbs() {
     if (!verify_code_caches()) return false;
     if (ram_.page_table_epoch() == verified_epoch_) return true;
     ++stats_.shadow_checks;
+    // Since the last check, entries changed only in the ranges the page tables list as edited
+    // (all of them when the list overflowed, or before the first check).
+    const auto* edits = verified_epoch_ == ~0ull ? nullptr : ram_.page_table_edits();
     for (unsigned i = 0; i < cpus_.size(); ++i) {
         const ShadowTlb& shadow = cpus_[i].shadow;
         if (shadow.empty()) continue;
@@ -121,13 +124,35 @@ bool Process::verify_shadow_tlbs() {
         // The address space is gone: its asid is never given again, so a CPU that still holds
         // its translations flushes before it runs anything (switch_to loads another asid).
         if (!mm) continue;
-        stats_.shadow_entries += shadow.size();
-        const bool coherent = shadow.all_of([&](VirtAddr vpage, const ShadowEntry& entry) {
+        auto verify = [&](VirtAddr vpage, const ShadowEntry& entry) {
+            ++stats_.shadow_entries;
             return verify_translation(i, *mm, vpage, entry);
-        });
+        };
+        const bool coherent = edits ? verify_edited(shadow, *mm, *edits, verify) : shadow.all_of(verify);
         if (!coherent) return false;
     }
     verified_epoch_ = ram_.page_table_epoch();
+    ram_.forget_page_table_edits();
+    return true;
+}
+
+// The shadow entries of `mm`'s pages inside the edited ranges: looked up page by page in a
+// small range, or picked out of all the entries for a large one.
+template <class Verify>
+bool Process::verify_edited(const ShadowTlb& shadow, const AddressSpace& mm,
+                            const std::vector<mmu::PhysicalMemory::PageTableEdit>& edits, Verify& verify) {
+    constexpr std::uint64_t kLookedUpPages = 64;
+    for (const auto& e : edits) {
+        if (e.root != mm.page_table_root()) continue;
+        if ((e.end - e.start) / kPageSize <= kLookedUpPages) {
+            for (VirtAddr vpage = e.start; vpage < e.end; vpage += kPageSize)
+                if (const auto entry = shadow.find(vpage); entry && !verify(vpage, *entry)) return false;
+        } else if (!shadow.all_of([&](VirtAddr vpage, const ShadowEntry& entry) {
+                       return vpage < e.start || vpage >= e.end || verify(vpage, entry);
+                   })) {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -144,6 +169,7 @@ bool Process::verify_shadow_page(const AddressSpace& mm, VirtAddr vpage, std::ui
     }
     if (!nothing_else_changed) return verify_shadow_tlbs();
     verified_epoch_ = ram_.page_table_epoch();
+    ram_.forget_page_table_edits();
     return true;
 }
 

@@ -90,9 +90,9 @@ private:
 template <class Visitor>
 Status PageTable::walk_range(VirtAddr start, VirtAddr end, MissingTables missing, EmptyTables empty,
                              Visitor&& visitor) {
-    memory_.note_page_table_edit();
     bool stop = false;
     if (start >= end) return Ok{};
+    memory_.note_page_table_edit(root_, start, end);
     return walk_table(root_, kLevels, start, end, missing, empty, visitor, stop);
 }
 

@@ -97,7 +97,22 @@ public:
     // go through one of them; find() only reads, or sets Accessed/Dirty). An emulator that
     // verifies what CPUs cached against the page tables can skip the work while it is unchanged.
     std::uint64_t page_table_epoch() const { return page_table_epoch_; }
-    void note_page_table_edit() { ++page_table_epoch_; }
+    // Each of those operations also says which page table (its root) and which addresses: an
+    // entry can change only inside that range (a table freed there held no present entry).
+    void note_page_table_edit(Pfn root, VirtAddr start, VirtAddr end);
+    struct PageTableEdit {
+        Pfn root;
+        VirtAddr start, end;
+    };
+    // The ranges edited since forget_page_table_edits() (adjacent ones merged), or nullptr when
+    // there were too many to list: then any entry may have changed.
+    const std::vector<PageTableEdit>* page_table_edits() const {
+        return edits_overflowed_ ? nullptr : &page_table_edits_;
+    }
+    void forget_page_table_edits() {
+        page_table_edits_.clear();
+        edits_overflowed_ = false;
+    }
 
     // The address spaces built over this RAM (each attaches itself for its lifetime): what the
     // truncation of a memory object walks to zap its pages from every mapping (Linux's i_mmap).
@@ -119,6 +134,9 @@ private:
     FrameWriteListener frame_write_listener_;
     FrameChangeListener frame_change_listener_;
     std::uint64_t page_table_epoch_ = 0;
+    static constexpr std::size_t kMaxListedEdits = 256;
+    std::vector<PageTableEdit> page_table_edits_;
+    bool edits_overflowed_ = false;
 };
 
 }  // namespace mmu

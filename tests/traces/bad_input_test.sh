@@ -35,6 +35,7 @@ case_ duplicate-space  "duplicate-space.trace:3: expected a new address space id
 case_ huge-poke        "huge-poke.trace:3: expected a poke of at most 16 MiB" "${h}poke 1 0x1000 99999999999\n"
 case_ huge-special     "huge-special.trace:3: expected a special mapping of at most 1 MiB" "${h}special 1 0x1000 r-x 0xffffffffff [x]\n"
 case_ huge-file        "huge-file.trace:3: expected PAGES at most the replay's RAM" "${h}mmap-file 1 0 0x1000 r-- PRIVATE 0 99999999999 f\n"
+case_ huge-pgoff       "huge-pgoff.trace:3: expected PAGES at most the replay's RAM .* and PGOFF at most 16777216" "${h}mmap-file 1 0 0x1000 r-- PRIVATE 0x1000001 0 f\n"
 case_ bad-limit        "bad-limit.trace:3: expected limit AS max_map_count N" "${h}limit 1 max_vmas 10\n"
 case_ huge-limit       "huge-limit.trace:3: expected a max_map_count of at most 4000000 \\(the replay's bound on host memory\\)" "${h}limit 1 max_map_count 4000001\n"
 case_ no-header        "no-header.trace:1: expected the header 'mmuemu-trace 1' on the first line" "as 1\n"
